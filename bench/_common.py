@@ -1,0 +1,425 @@
+"""Shared pieces of the xpmlp benchmarks: shapes, data, starting weights,
+the matrix-multiply floor, the xpmlp contender, the common loss evaluator,
+timers, the environment report and table printing.
+
+Every contender trains the same network:
+    z^l = a^{l-1} @ W^l + b^l,  a^l = relu(z^l) for hidden layers,
+    softmax output, loss = mean over the minibatch of the cross-entropy,
+    plain SGD: W -= lr * (gradient averaged over the minibatch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+DTYPE = np.float32
+
+
+# --------------------------------------------------------------------------
+# Shapes
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    n_samples: int
+    layers: tuple[int, ...]
+    batch_size: int
+
+    @property
+    def n_steps(self) -> int:
+        """Minibatches per epoch (the last one may be partial)."""
+        return -(-self.n_samples // self.batch_size)
+
+    def describe(self) -> str:
+        shape = " -> ".join(str(n) for n in self.layers)
+        return (f"{self.name}: {self.n_samples} samples, {shape}, "
+                f"batch {self.batch_size} ({self.n_steps} steps/epoch)")
+
+
+CONFIGS = {
+    "small": Config("small", 20000, (64, 100, 10), 200),
+    "mnist-like": Config("mnist-like", 60000, (784, 512, 256, 10), 256),
+    "wide": Config("wide", 16384, (1024, 4096, 4096, 10), 512),
+}
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """'64,100,10' -> (64, 100, 10)."""
+    layers = tuple(int(part) for part in text.split(",") if part.strip())
+    if len(layers) < 2 or min(layers) < 1:
+        raise ValueError(f"--layers needs at least two positive sizes, got {text!r}")
+    return layers
+
+
+def flops_per_sample(layers) -> int:
+    """Nominal training cost: forward, dX and dW products, 2 flops per
+    multiply-add each, so 6 x sum(fan_in x fan_out) per sample."""
+    return 6 * sum(fan_in * fan_out for fan_in, fan_out in zip(layers[:-1], layers[1:]))
+
+
+# --------------------------------------------------------------------------
+# Data and starting weights (drawn once on the host)
+# --------------------------------------------------------------------------
+
+def make_data(n_samples: int, n_in: int, n_out: int, seed: int = 0):
+    """Synthetic classification data a small MLP learns quickly.
+
+    Inputs are standard normal; labels are the argmax of a random linear
+    teacher plus Gumbel noise (so classes overlap a little).
+    Returns X (n, n_in) float32, T one-hot (n, n_out) float32, y int64 labels.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_in), dtype=DTYPE)
+    teacher = rng.standard_normal((n_in, n_out), dtype=DTYPE) * (3.0 / np.sqrt(n_in))
+    scores = X @ teacher + rng.gumbel(size=(n_samples, n_out)).astype(DTYPE)
+    y = np.argmax(scores, axis=1).astype(np.int64)
+    T = np.zeros((n_samples, n_out), dtype=DTYPE)
+    T[np.arange(n_samples), y] = 1
+    return X, T, y
+
+
+def init_weights(layers, seed: int = 0):
+    """Glorot-uniform weights and biases (shapes (fan_in, fan_out) and
+    (fan_out,)), float32, from one numpy Generator."""
+    rng = np.random.default_rng(seed)
+    Ws, bs = [], []
+    for fan_in, fan_out in zip(layers[:-1], layers[1:]):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        Ws.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(DTYPE))
+        bs.append(rng.uniform(-limit, limit, fan_out).astype(DTYPE))
+    return Ws, bs
+
+
+def copy_weights(Ws, bs):
+    return [W.copy() for W in Ws], [b.copy() for b in bs]
+
+
+# --------------------------------------------------------------------------
+# The common evaluator: one NumPy forward pass in float64
+# --------------------------------------------------------------------------
+
+def mean_cross_entropy(Ws, bs, X, y, chunk: int = 4096) -> float:
+    """Mean cross-entropy of softmax(MLP(X)) against labels y, computed in
+    float64 with NumPy from host weights. Used for every contender."""
+    total = 0.0
+    for start in range(0, X.shape[0], chunk):
+        a = X[start:start + chunk].astype(np.float64)
+        for layer, (W, b) in enumerate(zip(Ws, bs)):
+            z = a @ np.asarray(W, dtype=np.float64) + np.asarray(b, dtype=np.float64)
+            a = np.maximum(z, 0.0) if layer < len(Ws) - 1 else z
+        a -= a.max(axis=1, keepdims=True)
+        log_p = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
+        total -= log_p[np.arange(a.shape[0]), y[start:start + chunk]].sum()
+    return float(total / X.shape[0])
+
+
+# --------------------------------------------------------------------------
+# Array libraries and devices
+# --------------------------------------------------------------------------
+
+def cupy_status():
+    """(cupy module or None, reason when None). Gates on cupy.is_available()
+    so a machine with CuPy installed but no GPU is handled."""
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        return None, f"cupy not installed ({type(exc).__name__})"
+    try:
+        if not cupy.is_available():
+            return None, "cupy installed but no CUDA device"
+    except Exception as exc:
+        return None, f"cupy cannot reach a CUDA device ({exc})"
+    return cupy, ""
+
+
+def torch_cuda_status():
+    """(torch module or None, reason when None)."""
+    try:
+        import torch
+    except ImportError:
+        return None, "torch not installed"
+    if not torch.cuda.is_available():
+        return None, "no CUDA device for torch"
+    return torch, ""
+
+
+def set_tf32(allow: bool) -> None:
+    """TF32 off unless asked. Torch: backend flags. CuPy reads CUPY_TF32 at
+    import, so this must run before cupy is imported."""
+    if allow:
+        os.environ.setdefault("CUPY_TF32", "1")
+    else:
+        os.environ["CUPY_TF32"] = "0"
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
+# --------------------------------------------------------------------------
+# Timers: wall clock on the CPU, CUDA events after a synchronise on the GPU
+# --------------------------------------------------------------------------
+
+def time_call(fn, clock: str = "cpu") -> float:
+    """Seconds taken by fn(). clock is 'cpu', 'cupy' or 'torch-cuda'."""
+    if clock == "cpu":
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    if clock == "cupy":
+        import cupy
+        cupy.cuda.Device().synchronize()
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return cupy.cuda.get_elapsed_time(start, end) / 1e3
+    if clock == "torch-cuda":
+        import torch
+        torch.cuda.synchronize()
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    raise ValueError(f"unknown clock {clock!r}")
+
+
+# --------------------------------------------------------------------------
+# Contenders shared by both scripts
+# --------------------------------------------------------------------------
+
+class Floor:
+    """The pure matrix-multiply floor. Per minibatch it does exactly the
+    forward products, the dX products (none for the input layer) and the dW
+    products with matmul into preallocated arrays, and nothing else: no
+    bias, activation, loss, shuffle or update. `lib` is 'numpy', 'cupy' or
+    'torch' (any device)."""
+
+    trains = False
+
+    def __init__(self, name, cfg: Config, X, Ws, lib="numpy", device=None):
+        self.name, self.cfg = name, cfg
+        self.device_kind = "cpu" if lib == "numpy" or device in (None, "cpu") else "gpu"
+        self.clock = {"numpy": "cpu", "cupy": "cupy"}.get(
+            lib, "torch-cuda" if self.device_kind == "gpu" else "cpu")
+        if lib == "numpy":
+            xp, put = np, np.ascontiguousarray
+            empty = lambda shape: np.empty(shape, dtype=DTYPE)  # noqa: E731
+            self._matmul = lambda a, b, out: np.matmul(a, b, out=out)
+        elif lib == "cupy":
+            import cupy as xp
+            put = xp.asarray
+            empty = lambda shape: xp.empty(shape, dtype=xp.float32)  # noqa: E731
+            self._matmul = lambda a, b, out: xp.matmul(a, b, out=out)
+        elif lib == "torch":
+            import torch
+            put = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+            empty = lambda shape: torch.empty(shape, dtype=torch.float32, device=device)  # noqa: E731
+            self._matmul = lambda a, b, out: torch.matmul(a, b, out=out)
+        else:
+            raise ValueError(lib)
+        b = cfg.batch_size
+        self.X = put(X)
+        self.Ws = [put(W) for W in Ws]
+        self.WTs = [W.T for W in self.Ws]          # views, no copy
+        self.Z = [empty((b, W.shape[1])) for W in Ws]    # forward outputs
+        self.D = [empty((b, W.shape[0])) for W in Ws]    # dX per layer
+        self.G = [empty(tuple(W.shape)) for W in Ws]     # dW per layer
+        self.buffer_bytes = sum(int(np.prod(tuple(a.shape))) * 4
+                                for a in self.Z + self.D + self.G)
+
+    def run_epoch(self, epoch: int) -> None:
+        mm, Ws, WTs, Z, D, G = self._matmul, self.Ws, self.WTs, self.Z, self.D, self.G
+        n, b, L = self.cfg.n_samples, self.cfg.batch_size, len(self.Ws)
+        for start in range(0, n, b):
+            m = min(b, n - start)
+            a = self.X[start:start + m]
+            for l in range(L):                       # forward
+                mm(a, Ws[l], Z[l][:m])
+                a = Z[l][:m]
+            delta = Z[L - 1][:m]                     # stands in for the output delta
+            for l in range(L - 1, -1, -1):           # backward
+                a_prev = self.X[start:start + m] if l == 0 else Z[l - 1][:m]
+                mm(a_prev.T, delta, G[l])            # dW
+                if l > 0:                            # dX, skipped for the input layer
+                    mm(delta, WTs[l], D[l][:m])
+                    delta = D[l][:m]
+
+    def weights(self):
+        return None
+
+
+class XpmlpContender:
+    """xpmlp.MLP trained with xpmlp.train, one epoch per call."""
+
+    trains = True
+
+    def __init__(self, name, cfg: Config, X, T, Ws, bs, lr, backend="numpy",
+                 device=None, clock="cpu"):
+        import xpmlp
+        self.name, self.cfg, self.lr, self.clock = name, cfg, lr, clock
+        self.device_kind = "cpu" if clock == "cpu" else "gpu"
+        self._train = xpmlp.train
+        # xpmlp names a device after the backend: "torch:cuda", "cupy:0".
+        if device is not None:
+            backend = f"{backend}:{device}"
+        kwargs = dict(hidden_activation="relu", output_activation="softmax",
+                      loss="cross_entropy", backend=backend, dtype="float32", seed=0)
+        self.net = xpmlp.MLP(list(cfg.layers), **kwargs)
+        self.net.set_weights(*copy_weights(Ws, bs))
+        # Move the data to the backend once, outside the timed epochs (a
+        # no-op on NumPy); train() accepts arrays of the net's backend.
+        if hasattr(self.net, "as_input"):
+            X, T = self.net.as_input(X), self.net.as_target(T, X.shape[0])
+        self.X, self.T = X, T
+
+    def run_epoch(self, epoch: int) -> None:
+        self._train(self.net, self.X, self.T, epochs=1, batch_size=self.cfg.batch_size,
+                    learning_rate=self.lr, shuffle=True, seed=epoch)
+
+    def weights(self):
+        Ws, bs = self.net.get_weights()
+        return [np.asarray(W) for W in Ws], [np.asarray(b) for b in bs]
+
+
+def xpmlp_backends() -> dict:
+    """{backend: "ok" or why it cannot run here}, from xpmlp itself;
+    empty when xpmlp cannot be imported."""
+    try:
+        import xpmlp
+    except ImportError:
+        return {}
+    found = getattr(xpmlp, "available_backends", None)
+    if found is None:
+        from xpmlp import backend as found_module
+        found = found_module.available_backends
+    status = found()
+    if not isinstance(status, dict):          # a plain list of names
+        status = {name: "ok" for name in status}
+    return status
+
+
+# --------------------------------------------------------------------------
+# Environment report
+# --------------------------------------------------------------------------
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def environment(threads: int) -> dict:
+    """Versions, BLAS/OpenMP pools (threadpoolctl), threads and devices."""
+    env = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "usable_cores": usable_cores(),
+        "threads": threads,
+        "versions": {dist: _version(dist) for dist in
+                     ("numpy", "torch", "scikit-learn", "xpmlp", "array-api-compat",
+                      "array-api-strict", "cupy", "cupy-cuda12x", "cupy-cuda11x")},
+        "env_vars": {k: v for k, v in sorted(os.environ.items())
+                     if k.startswith(("OPENBLAS", "OMP_", "MKL_", "CUPY_"))},
+        "gpu": None,
+    }
+    env["versions"] = {k: v for k, v in env["versions"].items()
+                       if not (k.startswith("cupy") and v == "not installed") or k == "cupy"}
+    try:
+        from threadpoolctl import threadpool_info
+        env["threadpools"] = [
+            {k: info.get(k) for k in ("user_api", "internal_api", "prefix", "version",
+                                      "architecture", "threading_layer", "num_threads")}
+            for info in threadpool_info()]
+    except ImportError:
+        env["threadpools"] = "threadpoolctl not installed"
+    try:
+        import torch
+        env["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    torch_cuda, _ = torch_cuda_status()
+    if torch_cuda is not None:
+        env["gpu"] = torch_cuda.cuda.get_device_name(0)
+        env["tf32_torch"] = bool(torch_cuda.backends.cuda.matmul.allow_tf32)
+    cupy, _ = cupy_status()
+    if cupy is not None:
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"]
+        env["gpu"] = name.decode() if isinstance(name, bytes) else name
+        env["cupy_tf32"] = os.environ.get("CUPY_TF32", "0")
+    return env
+
+
+def print_environment(env: dict) -> None:
+    print(f"python {env['python']} on {env['platform']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
+    print(f"cpu: {env['cpu']}; usable cores {env['usable_cores']}; "
+          f"threads used {env['threads']}"
+          + (f"; torch threads {env['torch_threads']}" if "torch_threads" in env else ""))
+    if env["env_vars"]:
+        print("env: " + " ".join(f"{k}={v}" for k, v in env["env_vars"].items()))
+    pools = env["threadpools"]
+    if isinstance(pools, str):
+        print(f"thread pools: {pools}")
+    else:
+        for p in pools:
+            print(f"thread pool: {p['user_api']}/{p['internal_api']} {p['prefix']} "
+                  f"{p['version'] or ''} arch={p['architecture']} "
+                  f"layer={p['threading_layer']} threads={p['num_threads']}")
+    print(f"gpu: {env['gpu'] or 'none'}")
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+def format_table(headers, rows) -> str:
+    """Plain fixed-width table; first column left aligned, others right."""
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths)))
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])

@@ -1,0 +1,307 @@
+"""Backend selection: which array library, which device, which float dtype.
+
+A :class:`Backend` carries an Array API namespace (through ``array-api-compat``),
+a device and a default float dtype.  It owns the only two places where data
+crosses between the host and the backend:
+
+* :meth:`Backend.asarray` -- host data (NumPy, lists) onto the backend, with an
+  explicit ``dtype=`` and ``device=``;
+* :meth:`Backend.to_numpy` -- a backend array back to a host NumPy array.
+
+No other code in xpmlp moves data between host and device.
+
+Resolution order for the backend name: explicit argument > :func:`use`
+context manager > the ``XPMLP_BACKEND`` environment variable > ``"auto"``.
+A name may carry a device after a colon: ``"torch:cuda:0"``,
+``"array_api_strict:device1"``, ``"cupy:1"``.  Nothing is resolved at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+__all__ = [
+    "BACKEND_NAMES",
+    "Backend",
+    "BackendError",
+    "resolve",
+    "use",
+    "available_backends",
+]
+
+#: The names :func:`resolve` accepts.
+BACKEND_NAMES = ("numpy", "cupy", "torch", "array_api_strict", "auto")
+
+FLOAT_DTYPES = ("float32", "float64")
+
+_current: contextvars.ContextVar[tuple[str | None, Any, str | None] | None] = (
+    contextvars.ContextVar("xpmlp_backend", default=None)
+)
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that does not exist or cannot run here."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array library, a device on it, and a default float dtype.
+
+    Attributes
+    ----------
+    name : str
+        One of ``numpy``, ``cupy``, ``torch``, ``array_api_strict``.
+    xp : module
+        The Array API compatible namespace (from ``array_api_compat``).
+    device : object
+        The device arrays are created on (the library's own device object).
+    dtype : object
+        The namespace's float dtype (``xp.float32`` or ``xp.float64``).
+    """
+
+    name: str
+    xp: Any = field(repr=False)
+    device: Any
+    dtype: Any
+
+    @property
+    def dtype_name(self) -> str:
+        """``"float32"`` or ``"float64"``."""
+        return "float32" if self.dtype == self.xp.float32 else "float64"
+
+    def with_dtype(self, dtype: str | None) -> "Backend":
+        """The same library and device with another float dtype."""
+        if dtype is None:
+            return self
+        return Backend(self.name, self.xp, self.device, _float_dtype(self.xp, self.name, self.device, dtype))
+
+    # -- transfer point 1: host -> backend -------------------------------------------------
+    def asarray(self, host: Any, dtype: Any = None) -> Any:
+        """Copy host data (a NumPy array, list or scalar) onto this backend.
+
+        Parameters
+        ----------
+        host : array_like
+            NumPy array or nested sequence, any shape.
+        dtype : backend dtype, optional
+            Defaults to the backend's float dtype.  Integer data needs an
+            explicit integer dtype (e.g. ``xp.int64``).
+
+        Returns
+        -------
+        array of the backend's namespace, on :attr:`device`, with that dtype.
+        """
+        dtype = self.dtype if dtype is None else dtype
+        host = np.asarray(host)
+        if self.name == "torch":
+            import torch  # the compat namespace's asarray copies through torch.as_tensor
+
+            return torch.as_tensor(host, dtype=dtype, device=self.device)
+        return self.xp.asarray(host, dtype=dtype, device=self.device)
+
+    # -- transfer point 2: backend -> host -------------------------------------------------
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Copy a backend array to a host NumPy array (synchronises the device)."""
+        return _TO_NUMPY[self.name](x)
+
+    def is_native(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this backend's library (any device)."""
+        return _IS_NATIVE[self.name](x)
+
+    def describe(self) -> str:
+        """One line: library, device and dtype, e.g. ``torch:cpu float32``."""
+        return f"{self.name}:{self.device} {self.dtype_name}"
+
+
+def _float_dtype(xp: Any, name: str, device: Any, dtype: str | Any) -> Any:
+    key = dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype)).split(".")[-1]
+    key = {"single": "float32", "double": "float64", "f4": "float32", "f8": "float64"}.get(key, key)
+    if key not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+    if name == "array_api_strict":
+        supported = xp.__array_namespace_info__().dtypes(device=device)
+        if key not in supported:
+            raise BackendError(f"{key} is not supported on array_api_strict device {device}; use float32")
+    return getattr(xp, key)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-library constructors and converters: the only backend-specific code outside fastpaths.py.
+# --------------------------------------------------------------------------------------------
+
+
+def _make_numpy(device: Any) -> tuple[Any, Any]:
+    import array_api_compat.numpy as xp
+
+    if device not in (None, "cpu"):
+        raise BackendError(f"numpy has only the 'cpu' device, got {device!r}")
+    return xp, "cpu"
+
+
+def _cupy_usable() -> tuple[bool, str]:
+    try:
+        import cupy
+    except ImportError:
+        return False, "CuPy is not installed: pip install 'xpmlp[cuda12]' (or 'xpmlp[cuda13]')"
+    try:
+        ok = bool(cupy.is_available())
+    except Exception as exc:  # a broken driver raises from inside is_available
+        return False, f"CuPy is installed but CUDA is unusable: {exc}"
+    if not ok:
+        return False, "CuPy is installed but no usable CUDA device was found (cupy.is_available() is False)"
+    return True, ""
+
+
+def _make_cupy(device: Any) -> tuple[Any, Any]:
+    ok, why = _cupy_usable()
+    if not ok:
+        raise BackendError(why)
+    import array_api_compat.cupy as xp
+    import cupy
+
+    return xp, cupy.cuda.Device(0 if device is None else int(device))
+
+
+def _make_torch(device: Any) -> tuple[Any, Any]:
+    try:
+        import torch
+    except ImportError as exc:
+        raise BackendError("PyTorch is not installed: pip install torch") from exc
+    import array_api_compat.torch as xp
+
+    dev = torch.device("cpu" if device is None else device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(f"torch device {dev} requested but torch.cuda.is_available() is False")
+    return xp, dev
+
+
+def _make_strict(device: Any) -> tuple[Any, Any]:
+    try:
+        import array_api_strict as xp
+    except ImportError as exc:
+        raise BackendError("array-api-strict is not installed: pip install array-api-strict") from exc
+    if device is None:
+        return xp, xp.Device("CPU_DEVICE")
+    if isinstance(device, str):
+        names = [str(d) for d in xp.__array_namespace_info__().devices()]
+        if not any(f"'{device}'" in n for n in names):
+            raise BackendError(f"unknown array_api_strict device {device!r}; devices: {names}")
+        return xp, xp.Device(device)
+    return xp, device
+
+
+_MAKERS = {"numpy": _make_numpy, "cupy": _make_cupy, "torch": _make_torch, "array_api_strict": _make_strict}
+
+
+def _strict_to_numpy(x: Any) -> np.ndarray:
+    import array_api_strict as xp
+
+    return np.asarray(x.to_device(xp.Device("CPU_DEVICE")))
+
+
+_TO_NUMPY = {
+    "numpy": lambda x: np.asarray(x),
+    "cupy": lambda x: x.get(),
+    "torch": lambda x: x.detach().cpu().numpy(),
+    "array_api_strict": _strict_to_numpy,
+}
+
+
+def _is_native(pred: str):
+    def check(x: Any) -> bool:
+        import array_api_compat
+
+        return getattr(array_api_compat, pred)(x)
+
+    return check
+
+
+_IS_NATIVE = {
+    "numpy": _is_native("is_numpy_array"),
+    "cupy": _is_native("is_cupy_array"),
+    "torch": _is_native("is_torch_array"),
+    "array_api_strict": lambda x: type(x).__module__.startswith("array_api_strict"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution
+# --------------------------------------------------------------------------------------------
+
+
+def _split(spec: str) -> tuple[str, str | None]:
+    name, _, device = spec.partition(":")
+    return name.strip().lower(), (device or None)
+
+
+def resolve(backend: "str | Backend | None" = None, *, device: Any = None, dtype: str | None = None) -> Backend:
+    """Return the :class:`Backend` to use.
+
+    Parameters
+    ----------
+    backend : str or Backend, optional
+        ``numpy``, ``cupy``, ``torch``, ``array_api_strict`` or ``auto``, optionally
+        ``name:device``.  ``None`` falls back to :func:`use`, then ``XPMLP_BACKEND``,
+        then ``auto``.
+    device : optional
+        Overrides the device part of the name.
+    dtype : ``"float32"`` or ``"float64"``, optional
+        Default float dtype (``float32`` unless given here or by :func:`use`).
+
+    ``auto`` means CuPy when ``cupy.is_available()`` is true, else NumPy.
+    """
+    if isinstance(backend, Backend):
+        return backend.with_dtype(dtype)
+    ctx = _current.get()
+    if backend is None and ctx is not None:
+        backend, ctx_device, ctx_dtype = ctx
+        device = ctx_device if device is None else device
+        dtype = ctx_dtype if dtype is None else dtype
+    if backend is None:
+        backend = os.environ.get("XPMLP_BACKEND") or "auto"
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a name or a Backend, got {type(backend).__name__}")
+    name, spec_device = _split(backend)
+    device = spec_device if device is None else device
+    if name not in BACKEND_NAMES:
+        raise BackendError(f"unknown backend {backend!r}; valid names: {', '.join(BACKEND_NAMES)}")
+    if name == "auto":
+        name = "cupy" if _cupy_usable()[0] else "numpy"
+        if name == "numpy":
+            device = None
+    xp, dev = _MAKERS[name](device)
+    return Backend(name, xp, dev, _float_dtype(xp, name, dev, dtype or "float32"))
+
+
+@contextlib.contextmanager
+def use(backend: str, *, device: Any = None, dtype: str | None = None) -> Iterator[Backend]:
+    """Make ``backend`` the default inside a ``with`` block.
+
+    >>> with use("numpy", dtype="float64") as be:
+    ...     be.dtype_name
+    'float64'
+    """
+    resolved = resolve(backend, device=device, dtype=dtype)  # fail early on a bad name
+    token = _current.set((backend, device, dtype))
+    try:
+        yield resolved
+    finally:
+        _current.reset(token)
+
+
+def available_backends() -> dict[str, str]:
+    """Map each concrete backend name to ``"ok"`` or the reason it cannot run here."""
+    out = {}
+    for name in BACKEND_NAMES[:-1]:
+        try:
+            resolve(name)
+            out[name] = "ok"
+        except (BackendError, ImportError) as exc:
+            out[name] = str(exc)
+    return out

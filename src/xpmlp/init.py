@@ -1,0 +1,50 @@
+"""Initial weights, drawn on the host so every backend starts from the same numbers.
+
+Weights come from a seeded :class:`numpy.random.Generator` in float64 and are
+only then cast and moved to the backend (by :meth:`Backend.asarray`), so NumPy,
+CuPy, PyTorch and array-api-strict models built with the same seed hold
+identical starting weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["init_layer", "init_weights"]
+
+
+def init_layer(rng: np.random.Generator, fan_in: int, fan_out: int, activation: str) -> tuple[np.ndarray, np.ndarray]:
+    """One layer's host weights: ``W`` of shape ``(fan_in, fan_out)`` and ``b`` of shape ``(fan_out,)``.
+
+    Glorot-uniform, ``U(-r, r)`` with ``r = sqrt(6 / (fan_in + fan_out))``, for
+    every activation but relu; He-uniform, ``r = sqrt(6 / fan_in)``, for relu.
+    Logistic layers use ``r`` scaled by ``sqrt(2)`` as in Glorot & Bengio (2010).
+    Biases start at ``U(-r, r)`` as well, so a zero input still gives a
+    non-trivial network (and non-trivial tests).  Both float64.
+    """
+    if activation == "relu":
+        r = math.sqrt(6.0 / fan_in)
+    else:
+        r = math.sqrt(6.0 / (fan_in + fan_out))
+        if activation == "logistic":
+            r *= math.sqrt(2.0)
+    W = rng.uniform(-r, r, size=(fan_in, fan_out))
+    b = rng.uniform(-r, r, size=(fan_out,))
+    return W, b
+
+
+def init_weights(sizes: list[int], activations: list[str], seed: "int | np.random.Generator | None") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Host weights for every layer of a network with layer ``sizes`` (input first).
+
+    ``activations[l]`` is layer ``l+1``'s activation name.  Returns float64
+    lists ``Ws``, ``bs``.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    Ws, bs = [], []
+    for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], activations):
+        W, b = init_layer(rng, fan_in, fan_out, act)
+        Ws.append(W)
+        bs.append(b)
+    return Ws, bs

@@ -1,0 +1,160 @@
+"""Cost functions C: the per-sample value and dC/da, written once on the Array API.
+
+Shapes: ``z``, ``a``, ``t`` are ``(n, outputs)``; :meth:`Loss.value` returns the
+per-sample cost, shape ``(n,)``.  The cost of a batch is the mean of the
+per-sample costs (or their sum: see :func:`xpmlp.network.backward`).
+
+For an output activation whose pairing with the loss cancels ``f'(z)``, the
+loss declares the *fused* output delta, ``delta^L = scale * (a - t)``
+(:attr:`Loss.fused`); it equals the general route
+``delta^L = dC/da ⊙ f'(z^L)`` (a test holds the two together) but is cheaper
+and stable where ``dC/da`` alone would overflow (cross-entropy at a saturated
+output).
+
+=======================  =========================================  ==================  =============
+name                     C per sample                               dC/da               fused with
+=======================  =========================================  ==================  =============
+``squared_error``        ``0.5 * sum_j (a_j - t_j)^2`` (seeds)       ``a - t``           identity: a-t
+``mse``                  ``mean_j (a_j - t_j)^2``                   ``2 (a - t) / k``   identity
+``binary_cross_entropy`` ``-sum_j t log a + (1-t) log(1-a)``        ``(a-t)/(a(1-a))``  logistic: a-t
+``cross_entropy``        ``-sum_j t_j log softmax(z)_j``            ``-t / a``          softmax: a-t
+=======================  =========================================  ==================  =============
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Loss", "LOSSES", "get_loss", "valid_pair"]
+
+
+class Loss:
+    """A cost function.
+
+    Attributes
+    ----------
+    name : str
+    outputs : tuple of str
+        Output activations this loss may follow; empty means any trainable one.
+    fused : dict
+        ``activation name -> scale`` where ``delta^L = scale * (a - t)`` holds;
+        ``scale`` may depend on the number of outputs ``k`` (a callable of ``k``).
+    """
+
+    name: str = ""
+    outputs: tuple[str, ...] = ()
+    fused: dict[str, Any] = {}
+
+    def value(self, xp: Any, z: Any, a: Any, t: Any) -> Any:
+        """Per-sample cost, shape ``(n,)``; ``z`` lets stable formulas avoid ``log(a)``."""
+        raise NotImplementedError
+
+    def dC_da(self, xp: Any, a: Any, t: Any) -> Any:
+        """Gradient of the per-sample cost with respect to the output ``a``, ``(n, k)``."""
+        raise NotImplementedError
+
+    def fused_scale(self, activation: str, k: int) -> float | None:
+        """``scale`` with ``delta^L = scale * (a - t)`` for this output activation, or None."""
+        s = self.fused.get(activation)
+        return s(k) if callable(s) else s
+
+    def __repr__(self) -> str:
+        return f"<loss {self.name}>"
+
+
+class SquaredError(Loss):
+    """The seeds' quadratic cost: C = 0.5 * sum_j (a_j - t_j)^2; dC/da = a - t."""
+
+    name = "squared_error"
+    fused = {"identity": 1.0}
+
+    def value(self, xp, z, a, t):
+        r = a - t
+        return 0.5 * xp.sum(r * r, axis=1)
+
+    def dC_da(self, xp, a, t):
+        return a - t  # FE = S_postA,O - T in seed 01
+
+
+class MeanSquaredError(Loss):
+    """C = mean_j (a_j - t_j)^2 over the k outputs; dC/da = 2 (a - t) / k."""
+
+    name = "mse"
+    fused = {"identity": lambda k: 2.0 / k}
+
+    def value(self, xp, z, a, t):
+        r = a - t
+        return xp.sum(r * r, axis=1) / a.shape[1]
+
+    def dC_da(self, xp, a, t):
+        return (2.0 / a.shape[1]) * (a - t)
+
+
+class BinaryCrossEntropy(Loss):
+    """C = -sum_j [t log a + (1 - t) log(1 - a)] on logistic outputs (binary, multilabel).
+
+    Evaluated from z as ``max(z, 0) - t z + log(1 + exp(-|z|))``: no log of 0,
+    no overflow.
+    """
+
+    name = "binary_cross_entropy"
+    outputs = ("logistic",)
+    fused = {"logistic": 1.0}
+
+    def value(self, xp, z, a, t):
+        return xp.sum(xp.maximum(z, 0.0) - t * z + xp.log1p(xp.exp(-xp.abs(z))), axis=1)
+
+    def dC_da(self, xp, a, t):
+        return (a - t) / (a * (1.0 - a))
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy on softmax outputs: C = -sum_j t_j log softmax(z)_j.
+
+    Evaluated from log-softmax, ``log softmax(z) = z - m - log sum exp(z - m)``
+    with ``m = max(z)``: stable for any z.
+    """
+
+    name = "cross_entropy"
+    outputs = ("softmax",)
+    fused = {"softmax": 1.0}
+
+    def value(self, xp, z, a, t):
+        shifted = z - xp.max(z, axis=1, keepdims=True)
+        log_softmax = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        return -xp.sum(t * log_softmax, axis=1)
+
+    def dC_da(self, xp, a, t):
+        return -t / a
+
+
+#: Name -> loss instance.
+LOSSES: dict[str, Loss] = {
+    loss.name: loss for loss in (SquaredError(), MeanSquaredError(), BinaryCrossEntropy(), CrossEntropy())
+}
+ALIASES = {
+    "quadratic": "squared_error",
+    "squared_loss": "squared_error",
+    "log_loss": "cross_entropy",
+    "categorical_cross_entropy": "cross_entropy",
+    "bce": "binary_cross_entropy",
+}
+
+
+def get_loss(name: "str | Loss") -> Loss:
+    """Look a loss up by name (see the module table; aliases ``quadratic``,
+    ``log_loss``, ``categorical_cross_entropy``, ``bce``)."""
+    if isinstance(name, Loss):
+        return name
+    key = ALIASES.get(str(name).lower(), str(name).lower())
+    if key not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
+    return LOSSES[key]
+
+
+def valid_pair(loss: str, activation: str) -> bool:
+    """Whether ``loss`` may follow an output ``activation`` (and be trained)."""
+    spec = get_loss(loss)
+    if activation == "threshold":
+        return False
+    return not spec.outputs or activation in spec.outputs

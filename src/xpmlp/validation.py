@@ -1,0 +1,82 @@
+"""Checks at the public API boundary, and the conversion of user data onto the backend.
+
+User data arrives as NumPy arrays, lists, or arrays of the model's own backend.
+Host data is checked on the host (shape, dtype, NaN/inf) and moved with
+:meth:`Backend.asarray`, once, here.  Backend arrays are checked with one
+reduction (a single device-to-host sync per call) and cast to the model's
+dtype.  Arrays of another library are refused rather than silently copied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend
+
+__all__ = ["as_backend_2d", "check_finite_host"]
+
+
+def check_finite_host(arr: np.ndarray, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` if a host float array holds NaN or inf."""
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "inf"
+        raise ValueError(f"{what} contains {bad} values; clean or impute the data first")
+
+
+def as_backend_2d(be: Backend, data: Any, what: str, columns: int | None = None, rows: int | None = None) -> Any:
+    """Check ``data`` and return it as a 2-D array of ``be``'s dtype on ``be``'s device.
+
+    Parameters
+    ----------
+    be : Backend
+    data : NumPy array, nested sequence, or an array of ``be``'s library
+        Shape ``(n, columns)``; a 1-D host array is refused (ambiguous).
+    what : str
+        Name used in error messages (``"X"``, ``"T"``).
+    columns, rows : int, optional
+        Required number of columns (features/outputs) and rows (samples).
+    """
+    if be.is_native(data) and be.name != "numpy":
+        return _check_native(be, data, what, columns, rows)
+    if data is None:
+        raise ValueError(f"{what} is None")
+    if hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
+        raise TypeError(
+            f"{what} is a {type(data).__module__}.{type(data).__name__} but the model runs on "
+            f"{be.describe()}; pass a NumPy array or an array of that backend"
+        )
+    try:
+        host = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} cannot be read as a numeric array: {exc}") from exc
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must hold real numbers, got dtype {host.dtype}")
+    _check_shape(host.shape, what, columns, rows)
+    check_finite_host(host, what)
+    return be.asarray(host)
+
+
+def _check_shape(shape: tuple, what: str, columns: int | None, rows: int | None) -> None:
+    if len(shape) != 2:
+        raise ValueError(f"{what} must be 2-D (samples, features), got shape {tuple(shape)}")
+    if shape[0] == 0:
+        raise ValueError(f"{what} has no samples (shape {tuple(shape)})")
+    if columns is not None and shape[1] != columns:
+        raise ValueError(f"{what} has {shape[1]} columns but the network expects {columns} (shape {tuple(shape)})")
+    if rows is not None and shape[0] != rows:
+        raise ValueError(f"{what} has {shape[0]} samples but X has {rows}")
+
+
+def _check_native(be: Backend, data: Any, what: str, columns: int | None, rows: int | None) -> Any:
+    xp = be.xp
+    _check_shape(tuple(data.shape), what, columns, rows)
+    if data.device != be.device:
+        raise ValueError(f"{what} is on device {data.device} but the model is on {be.device}")
+    if not xp.isdtype(data.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"{what} must hold real numbers, got dtype {data.dtype}")
+    data = xp.astype(data, be.dtype)
+    if not bool(xp.all(xp.isfinite(data))):  # one sync at the boundary
+        raise ValueError(f"{what} contains NaN or inf values; clean or impute the data first")
+    return data
