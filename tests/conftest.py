@@ -1,0 +1,126 @@
+"""The test matrix: every test that takes the ``be`` fixture runs on every backend here.
+
+One generator of (library, device, dtype) cases with readable ids.  Cases whose
+library is missing, or CuPy without a CUDA device, skip and say why.
+
+``array_api_strict`` runs on the non-default device ``device1`` (it refuses
+NumPy conversion and device mixing, the bugs that break on CuPy) and on the
+float32-only device ``no_float64``.
+
+Set ``XPMLP_TEST_BACKENDS=numpy,torch`` (names or id prefixes) to run a subset.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import xpmlp
+from xpmlp.backend import BackendError, _cupy_usable
+
+# (library, device, dtype): the whole matrix.
+CASES = [
+    ("numpy", None, "float64"),
+    ("numpy", None, "float32"),
+    ("array_api_strict", "device1", "float64"),
+    ("array_api_strict", "device1", "float32"),
+    ("array_api_strict", "no_float64", "float32"),
+    ("torch", "cpu", "float64"),
+    ("torch", "cpu", "float32"),
+    ("cupy", None, "float64"),
+    ("cupy", None, "float32"),
+]
+
+SHORT = {"numpy": "np", "array_api_strict": "strict", "torch": "torch", "cupy": "cupy"}
+
+
+def case_id(case: tuple) -> str:
+    lib, dev, dtype = case
+    return "-".join(p for p in (SHORT[lib], dev, "f" + dtype[-2:]) if p)
+
+
+def _selected(case: tuple) -> bool:
+    wanted = os.environ.get("XPMLP_TEST_BACKENDS")
+    if not wanted:
+        return True
+    cid = case_id(case)
+    return any(cid.startswith(w.strip()) or case[0] == w.strip() for w in wanted.split(","))
+
+
+def make_backend(case: tuple) -> xpmlp.Backend:
+    """Resolve a case, or skip the test with the reason it cannot run here."""
+    lib, dev, dtype = case
+    if lib == "cupy":
+        ok, why = _cupy_usable()
+        if not ok:
+            pytest.skip(f"CuPy case skipped: {why}")
+    if lib == "torch":
+        pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
+    if lib == "array_api_strict":
+        pytest.importorskip("array_api_strict")
+    try:
+        return xpmlp.resolve(lib, device=dev, dtype=dtype)
+    except BackendError as exc:  # pragma: no cover - reported as a skip with the reason
+        pytest.skip(str(exc))
+
+
+BACKEND_CASES = [pytest.param(c, id=case_id(c), marks=[pytest.mark.cupy] if c[0] == "cupy" else []) for c in CASES if _selected(c)]
+#: The non-NumPy cases, for parity tests against NumPy.
+OTHER_CASES = [p for p in BACKEND_CASES if p.values[0][0] != "numpy"]
+#: float64-capable cases only (finite differences need float64).
+F64_CASES = [p for p in BACKEND_CASES if p.values[0][2] == "float64"]
+
+
+@pytest.fixture(params=BACKEND_CASES)
+def be(request) -> xpmlp.Backend:
+    """Every backend case of the matrix (skips where unavailable)."""
+    return make_backend(request.param)
+
+
+@pytest.fixture(params=F64_CASES)
+def be64(request) -> xpmlp.Backend:
+    """Every float64 backend case."""
+    return make_backend(request.param)
+
+
+@pytest.fixture(params=OTHER_CASES)
+def be_other(request) -> xpmlp.Backend:
+    """Every non-NumPy backend case (for parity against NumPy)."""
+    return make_backend(request.param)
+
+
+# Parity tolerances, as a norm-relative error ||x - ref|| / ||ref||.
+# float64: unit roundoff 1.1e-16; reordered sums (other BLAS, other reduction trees)
+#   over k <= 1e3 terms and 50 update steps stay far below 1e-10.
+# float32: unit roundoff 6e-8; the same reorderings give ~k * 6e-8 ~ 1e-5 per product
+#   in the worst case, so 2e-5 for one pass, and 1e-4 after 50 SGD steps, where each
+#   step's rounding differences feed into the next (measured: ~1e-6 typical).
+RTOL = {"float64": 1e-10, "float32": 2e-5}
+RTOL_TRAJECTORY = {"float64": 1e-10, "float32": 1e-4}
+
+
+def to_np(be: xpmlp.Backend, x) -> np.ndarray:
+    """Test-only conversion of a backend array to NumPy float64."""
+    return np.asarray(be.to_numpy(x), dtype=np.float64)
+
+
+def assert_on_backend(be: xpmlp.Backend, x) -> None:
+    """``x`` is an array of ``be``'s library, on its device, with its float dtype."""
+    assert be.is_native(x), f"expected a {be.name} array, got {type(x)}"
+    assert x.dtype == be.dtype, f"dtype {x.dtype} != {be.dtype}"
+    if be.name != "numpy":
+        assert x.device == be.device, f"device {x.device} != {be.device}"
+
+
+def rel_err(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Norm-relative error ||actual - expected|| / max(||expected||, tiny)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    return float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-300))
+
+
+def assert_close(actual, expected, rtol: float, what: str = "") -> None:
+    err = rel_err(actual, expected)
+    assert err <= rtol, f"{what}: relative error {err:.3e} > {rtol:.1e}"
