@@ -46,7 +46,11 @@ class Activation:
         raise NotImplementedError
 
     def delta(self, xp: Any, g: Any, z: Any, a: Any) -> Any:
-        """g ⊙ f'(z): pull dC/da back to dC/dz (a new array; ``g`` is not modified)."""
+        """g ⊙ f'(z): pull dC/da back to dC/dz.
+
+        ``g`` is a temporary the caller gives up: a fast path
+        (:mod:`xpmlp.fastpaths`) may overwrite it and return it.
+        """
         return g * self.fprime(xp, z, a)
 
     def __repr__(self) -> str:
@@ -111,7 +115,7 @@ class ReLU(Activation):
         return xp.astype(a > 0, a.dtype)
 
     def delta(self, xp, g, z, a):
-        return xp.where(a > 0, g, 0.0)  # mask by selection, never boolean assignment
+        return g * xp.astype(a > 0, g.dtype)  # mask by multiplication, never boolean assignment
 
 
 class Softmax(Activation):

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import fastpaths
 from .activations import TRAINABLE, Activation, NotDifferentiableError, get_activation
 from .backend import Backend, resolve
 from .init import init_weights
@@ -189,8 +190,9 @@ class MLP:
                 f"loss {self.loss.name!r} needs output activation {' or '.join(self.loss.outputs)}, "
                 f"got {self.output_activation.name!r}"
             )
-        self.activations = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
         self.backend = resolve(backend, device=device, dtype=dtype)
+        layer_acts = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
+        self.activations = [fastpaths.specialize(act, self.backend.name) for act in layer_acts]  # the one seam
         Ws, bs = init_weights(sizes, [act.name for act in self.activations], seed)
         self.Ws, self.bs = [], []
         self.set_weights(Ws, bs)

@@ -1,0 +1,123 @@
+"""Backend-specific fast paths, behind one seam, each held to the generic code by a parity test.
+
+The generic Array API code in :mod:`~xpmlp.activations` (and the other math
+modules) is the specification.  A fast path is a faster way to compute the same
+thing on one library: an in-place NumPy/PyTorch operation where the standard
+has none, or a fused CuPy kernel.  Each one is registered here with
+:func:`register`, naming the generic function it replaces and an ``example``
+that builds inputs for it.  ``tests/test_fastpaths.py`` runs every registered
+fast path against its generic function on those inputs, on every backend that
+can run it, so a fast path without a parity test cannot exist.
+
+The math never asks which backend it runs on: a network calls
+:func:`specialize` once, when it is built, and gets activation objects whose
+methods are the fast ones for its backend.
+
+Fast paths may overwrite their first array argument where the generic
+function's docstring allows it (``Activation.delta`` may reuse ``g``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .activations import ACTIVATIONS, Activation
+
+__all__ = ["FastPath", "register", "registered", "specialize"]
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """One registered fast path.
+
+    name : ``"<activation>.<method>"``, e.g. ``"relu.delta"``
+    backend : the library it runs on (``numpy``, ``torch``, ``cupy``)
+    impl : the fast function, same signature as ``generic``
+    generic : the Array API function it must agree with
+    example : ``example(be, rng) -> args`` builds arguments (backend arrays) for both
+    """
+
+    name: str
+    backend: str
+    impl: Callable
+    generic: Callable
+    example: Callable[[Any, np.random.Generator], tuple]
+
+
+_REGISTRY: dict[tuple[str, str], FastPath] = {}
+
+
+def register(name: str, backends: tuple[str, ...], example: Callable) -> Callable[[Callable], Callable]:
+    """Decorator: register ``impl`` as the fast path for ``name`` on ``backends``."""
+    act_name, method = name.split(".")
+    generic = getattr(ACTIVATIONS[act_name], method)
+
+    def deco(impl: Callable) -> Callable:
+        for backend in backends:
+            _REGISTRY[(name, backend)] = FastPath(name, backend, impl, generic, example)
+        return impl
+
+    return deco
+
+
+def registered() -> list[FastPath]:
+    """Every registered fast path."""
+    return list(_REGISTRY.values())
+
+
+def specialize(act: Activation, backend: str) -> Activation:
+    """``act`` with its methods swapped for the fast paths registered for ``backend`` (if any)."""
+    fast = {fp.name.split(".")[1]: fp.impl for (name, be), fp in _REGISTRY.items() if be == backend and name.startswith(act.name + ".")}
+    if not fast:
+        return act
+    out = copy.copy(act)
+    for method, impl in fast.items():
+        setattr(out, method, impl)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The fast paths.  Each example returns (xp, g, z, a) for Activation.delta.
+# ----------------------------------------------------------------------------------------------
+
+
+def _delta_example(act_name: str) -> Callable:
+    def example(be: Any, rng: np.random.Generator) -> tuple:
+        z = be.asarray(rng.normal(size=(33, 17)))
+        g = be.asarray(rng.normal(size=(33, 17)))
+        return be.xp, g, z, ACTIVATIONS[act_name].f(be.xp, z)
+
+    return example
+
+
+@register("relu.delta", ("numpy", "torch", "cupy"), example=_delta_example("relu"))
+def _relu_delta_inplace(xp: Any, g: Any, z: Any, a: Any) -> Any:
+    g *= a > 0  # g ⊙ f'(z): these libraries multiply by a bool mask in place, no float mask built
+    return g
+
+
+def _cupy_kernel(name: str, body: str) -> Callable:
+    """A CuPy elementwise kernel ``d = body(g, a)``, compiled on first use."""
+    kernel = None
+
+    def delta(xp: Any, g: Any, z: Any, a: Any) -> Any:
+        nonlocal kernel
+        if kernel is None:
+            import cupy
+
+            kernel = cupy.ElementwiseKernel("T g, T a", "T d", body, f"xpmlp_{name}")
+        return kernel(g, a)
+
+    return delta
+
+
+register("logistic.delta", ("cupy",), example=_delta_example("logistic"))(
+    _cupy_kernel("logistic_delta", "d = g * a * (1 - a)")  # one pass instead of three
+)
+register("tanh.delta", ("cupy",), example=_delta_example("tanh"))(
+    _cupy_kernel("tanh_delta", "d = g * (1 - a * a)")
+)
