@@ -1,0 +1,39 @@
+"""README's two commands are the ones CI runs and the CLI understands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from xpmlp.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section)
+
+
+def test_ci_runs_readme_test_command_verbatim():
+    main_job, test_cmd = readme_commands()
+    assert "pytest" in test_cmd
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_cmd in ci, ".ci/run must call README's test command exactly"
+
+
+def test_main_job_command_parses():
+    main_job, _ = readme_commands()
+    argv = main_job.split("xpmlp ", 1)[1].split()
+    args = build_parser().parse_args(argv)
+    assert args.command == "train" and args.dataset == "digits"
+
+
+def test_main_job_trains_digits_to_high_accuracy(capsys):
+    from xpmlp.cli import main
+
+    assert main(["train", "--dataset", "digits", "--no-progress", "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
+    assert accuracy >= 0.95, out
