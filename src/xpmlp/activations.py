@@ -36,6 +36,8 @@ class Activation:
 
     name: str = ""
     elementwise: bool = True
+    #: None if gradient descent can train through it, else the reason it cannot.
+    untrainable_reason: str | None = None
 
     def f(self, xp: Any, z: Any) -> Any:
         """a = f(z)."""
@@ -148,15 +150,16 @@ class Threshold(Activation):
     """
 
     name = "threshold"
+    untrainable_reason = (
+        "threshold activation cannot be trained by gradient descent: its derivative is 0 "
+        "everywhere except at z = 0, where it does not exist; use 'logistic' instead"
+    )
 
     def f(self, xp, z):
         return xp.astype(z >= 0, z.dtype)
 
     def fprime(self, xp, z, a):
-        raise NotDifferentiableError(
-            "threshold activation cannot be trained by gradient descent: its derivative is 0 "
-            "everywhere except at z = 0, where it does not exist; use 'logistic' instead"
-        )
+        raise NotDifferentiableError(self.untrainable_reason)
 
     def delta(self, xp, g, z, a):
         return self.fprime(xp, z, a)  # raises
@@ -167,7 +170,7 @@ ACTIVATIONS: dict[str, Activation] = {
     act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), Softmax(), Threshold())
 }
 #: Activations gradient descent can train.
-TRAINABLE = tuple(name for name in ACTIVATIONS if name != "threshold")
+TRAINABLE = tuple(name for name, act in ACTIVATIONS.items() if act.untrainable_reason is None)
 
 ALIASES: dict[str, str] = {"linear": "identity", "sigmoid": "logistic", "step": "threshold"}
 

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import fastpaths
-from .activations import TRAINABLE, Activation, NotDifferentiableError, get_activation
+from .activations import Activation, NotDifferentiableError, get_activation
 from .backend import Backend, resolve
 from .init import init_weights
 from .losses import Loss, get_loss, valid_pair
@@ -297,8 +297,8 @@ class MLP:
 
     def _check_trainable(self) -> None:
         for act in self.activations:
-            if act.name not in TRAINABLE:
-                act.fprime(self.xp, None, None)  # raises NotDifferentiableError with the reason
+            if act.untrainable_reason:
+                raise NotDifferentiableError(act.untrainable_reason)
         if not valid_pair(self.loss.name, self.output_activation.name):
             raise NotDifferentiableError(f"cannot train {self.loss.name} on {self.output_activation.name} outputs")
 
