@@ -38,3 +38,38 @@ __all__ = [
     "train",
     "use",
 ]
+
+# Training that users expect: optimizers, schedules, the fit loop, persistence.
+from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
+from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
+from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
+from .training import History, fit  # noqa: E402
+
+__all__ += [
+    "Adam",
+    "AdamW",
+    "Adaptive",
+    "Checkpoint",
+    "Constant",
+    "History",
+    "InvScaling",
+    "ModelFileError",
+    "Schedule",
+    "clip_grad_norm",
+    "fit",
+    "load",
+    "make_optimizer",
+    "make_schedule",
+    "save",
+]
+
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator")
+
+
+def __getattr__(name: str):
+    """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``)."""
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'xpmlp' has no attribute {name!r}")

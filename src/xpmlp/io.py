@@ -1,0 +1,310 @@
+"""Persistence: save and load a model without pickle.
+
+A model file is one NumPy ``.npz`` archive (an uncompressed zip, readable with
+``numpy.load(path, allow_pickle=False)``) holding
+
+* ``__xpmlp__`` -- UTF-8 JSON metadata as a ``uint8`` array: format and version,
+  architecture (layer sizes, activations, loss), dtype, optimizer name,
+  hyperparameters and step count, learning-rate schedule, training history,
+  estimator hyperparameters, and for every array its shape, dtype and SHA-256;
+* ``W.<l>``, ``b.<l>`` -- the parameters of layer ``l = 0..L-1``, host NumPy;
+* ``opt.<slot>.<i>`` -- optimizer state, one array per parameter;
+* ``x.<name>`` -- extra arrays (an estimator's ``classes_``).
+
+Saving is atomic: the archive is written to a temporary file in the target's
+directory, flushed and fsync'ed, then renamed over the target with
+:func:`os.replace`, so a failure or an interruption leaves any earlier file
+whole.  Loading reads and checks everything -- archive integrity, format,
+version, architecture, every array's shape, dtype, checksum and finiteness,
+optimizer and history records -- before it builds anything, and reports a
+problem as :class:`ModelFileError`.  A file loads onto any backend and dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io as _io
+import json
+import math
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .activations import get_activation
+from .losses import get_loss
+from .network import MLP
+from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from .schedules import SCHEDULES, Schedule, make_schedule
+from .training import History
+
+__all__ = ["save", "load", "Checkpoint", "ModelFileError", "to_state", "from_state", "FORMAT", "VERSION"]
+
+FORMAT = "xpmlp-model"
+VERSION = 1
+_META = "__xpmlp__"
+
+
+class ModelFileError(ValueError):
+    """A model file (or in-memory state) is truncated, corrupt or incompatible; nothing was loaded."""
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load` returns: a model rebuilt on the requested backend, and its companions."""
+
+    net: MLP
+    optimizer: Optimizer | None = None
+    schedule: Schedule | None = None
+    history: History | None = None
+    hyperparameters: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    kind: str = "MLP"
+
+
+# -- state <-> (metadata, host arrays) ----------------------------------------------------
+
+
+def to_state(
+    net: MLP,
+    *,
+    optimizer: Optimizer | None = None,
+    schedule: Schedule | None = None,
+    history: History | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    extra_arrays: dict[str, np.ndarray] | None = None,
+    kind: str = "MLP",
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Everything about a model as JSON-ready metadata plus named host NumPy arrays."""
+    Ws, bs = net.get_weights()
+    arrays: dict[str, np.ndarray] = {}
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        arrays[f"W.{i}"], arrays[f"b.{i}"] = W, b
+    opt_meta = None
+    if optimizer is not None:
+        state = optimizer.state()
+        for slot, arrs in state.items():
+            for i, a in enumerate(arrs):
+                arrays[f"opt.{slot}.{i}"] = np.array(net.backend.to_numpy(a))
+        opt_meta = {"name": optimizer.name, "config": optimizer.config(), "t": optimizer.t, "slots": sorted(state)}
+    for name, a in (extra_arrays or {}).items():
+        a = np.asarray(a)
+        if a.dtype.kind not in "biufU":
+            raise TypeError(f"extra array {name!r} has dtype {a.dtype}; only numbers and strings can be saved without pickle")
+        arrays[f"x.{name}"] = a
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "architecture": {
+            "sizes": list(net.sizes),
+            "hidden_activation": net.hidden_activation.name,
+            "output_activation": net.output_activation.name,
+            "loss": net.loss.name,
+        },
+        "dtype": net.backend.dtype_name,
+        "saved_from": net.backend.describe(),
+        "optimizer": opt_meta,
+        "schedule": None if schedule is None else {
+            "name": schedule.name, "config": schedule.config(), "learning_rate": schedule.learning_rate},
+        "history": None if history is None else history.to_dict(),
+        "hyperparameters": hyperparameters,
+        "extra": extra or {},
+        "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.str, "sha256": _digest(a)} for k, a in arrays.items()},
+    }
+    json.dumps(meta, allow_nan=False)  # fail now, not at load time, on anything JSON cannot hold
+    return meta, arrays
+
+
+def from_state(
+    meta: Any,
+    arrays: dict[str, np.ndarray],
+    *,
+    backend: Any = None,
+    dtype: str | None = None,
+    device: Any = None,
+    source: str = "model state",
+) -> Checkpoint:
+    """Validate ``(meta, arrays)`` completely, then build the model on ``backend``/``dtype``.
+
+    ``dtype=None`` keeps the saved dtype.  Raises :class:`ModelFileError` naming the problem.
+    """
+    def bad(msg: str) -> ModelFileError:
+        return ModelFileError(f"{source}: {msg}")
+
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise bad(f"not an xpmlp model (format tag {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("version") != VERSION:
+        raise bad(f"format version {meta.get('version')!r} is not supported (this xpmlp reads version {VERSION})")
+    try:
+        arch = meta["architecture"]
+        sizes = [int(s) for s in arch["sizes"]]
+        hidden, output, loss = (get_activation(arch["hidden_activation"]).name,
+                                get_activation(arch["output_activation"]).name, get_loss(arch["loss"]).name)
+        listed = meta["arrays"]
+        saved_dtype = str(meta["dtype"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"malformed architecture record: {exc!r}") from exc
+    if len(sizes) < 2 or min(sizes) < 1 or any(s != t for s, t in zip(sizes, arch["sizes"])):
+        raise bad(f"layer sizes {arch['sizes']!r} are not valid")
+    if saved_dtype not in ("float32", "float64"):
+        raise bad(f"dtype {saved_dtype!r} is not float32 or float64")
+    if set(listed) != set(arrays):
+        missing, unexpected = sorted(set(listed) - set(arrays)), sorted(set(arrays) - set(listed))
+        raise bad(f"arrays do not match the metadata (missing {missing}, unexpected {unexpected})")
+    for name, a in arrays.items():
+        info = listed[name]
+        if list(a.shape) != list(info.get("shape", [])) or a.dtype.str != info.get("dtype"):
+            raise bad(f"array {name!r} is {a.dtype.str}{list(a.shape)}, metadata says {info.get('dtype')}{info.get('shape')}")
+        if _digest(a) != info.get("sha256"):
+            raise bad(f"array {name!r} fails its checksum (the file is corrupt)")
+    L = len(sizes) - 1
+    Ws, bs = [], []
+    for i in range(L):
+        W, b = arrays.get(f"W.{i}"), arrays.get(f"b.{i}")
+        want_W, want_b = (sizes[i], sizes[i + 1]), (sizes[i + 1],)
+        if W is None or b is None:
+            raise bad(f"layer {i + 1} parameters are missing")
+        if W.shape != want_W or b.shape != want_b:
+            raise bad(f"layer {i + 1}: W is {W.shape} and b {b.shape}, architecture needs {want_W} and {want_b}")
+        _check_float_finite(W, f"W.{i}", bad)
+        _check_float_finite(b, f"b.{i}", bad)
+        Ws.append(W)
+        bs.append(b)
+    stray = {k for k in arrays if k.startswith(("W.", "b."))} - {f"{c}.{i}" for c in "Wb" for i in range(L)}
+    if stray:
+        raise bad(f"the file holds parameters {sorted(stray)} that a {L}-layer network does not have")
+
+    optimizer, opt_state, opt_t = None, {}, 0
+    if meta.get("optimizer") is not None:
+        om = meta["optimizer"]
+        try:
+            if om["name"] not in OPTIMIZERS:
+                raise ValueError(f"unknown optimizer {om['name']!r}")
+            optimizer = make_optimizer(om["name"], **om["config"])
+            opt_t = int(om["t"])
+            slots = list(om["slots"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"malformed optimizer record: {exc}") from exc
+        if slots and sorted(slots) != sorted(optimizer.slots):
+            raise bad(f"optimizer {om['name']} needs state {sorted(optimizer.slots)}, file has {slots}")
+        params = [p for pair in zip(Ws, bs) for p in pair]
+        for slot in slots:
+            arrs = []
+            for i, p in enumerate(params):
+                a = arrays.get(f"opt.{slot}.{i}")
+                if a is None or a.shape != p.shape:
+                    raise bad(f"optimizer state {slot}[{i}] is missing or has the wrong shape")
+                _check_float_finite(a, f"opt.{slot}.{i}", bad)
+                arrs.append(a)
+            opt_state[slot] = arrs
+        if opt_t < 0 or (not slots and optimizer.slots and opt_t != 0):
+            raise bad(f"optimizer step count {opt_t} does not match its state")
+
+    schedule = None
+    if meta.get("schedule") is not None:
+        sm = meta["schedule"]
+        try:
+            if sm["name"] not in SCHEDULES:
+                raise ValueError(f"unknown schedule {sm['name']!r}")
+            schedule = make_schedule(sm["name"], **sm["config"])
+            schedule.learning_rate = float(sm["learning_rate"])
+            if not (math.isfinite(schedule.learning_rate) and schedule.learning_rate > 0):
+                raise ValueError(f"learning rate {schedule.learning_rate}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"malformed schedule record: {exc}") from exc
+    history = None
+    if meta.get("history") is not None:
+        try:
+            history = History.from_dict(meta["history"])
+        except ValueError as exc:
+            raise bad(str(exc)) from exc
+
+    # Everything checked: build.
+    net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0)
+    net.set_weights(Ws, bs)
+    if optimizer is not None:
+        optimizer.load_state(opt_state, opt_t, net.backend, net.params)
+    extra_arrays = {k[2:]: a for k, a in arrays.items() if k.startswith("x.")}
+    return Checkpoint(net, optimizer, schedule, history, meta.get("hyperparameters"), dict(meta.get("extra") or {}),
+                      extra_arrays, str(meta.get("kind", "MLP")))
+
+
+def _check_float_finite(a: np.ndarray, name: str, bad) -> None:
+    if a.dtype.kind != "f":
+        raise bad(f"array {name!r} has dtype {a.dtype}, expected floating point")
+    if not np.isfinite(a).all():
+        raise bad(f"array {name!r} contains NaN or inf")
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def save(path: "str | os.PathLike", net: MLP, **state: Any) -> Path:
+    """Write ``net`` (and ``optimizer=``, ``schedule=``, ``history=``, ... as in :func:`to_state`)
+    to ``path`` atomically.  Returns the path.  The name is used as given (``.npz`` recommended)."""
+    meta, arrays = to_state(net, **state)
+    return write_state(path, meta, arrays)
+
+
+def write_state(path: "str | os.PathLike", meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``(meta, arrays)`` as a model file, atomically (temp file, fsync, ``os.replace``)."""
+    path = Path(path)
+    payload = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{_META: payload}, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return path
+
+
+def read_state(path: "str | os.PathLike") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model file's metadata and arrays (no pickle), checking the archive's integrity."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        raw = path.read_bytes()
+        with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}  # reads every member: CRC errors surface here
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"{path}: not a readable xpmlp model file (truncated or corrupt?): {exc}") from exc
+    if _META not in arrays:
+        raise ModelFileError(f"{path}: no {_META} metadata; not an xpmlp model file")
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: metadata is not valid JSON: {exc}") from exc
+    return meta, arrays
+
+
+def load(path: "str | os.PathLike", *, backend: Any = None, dtype: str | None = None, device: Any = None) -> Checkpoint:
+    """Load a model file onto ``backend`` (default: the current default backend) and ``dtype``
+    (default: the saved one).  Raises :class:`ModelFileError`; nothing half-loaded is returned."""
+    meta, arrays = read_state(path)
+    return from_state(meta, arrays, backend=backend, dtype=dtype, device=device, source=str(path))

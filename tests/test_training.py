@@ -1,0 +1,340 @@
+"""The training loop: batches, the L2 objective, sample weights, validation and early stopping,
+schedules in the loop, divergence, Ctrl-C, clipping, the one-sync-per-epoch rule, progress."""
+
+from __future__ import annotations
+
+import collections
+import logging
+
+import numpy as np
+import pytest
+from conftest import RTOL, RTOL_TRAJECTORY, assert_close, assert_on_backend, to_np
+
+import xpmlp
+from xpmlp.backend import Backend
+from xpmlp.optimizers import SGD, Adam
+from xpmlp.schedules import Adaptive
+from xpmlp.training import (
+    DivergenceError,
+    accuracy,
+    batch_gradients,
+    default_score,
+    fit,
+    objective,
+    r2_score,
+    split_validation,
+    subset_accuracy,
+)
+
+
+def blobs(n=40, d=3, k=3, seed=0):
+    """Separable-ish classes: host X (n, d), labels (n,), one-hot T (n, k)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    X = rng.normal(size=(n, d)) + 2.0 * np.eye(k, d)[y]
+    return X, y, np.eye(k)[y]
+
+
+def weights(be, net):
+    return [to_np(be, p).copy() for p in net.params]
+
+
+def test_train_returns_epoch_losses_and_learns(be):
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 8, 3], backend=be, seed=1)
+    losses = xpmlp.train(net, X, T, epochs=15, batch_size=8, learning_rate=0.2, seed=0)
+    assert len(losses) == 15 and all(isinstance(v, float) for v in losses)
+    assert losses[-1] < 0.6 * losses[0]
+    for p in net.params:
+        assert_on_backend(be, p)
+
+
+def test_online_batches_equal_per_sample_sgd(be):
+    """batch_size=1, no shuffling: one SGD step per sample, in order (the seeds' online rule)."""
+    X, _, T = blobs(n=6)
+    net = xpmlp.MLP([3, 4, 3], "tanh", backend=be, seed=2)
+    ref = xpmlp.MLP([3, 4, 3], "tanh", backend=be, seed=2)
+    fit(net, X, T, epochs=1, batch_size=1, shuffle=False, optimizer=SGD(), learning_rate=0.3, patience=None)
+    for i in range(6):
+        g = ref.gradients(X[i : i + 1], T[i : i + 1])
+        for W, b, gW, gb in zip(ref.Ws, ref.bs, g.grad_W, g.grad_b):
+            W -= 0.3 * gW
+            b -= 0.3 * gb
+    for p, q in zip(weights(be, net), weights(be, ref)):
+        assert_close(p, q, RTOL_TRAJECTORY[be.dtype_name], "online SGD")
+
+
+def test_epoch_loss_is_the_objective_before_the_update(be):
+    """Full batch: the recorded loss is the weighted mean loss + (alpha/2)||W||^2 at the starting weights."""
+    X, _, T = blobs(n=12)
+    w = np.linspace(0.5, 2.0, 12)
+    net = xpmlp.MLP([3, 5, 3], backend=be, seed=3)
+    before = objective(net, X, T, alpha=0.3, sample_weight=w)
+    hist = fit(net, X, T, epochs=1, batch_size="full", alpha=0.3, sample_weight=w, patience=None)
+    assert hist.loss[0] == pytest.approx(before, rel=10 * RTOL[be.dtype_name])
+    assert objective(net, X, T, alpha=0.3, sample_weight=w) < before
+
+
+def test_alpha_adds_alpha_W_whatever_the_batch_size(be):
+    """One documented scaling: d/dW of (alpha/2)||W||^2 is alpha W for a batch of 1 and of n alike."""
+    X, _, T = blobs(n=10)
+    net = xpmlp.MLP([3, 4, 3], backend=be, seed=4)
+    Xd, Td = net.as_input(X), net.as_target(T, 10)
+    for rows in (slice(0, 1), slice(0, 10)):
+        _, g0 = batch_gradients(net, Xd[rows, ...], Td[rows, ...], alpha=0.0)
+        _, g1 = batch_gradients(net, Xd[rows, ...], Td[rows, ...], alpha=0.25)
+        for k, (a, b) in enumerate(zip(g0, g1)):
+            expected = 0.25 * to_np(be, net.params[k]) if k % 2 == 0 else np.zeros_like(to_np(be, a))  # biases: no penalty
+            np.testing.assert_allclose(to_np(be, b) - to_np(be, a), expected, atol=1e-5 if be.dtype_name == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize(
+    "layers, out, loss, k",
+    [((4, 5, 2), "identity", "squared_error", 2), ((4, 5, 3), "logistic", "binary_cross_entropy", 3)],
+    ids=["regression-2-outputs", "multilabel"],
+)
+def test_objective_gradient_matches_finite_differences(be64, layers, out, loss, k):
+    """The gradient the loop descends is the gradient of the objective it reports, for several
+    outputs too (scikit-learn's multi-output squared loss is off by n_outputs: its issue #8349)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(7, 4))
+    T = rng.normal(size=(7, k)) if out == "identity" else (rng.random((7, k)) > 0.5).astype(float)
+    w = rng.uniform(0.2, 3.0, size=7)
+    net = xpmlp.MLP(list(layers), "tanh", out, loss, backend=be64, seed=6)
+    wn = w / w.mean()
+    _, grads = batch_gradients(net, net.as_input(X), net.as_target(T, 7), be64.asarray(wn), alpha=0.1)
+    Ws, bs = net.get_weights()
+    host = [p for pair in zip(Ws, bs) for p in pair]
+    h = 1e-6
+    for k_param, g in enumerate(grads):
+        numeric = np.zeros_like(host[k_param])
+        for idx in np.ndindex(host[k_param].shape):
+            vals = []
+            for sign in (1, -1):
+                trial = [p.copy() for p in host]
+                trial[k_param][idx] += sign * h
+                net.set_weights(trial[0::2], trial[1::2])
+                vals.append(objective(net, X, T, alpha=0.1, sample_weight=w))
+            numeric[idx] = (vals[0] - vals[1]) / (2 * h)
+        assert_close(to_np(be64, g), numeric, 1e-6, f"parameter {k_param}")
+
+
+def test_sample_weight_two_equals_a_duplicated_row(be64):
+    X, _, T = blobs(n=9)
+    w = np.ones(9)
+    w[0] = 2.0
+    Xd, Td = np.vstack([X, X[:1]]), np.vstack([T, T[:1]])
+    a = xpmlp.MLP([3, 4, 3], backend=be64, seed=7)
+    b = xpmlp.MLP([3, 4, 3], backend=be64, seed=7)
+    kw = dict(epochs=3, batch_size="full", optimizer="sgd", learning_rate=0.5, patience=None, alpha=0.01)
+    la = fit(a, X, T, sample_weight=w, **kw).loss
+    lb = fit(b, Xd, Td, **kw).loss
+    np.testing.assert_allclose(la, lb, rtol=1e-12)
+    for p, q in zip(weights(be64, a), weights(be64, b)):
+        assert_close(p, q, 1e-12, "weighted vs duplicated")
+
+
+def test_split_validation_is_stratified():
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 80 + [1] * 20)
+    tr, va = split_validation(100, 0.2, rng, strata=labels)
+    assert len(va) == 20 and len(tr) == 80 and not set(tr) & set(va)
+    assert np.bincount(labels[va]).tolist() == [16, 4]  # the 80/20 class balance is kept
+    tr, va = split_validation(100, 0.25, rng)
+    assert len(va) == 25 and sorted(np.concatenate([tr, va]).tolist()) == list(range(100))
+    with pytest.raises(ValueError, match="validation"):
+        split_validation(4, 0.1, rng)
+
+
+def test_early_stopping_restores_the_best_weights(be):
+    X, y, T = blobs(n=60, seed=1)
+    Xv, _, Tv = blobs(n=30, seed=2)
+    Tv = Tv[np.random.default_rng(3).permutation(30)]  # noisy validation labels: the score wanders
+    net = xpmlp.MLP([3, 8, 3], backend=be, seed=8)
+    hist = fit(net, X, T, epochs=40, batch_size=10, learning_rate=0.05, validation_data=(Xv, Tv), patience=3, tol=0.0)
+    assert hist.stop_reason == "early_stopping"
+    assert len(hist.validation_score) == hist.epochs < 40
+    assert hist.best_score == max(hist.validation_score)
+    assert hist.best_epoch == 1 + int(np.argmax(hist.validation_score))
+    xp = be.xp
+    out = net.forward(Xv).a[-1]
+    final = float(to_np(be, default_score(net)(xp, out, net.as_target(Tv, 30), None)))
+    assert final == pytest.approx(hist.best_score, abs=1e-6)
+
+
+def test_validation_fraction_splits_and_records_scores(be):
+    X, y, T = blobs(n=50)
+    net = xpmlp.MLP([3, 6, 3], backend=be, seed=9)
+    hist = fit(net, X, T, epochs=4, batch_size=8, learning_rate=0.05, validation_fraction=0.2, stratify=y, patience=None)
+    assert len(hist.validation_score) == 4 and all(0.0 <= s <= 1.0 for s in hist.validation_score)
+    assert hist.samples_seen == 4 * 40  # 10 of the 50 samples are held out
+
+
+def test_training_loss_convergence_stops_after_patience():
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], backend="numpy", seed=0)
+    hist = fit(net, X, T, epochs=50, tol=1e9, patience=3)  # nothing after epoch 1 improves by 1e9
+    assert hist.epochs == 1 + 4 and hist.stop_reason == "converged"
+
+
+def test_adaptive_schedule_cuts_the_rate_when_progress_stalls():
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], backend="numpy", seed=0)
+    sched = Adaptive(0.01, min_learning_rate=1e-3)
+    hist = fit(net, X, T, epochs=50, optimizer="sgd", schedule=sched, tol=1e9, patience=1)
+    # stall after 2 flat epochs: 0.01 -> 0.002 -> 0.0004, and a stall at 0.0004 <= 1e-3 stops
+    assert hist.learning_rate == pytest.approx([0.01] * 3 + [0.002] * 2 + [0.0004] * 2)
+    assert hist.stop_reason == "lr_exhausted"
+
+
+def test_invscaling_in_the_loop():
+    X, _, T = blobs(n=24)
+    net = xpmlp.MLP([3, 4, 3], backend="numpy", seed=0)
+    hist = fit(net, X, T, epochs=3, optimizer="sgd", learning_rate=0.5, schedule="invscaling", patience=None)
+    assert hist.learning_rate == pytest.approx([0.5, 0.5 / 25**0.5, 0.5 / 49**0.5])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow is the point
+def test_divergence_restores_last_good_weights_and_optimizer_state(be):
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], "identity", "identity", "squared_error", backend=be, seed=10)
+    opt = SGD(momentum=0.5)
+    fit(net, X, T, epochs=1, optimizer=opt, learning_rate=0.01, patience=None)
+    good, velocity = weights(be, net), [to_np(be, v).copy() for v in opt.state()["velocity"]]
+    huge = 1e300 if be.dtype_name == "float64" else 1e30
+    with pytest.raises(DivergenceError, match="weights restored"):
+        fit(net, X, T, epochs=3, optimizer=opt, learning_rate=huge, patience=None)
+    for p, q in zip(weights(be, net), good):
+        assert np.isfinite(p).all()
+        np.testing.assert_array_equal(p, q)
+    for v, q in zip(opt.state()["velocity"], velocity):
+        np.testing.assert_array_equal(to_np(be, v), q)
+    assert opt.t == 2  # 2 batches of 32 in the first fit: the failed epoch's steps are undone
+
+
+class InterruptAt(SGD):
+    """SGD that raises KeyboardInterrupt at a given step, as Ctrl-C would."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at, self.calls = at, 0
+
+    def step(self, params, grads, learning_rate):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        super().step(params, grads, learning_rate)
+
+
+def test_ctrl_c_stops_cleanly_with_a_usable_model(be, caplog):
+    X, _, T = blobs()  # 40 samples, batch 10: 4 steps per epoch
+    net = xpmlp.MLP([3, 4, 3], backend=be, seed=11)
+    ref = xpmlp.MLP([3, 4, 3], backend=be, seed=11)
+    kw = dict(batch_size=10, learning_rate=0.1, seed=0, patience=None)
+    fit(ref, X, T, epochs=1, optimizer=SGD(), **kw)
+    with caplog.at_level(logging.WARNING, logger="xpmlp.training"):
+        hist = fit(net, X, T, epochs=5, optimizer=InterruptAt(6), **kw)  # Ctrl-C in the middle of epoch 2
+    assert hist.stop_reason == "interrupted" and hist.epochs == 1
+    assert "interrupted" in caplog.text
+    for p, q in zip(weights(be, net), weights(be, ref)):
+        np.testing.assert_array_equal(p, q)  # epoch 2's partial updates are rolled back
+    assert np.isfinite(to_np(be, net.predict(X))).all()
+
+
+def test_gradient_clipping_bounds_every_step(be):
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], backend=be, seed=12)
+    before = weights(be, net)
+    fit(net, X, T, epochs=1, batch_size="full", optimizer=SGD(), learning_rate=1.0, max_grad_norm=1e-3, patience=None)
+    step = np.sqrt(sum(np.sum((p - q) ** 2) for p, q in zip(weights(be, net), before)))
+    assert 0.9e-3 < step <= 1e-3 * (1 + 1e-4)  # the unclipped gradient norm is far above 1e-3
+
+
+def test_no_host_sync_inside_the_step_loop(monkeypatch):
+    """Reads from the device per epoch do not grow with the number of steps per epoch."""
+    pytest.importorskip("array_api_strict")
+    be = xpmlp.resolve("array_api_strict", device="device1", dtype="float32")
+    X, y, T = blobs(n=64)
+    counts: collections.Counter = collections.Counter()
+    Array = type(be.asarray(np.zeros(1)))
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    for name in ("__bool__", "__float__", "__int__", "__index__", "__array__", "__dlpack__"):
+        if hasattr(Array, name):
+            monkeypatch.setattr(Array, name, counting(name, getattr(Array, name)))
+    monkeypatch.setattr(Backend, "to_numpy", counting("to_numpy", Backend.to_numpy))
+
+    def reads(batch_size):
+        net = xpmlp.MLP([3, 4, 3], backend=be, seed=0)
+        Xd, Td = net.as_input(X), net.as_target(T, 64)
+        counts.clear()
+        fit(net, Xd, Td, epochs=3, batch_size=batch_size, optimizer=Adam(), alpha=1e-3, max_grad_norm=1.0,
+            validation_data=(Xd[:16, ...], Td[:16, ...]), patience=None)
+        return sum(counts.values())
+
+    many, one = reads(4), reads(64)  # 16 steps per epoch vs 1
+    assert many == one, f"{many} reads with 16 steps/epoch vs {one} with 1: something syncs per step"
+    assert counts["to_numpy"] == 3  # one read per epoch
+
+
+def test_progress_bar_and_epoch_logging(capsys, caplog):
+    pytest.importorskip("tqdm")
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], backend="numpy", seed=0)
+    with caplog.at_level(logging.DEBUG, logger="xpmlp.training"):
+        fit(net, X, T, epochs=2, validation_fraction=0.25, progress=True, patience=None)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "val=" in err and "2/2" in err
+    assert "epoch 2: loss" in caplog.text
+    fit(net, X, T, epochs=1)  # off by default
+    assert capsys.readouterr().err == ""
+
+
+def test_fit_continues_a_history():
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], backend="numpy", seed=0)
+    hist = fit(net, X, T, epochs=2, patience=None)
+    fit(net, X, T, epochs=3, patience=None, history=hist)
+    assert hist.epochs == 5 and hist.samples_seen == 5 * 40
+    assert xpmlp.training.History.from_dict(hist.to_dict()) == hist
+
+
+def test_fit_rejects_bad_arguments():
+    X, _, T = blobs()
+    net = xpmlp.MLP([3, 4, 3], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="not both"):
+        fit(net, X, T, validation_data=(X, T), validation_fraction=0.2)
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        fit(net, X, T, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        fit(net, X, T, sample_weight=-np.ones(40))
+    with pytest.raises(ValueError, match="patience"):
+        fit(net, X, T, patience=-1)
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        fit(net, X, T, max_grad_norm=0.0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        fit(net, X, T, optimizer="lbfgs")
+    mse = xpmlp.MLP([3, 4, 3], "relu", "logistic", "mse", backend="numpy")
+    with pytest.raises(ValueError, match="fused"):
+        fit(mse, X, T, sample_weight=np.ones(40))
+
+
+def test_scores_match_scikit_learn(be):
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    P, Y, w = rng.random((20, 3)), rng.random((20, 3)), rng.uniform(0.5, 2, 20)
+    onehot = np.eye(3)[rng.integers(0, 3, 20)]
+    ml = (rng.random((20, 3)) > 0.5).astype(float)
+    xp, dev = be.xp, lambda a: be.asarray(a)
+    tol = 1e-5 if be.dtype_name == "float32" else 1e-12
+    got = float(to_np(be, r2_score(xp, dev(P), dev(Y), dev(w))))
+    assert got == pytest.approx(metrics.r2_score(Y, P, sample_weight=w), abs=tol)
+    got = float(to_np(be, accuracy(xp, dev(P), dev(onehot))))
+    assert got == pytest.approx(metrics.accuracy_score(onehot.argmax(1), P.argmax(1)), abs=tol)
+    got = float(to_np(be, subset_accuracy(xp, dev(P), dev(ml))))
+    assert got == pytest.approx(metrics.accuracy_score(ml, P > 0.5), abs=tol)
