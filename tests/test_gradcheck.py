@@ -91,3 +91,21 @@ def test_backprop_matches_finite_differences_numpy(out, loss, hidden, depth):
                                              ("identity", "mse", "logistic"), ("tanh", "squared_error", "identity")])
 def test_backprop_matches_finite_differences_every_backend(be64, out, loss, hidden):
     check(be64, out, loss, hidden, depth=2)
+
+
+@pytest.mark.parametrize("out,loss", [("logistic", "mse"), ("softmax", "cross_entropy"), ("tanh", "squared_error")])
+def test_sample_weights_weight_each_samples_gradient(be64, out, loss):
+    """backward(sample_weight=w) = sum_i w_i * (gradient of sample i alone), fused or not."""
+    from xpmlp.network import backward, forward
+
+    net, X, T = make_problem(be64, out, loss, "tanh", 2, n=6)
+    xp = be64.xp
+    w_host = np.linspace(0.2, 2.0, 6)
+    Xd, Td, wd = be64.asarray(X), be64.asarray(T), be64.asarray(w_host)
+    weighted = backward(net.Ws, net.activations, net.loss, forward(net.Ws, net.bs, net.activations, Xd, xp), Td, xp,
+                        reduction="sum", sample_weight=wd)
+    for k, g in enumerate(weighted.grad_W):
+        expected = sum(
+            w_host[i] * to_np(be64, net.gradients(X[i:i + 1], T[i:i + 1], reduction="sum").grad_W[k]) for i in range(6)
+        )
+        assert rel_err(to_np(be64, g), expected) < 1e-12, f"W^{k + 1}"

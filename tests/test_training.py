@@ -319,9 +319,6 @@ def test_fit_rejects_bad_arguments():
         fit(net, X, T, max_grad_norm=0.0)
     with pytest.raises(ValueError, match="unknown optimizer"):
         fit(net, X, T, optimizer="lbfgs")
-    mse = xpmlp.MLP([3, 4, 3], "relu", "logistic", "mse", backend="numpy")
-    with pytest.raises(ValueError, match="fused"):
-        fit(mse, X, T, sample_weight=np.ones(40))
 
 
 def test_scores_match_scikit_learn(be):

@@ -80,22 +80,27 @@ def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: An
     return Trace(z, a)
 
 
-def output_delta(loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, scale: float, fused: bool = True) -> Any:
+def output_delta(
+    loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, scale: float, fused: bool = True, sample_weight: Any = None
+) -> Any:
     """delta^L, the error signal at the output, times ``scale`` (1/n for the batch mean).
 
     ``fused=True`` uses the loss's declared pairing ``delta^L = s (a^L - t)``
     where one exists; otherwise, or with ``fused=False``, the general route
-    ``delta^L = dC/da ⊙ f'(z^L)``.
+    ``delta^L = dC/da ⊙ f'(z^L)``.  ``sample_weight`` ``(n,)``, if given,
+    weights each sample's cost, so each row of delta^L is multiplied by it.
     """
     a_L, z_L = trace.a[-1], trace.z[-1]
     s = loss.fused_scale(act.name, a_L.shape[1]) if fused else None
     if s is not None:
         delta = a_L - T  # FE = a^L - t (seed 01's final error)
         delta *= s * scale  # delta^L = s (a^L - t): f'(z^L) cancels against dC/da
-        return delta
-    delta = act.delta(xp, loss.dC_da(xp, a_L, T), z_L, a_L)  # delta^L = dC/da ⊙ f'(z^L)
-    if scale != 1.0:
-        delta *= scale
+    else:
+        delta = act.delta(xp, loss.dC_da(xp, a_L, T), z_L, a_L)  # delta^L = dC/da ⊙ f'(z^L)
+        if scale != 1.0:
+            delta *= scale
+    if sample_weight is not None:
+        delta *= xp.reshape(sample_weight, (-1, 1))  # d(w_i C_i)/dz_i = w_i delta_i
     return delta
 
 
@@ -108,6 +113,7 @@ def backward(
     xp: Any,
     reduction: str = "mean",
     fused: bool = True,
+    sample_weight: Any = None,
 ) -> Gradients:
     """Backward pass: error signals and gradients for every layer.
 
@@ -120,6 +126,7 @@ def backward(
     T : targets ``(n, sizes[-1])``, same backend and dtype
     reduction : ``"mean"`` (gradients averaged over the batch) or ``"sum"``
     fused : use the fused output delta where the loss declares one
+    sample_weight : ``(n,)`` per-sample weights of the cost, or None
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -127,7 +134,7 @@ def backward(
     scale = 1.0 / n if reduction == "mean" else 1.0
     L = len(Ws)
     deltas, grad_W, grad_b = [None] * L, [None] * L, [None] * L
-    delta = output_delta(loss, activations[-1], trace, T, xp, scale, fused)  # delta^L
+    delta = output_delta(loss, activations[-1], trace, T, xp, scale, fused, sample_weight)  # delta^L
     for i in range(L - 1, -1, -1):
         deltas[i] = delta
         grad_W[i] = trace.a[i].T @ delta  # dC/dW^l = (a^{l-1})^T delta^l

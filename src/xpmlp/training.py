@@ -224,10 +224,8 @@ def batch_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any = None, alpha: float = 0
     per = net.loss.value(xp, trace.z[-1], a, Tb)  # C_i, (b,)
     if wb is not None:
         per = per * wb
-        # fused output delta s (a - T') with T' = a - w (a - T) is s w (a - T): the weighted delta
-        Tb = a - xp.reshape(wb, (-1, 1)) * (a - Tb)
     total = xp.sum(per)
-    grads = backward(net.Ws, net.activations, net.loss, trace, Tb, xp, reduction)
+    grads = backward(net.Ws, net.activations, net.loss, trace, Tb, xp, reduction, sample_weight=wb)
     n_b = Xb.shape[0]
     if alpha:
         total = total + (0.5 * alpha * n_b) * _penalty(xp, net.Ws)
@@ -269,11 +267,6 @@ def _sample_weights(net: MLP, sample_weight: Any, n: int) -> Any:
         raise ValueError("sample_weight must be finite and >= 0")
     if not w.sum() > 0:
         raise ValueError("sample_weight sums to 0: no sample would be trained on")
-    if net.loss.fused_scale(net.output_activation.name, net.sizes[-1]) is None:
-        raise ValueError(
-            f"sample_weight needs a loss whose output delta is fused with the output activation; "
-            f"{net.loss.name} on {net.output_activation.name} outputs is not"
-        )
     return be.asarray(w / w.mean())
 
 
