@@ -108,18 +108,23 @@ def copy_weights(Ws, bs):
 
 
 # --------------------------------------------------------------------------
-# The common evaluator: one NumPy forward pass in float64
+# The common evaluator: one NumPy forward pass for every contender
 # --------------------------------------------------------------------------
 
 def mean_cross_entropy(Ws, bs, X, y, chunk: int = 4096) -> float:
-    """Mean cross-entropy of softmax(MLP(X)) against labels y, computed in
-    float64 with NumPy from host weights. Used for every contender."""
+    """Mean cross-entropy of softmax(MLP(X)) against labels y, from host
+    weights, with NumPy: float32 products (float64 ones are many times
+    slower on the wide shape and the check's tolerance is percent-level),
+    log-softmax and the sum in float64. Used for every contender."""
+    Ws = [np.asarray(W, dtype=DTYPE) for W in Ws]
+    bs = [np.asarray(b, dtype=DTYPE) for b in bs]
     total = 0.0
     for start in range(0, X.shape[0], chunk):
-        a = X[start:start + chunk].astype(np.float64)
+        a = X[start:start + chunk]
         for layer, (W, b) in enumerate(zip(Ws, bs)):
-            z = a @ np.asarray(W, dtype=np.float64) + np.asarray(b, dtype=np.float64)
-            a = np.maximum(z, 0.0) if layer < len(Ws) - 1 else z
+            z = a @ W + b
+            a = np.maximum(z, 0) if layer < len(Ws) - 1 else z
+        a = a.astype(np.float64)
         a -= a.max(axis=1, keepdims=True)
         log_p = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
         total -= log_p[np.arange(a.shape[0]), y[start:start + chunk]].sum()
@@ -218,9 +223,9 @@ class Floor:
 
     def __init__(self, name, cfg: Config, X, Ws, lib="numpy", device=None):
         self.name, self.cfg = name, cfg
-        self.device_kind = "cpu" if lib == "numpy" or device in (None, "cpu") else "gpu"
-        self.clock = {"numpy": "cpu", "cupy": "cupy"}.get(
-            lib, "torch-cuda" if self.device_kind == "gpu" else "cpu")
+        on_cuda = lib == "cupy" or (lib == "torch" and str(device).startswith("cuda"))
+        self.device_kind = "gpu" if on_cuda else "cpu"
+        self.clock = "cpu" if not on_cuda else "cupy" if lib == "cupy" else "torch-cuda"
         if lib == "numpy":
             xp, put = np, np.ascontiguousarray
             empty = lambda shape: np.empty(shape, dtype=DTYPE)  # noqa: E731
@@ -357,13 +362,16 @@ def environment(threads: int) -> dict:
         "threads": threads,
         "versions": {dist: _version(dist) for dist in
                      ("numpy", "torch", "scikit-learn", "xpmlp", "array-api-compat",
-                      "array-api-strict", "cupy", "cupy-cuda12x", "cupy-cuda11x")},
+                      "array-api-strict")},
         "env_vars": {k: v for k, v in sorted(os.environ.items())
                      if k.startswith(("OPENBLAS", "OMP_", "MKL_", "CUPY_"))},
         "gpu": None,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
-    env["versions"] = {k: v for k, v in env["versions"].items()
-                       if not (k.startswith("cupy") and v == "not installed") or k == "cupy"}
+    cupy_dists = [d for d in ("cupy", "cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x")
+                  if _version(d) != "not installed"]
+    env["versions"]["cupy"] = (", ".join(f"{d} {_version(d)}" for d in cupy_dists)
+                               or "not installed")
     try:
         from threadpoolctl import threadpool_info
         env["threadpools"] = [
@@ -407,6 +415,11 @@ def print_environment(env: dict) -> None:
                   f"{p['version'] or ''} arch={p['architecture']} "
                   f"layer={p['threading_layer']} threads={p['num_threads']}")
     print(f"gpu: {env['gpu'] or 'none'}")
+    load = env["load_average"]
+    if load is not None:
+        busy = load[0] > 0.5
+        print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+              + (" (other processes are using the CPU: timings may be noisy)" if busy else ""))
 
 
 # --------------------------------------------------------------------------
