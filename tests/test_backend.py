@@ -92,3 +92,11 @@ def test_available_backends_reports_reasons():
     assert report["numpy"] == "ok"
     assert set(report) == {"numpy", "cupy", "torch", "array_api_strict"}
     assert all(v == "ok" or len(v) > 10 for v in report.values())
+
+
+def test_backend_pickles_and_deep_copies(be):
+    import copy
+    import pickle
+
+    for clone in (pickle.loads(pickle.dumps(be)), copy.deepcopy(be)):
+        assert clone == be

@@ -37,3 +37,18 @@ def test_main_job_trains_digits_to_high_accuracy(capsys):
     out = capsys.readouterr().out
     accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert accuracy >= 0.95, out
+
+
+def test_main_job_saves_a_model_that_loads_on_another_backend(tmp_path, capsys):
+    import numpy as np
+
+    from xpmlp import io
+    from xpmlp.cli import main
+
+    path = tmp_path / "digits.npz"
+    assert main(["train", "--no-progress", "--epochs", "3", "--backend", "numpy", "--save", str(path)]) == 0
+    ckpt = io.load(path, backend="array_api_strict:device1", dtype="float32")
+    assert ckpt.net.sizes == [64, 64, 10] and ckpt.net.backend.name == "array_api_strict"
+    assert len(ckpt.history.loss) == 3 and len(ckpt.extra["classes"]) == 10
+    x = np.zeros((1, 64))
+    np.testing.assert_allclose(ckpt.net.backend.to_numpy(ckpt.net.predict(x)).sum(), 1.0, rtol=1e-5)

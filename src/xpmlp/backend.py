@@ -114,9 +114,26 @@ class Backend:
         """Whether ``x`` is an array of this backend's library (any device)."""
         return _IS_NATIVE[self.name](x)
 
+    def __reduce__(self):
+        # Pickle and deepcopy by name, device and dtype: the module is rebuilt by resolve().
+        return (_rebuild, (self.name, _device_spec(self.name, self.device), self.dtype_name))
+
     def describe(self) -> str:
         """One line: library, device and dtype, e.g. ``torch:cpu float32``."""
         return f"{self.name}:{self.device} {self.dtype_name}"
+
+
+def _device_spec(name: str, device: Any) -> Any:
+    """A picklable spec that ``_MAKERS[name]`` turns back into ``device``."""
+    if name == "array_api_strict":
+        return str(device).split("'")[1] if "'" in str(device) else None
+    if name == "cupy":
+        return int(device.id)
+    return str(device)
+
+
+def _rebuild(name: str, device: Any, dtype: str) -> "Backend":
+    return resolve(name, device=device, dtype=dtype)
 
 
 def _float_dtype(xp: Any, name: str, device: Any, dtype: str | Any) -> Any:

@@ -46,21 +46,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", choices=DATASETS, default="digits")
     t.add_argument("--hidden", type=_parse_sizes, default=[64], help="hidden layer sizes, e.g. 128,64 (empty: none)")
     t.add_argument("--activation", default="relu", choices=["relu", "tanh", "logistic", "identity"])
-    t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--learning-rate", type=float, default=0.1)
+    t.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (0: plain gradient descent)")
+    t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping may end sooner)")
+    t.add_argument("--batch-size", type=int, default=32, help="1: online; the training-set size: full batch")
+    t.add_argument("--learning-rate", type=float, default=0.05)
+    t.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty (alpha/2)||W||^2 on the mean loss")
+    t.add_argument("--validation-fraction", type=float, default=0.1, help="held out for early stopping (0: none)")
+    t.add_argument("--patience", type=int, default=20)
     t.add_argument("--backend", default=None, help="numpy, cupy, torch, array_api_strict or auto (default: $XPMLP_BACKEND or auto)")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--test-size", type=float, default=0.25)
+    t.add_argument("--save", metavar="PATH", help="save the trained model (.npz, no pickle)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("backends", help="list the backends and whether each can run here")
     return p
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from . import io
     from .network import MLP
-    from .training import train
+    from .optimizers import make_optimizer
+    from .training import fit
 
     X, y, split = _load(args.dataset)
     X_tr, X_te, y_tr, y_te = split(X, y, test_size=args.test_size, random_state=args.seed, stratify=y)
@@ -74,31 +82,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     net = MLP([X.shape[1], *args.hidden, len(classes)], args.activation, "softmax", "cross_entropy", backend=be, seed=args.seed)
     print(f"{args.dataset}: {len(X_tr)} train / {len(X_te)} test samples, {X.shape[1]} features, {len(classes)} classes")
     print(f"model: {net}")
-    rng = np.random.default_rng(args.seed)
-    epochs = range(args.epochs)
-    bar = None
-    if not args.no_progress:
-        try:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=args.epochs, desc="training", unit="epoch")
-        except ImportError:
-            logging.warning("tqdm is not installed: no progress bar (pip install tqdm)")
-    X_dev, T_dev = net.as_input(X_tr), net.as_target(T_tr, len(X_tr))  # host -> device once
+    opt_kw = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
+    optimizer = make_optimizer(args.optimizer, **opt_kw)
     start = time.perf_counter()
-    loss = float("nan")
-    for _ in epochs:
-        (loss,) = train(net, X_dev, T_dev, epochs=1, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=rng)
-        if bar is not None:
-            bar.set_postfix(loss=f"{loss:.4f}")
-            bar.update()
-    if bar is not None:
-        bar.close()
+    history = fit(
+        net, X_tr, T_tr,
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer, learning_rate=args.learning_rate,
+        alpha=args.alpha, seed=args.seed, validation_fraction=args.validation_fraction or None, stratify=y_tr,
+        patience=args.patience, progress=not args.no_progress,
+    )
     elapsed = time.perf_counter() - start
-    proba = be.to_numpy(net.predict(X_te))
+    proba = be.to_numpy(net.predict(X_te))  # device -> host, once
     accuracy = float(np.mean(classes[np.argmax(proba, axis=1)] == y_te))
-    print(f"final training loss {loss:.4f}; {elapsed:.2f} s on {be.describe()}")
+    print(f"{len(history.loss)} epochs ({history.stop_reason}), final training loss {history.loss[-1]:.4f}; "
+          f"{elapsed:.2f} s on {be.describe()}")
     print(f"test accuracy: {accuracy:.4f}")
+    if args.save:
+        path = io.save(args.save, net, optimizer=optimizer, history=history,
+                       extra={"classes": classes.tolist(), "mean": mean.tolist(), "std": std.tolist()})
+        print(f"saved to {path}")
     return 0
 
 

@@ -191,8 +191,8 @@ class _BaseMLP(BaseEstimator):
             init_seed, shuffle_seed = (int(s) for s in rs.randint(np.iinfo(np.int32).max, size=2))
             sizes = [X.shape[1], *self._hidden_sizes(), T.shape[1]]
             out_act, loss = self._output_layer(T.shape[1])
-            self.net_ = MLP(sizes, self.activation, out_act, loss, backend=self.backend, dtype=self.dtype, seed=init_seed)
-            self.net_.set_weights(*_glorot_init(sizes, self.activation, np.random.default_rng(init_seed)))
+            self.net_ = MLP(sizes, self.activation, out_act, loss, backend=self.backend, dtype=self.dtype,
+                            seed=init_seed, init="sklearn")
             self.optimizer_ = self._make_optimizer()
             self.schedule_ = self._make_schedule()
             self.history_ = History()
@@ -484,18 +484,6 @@ def load_estimator(path: Any, *, backend: Any = None, dtype: str | None = None) 
     if cls is None:
         raise _io.ModelFileError(f"{path}: holds a {kind!r}, not an xpmlp estimator")
     return cls.load(path, backend=backend, dtype=dtype)
-
-
-def _glorot_init(sizes: list[int], activation: str, rng: np.random.Generator) -> tuple[list, list]:
-    """Host float64 ``(Ws, bs)``: ``U(-r, r)`` with ``r = sqrt(f / (fan_in + fan_out))``, ``f = 2`` for
-    logistic hidden layers, else 6 (Glorot & Bengio 2010; scikit-learn's MLP init)."""
-    f = 2.0 if activation == "logistic" else 6.0
-    Ws, bs = [], []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        r = math.sqrt(f / (fan_in + fan_out))
-        Ws.append(rng.uniform(-r, r, size=(fan_in, fan_out)))
-        bs.append(rng.uniform(-r, r, size=(fan_out,)))
-    return Ws, bs
 
 
 def _jsonable_param(v: Any) -> Any:

@@ -15,36 +15,50 @@ import numpy as np
 __all__ = ["init_layer", "init_weights"]
 
 
-def init_layer(rng: np.random.Generator, fan_in: int, fan_out: int, activation: str) -> tuple[np.ndarray, np.ndarray]:
+SCHEMES = ("auto", "sklearn")
+
+
+def init_layer(
+    rng: np.random.Generator, fan_in: int, fan_out: int, activation: str, scheme: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """One layer's host weights: ``W`` of shape ``(fan_in, fan_out)`` and ``b`` of shape ``(fan_out,)``.
 
-    Glorot-uniform, ``U(-r, r)`` with ``r = sqrt(6 / (fan_in + fan_out))``, for
-    every activation but relu; He-uniform, ``r = sqrt(6 / fan_in)``, for relu.
-    Logistic layers use ``r`` scaled by ``sqrt(2)`` as in Glorot & Bengio (2010).
-    Biases start at ``U(-r, r)`` as well, so a zero input still gives a
-    non-trivial network (and non-trivial tests).  Both float64.
+    Both are ``U(-r, r)``, float64; biases too, so a zero input still gives a
+    non-trivial network.  ``scheme``:
+
+    * ``"auto"``: He-uniform ``r = sqrt(6 / fan_in)`` for relu layers;
+      Glorot-uniform ``r = sqrt(6 / (fan_in + fan_out))`` otherwise, times
+      ``sqrt(2)`` for logistic layers (Glorot & Bengio 2010).
+    * ``"sklearn"``: scikit-learn's MLP rule, ``r = sqrt(f / (fan_in + fan_out))``
+      with ``f = 2`` when ``activation`` is logistic, else 6 (the estimators pass
+      the hidden activation for every layer, as scikit-learn does).
     """
-    if activation == "relu":
-        r = math.sqrt(6.0 / fan_in)
+    if scheme == "sklearn":
+        r = math.sqrt((2.0 if activation == "logistic" else 6.0) / (fan_in + fan_out))
+    elif scheme == "auto":
+        if activation == "relu":
+            r = math.sqrt(6.0 / fan_in)
+        else:
+            r = math.sqrt(6.0 / (fan_in + fan_out)) * (math.sqrt(2.0) if activation == "logistic" else 1.0)
     else:
-        r = math.sqrt(6.0 / (fan_in + fan_out))
-        if activation == "logistic":
-            r *= math.sqrt(2.0)
+        raise ValueError(f"unknown init scheme {scheme!r}; valid: {', '.join(SCHEMES)}")
     W = rng.uniform(-r, r, size=(fan_in, fan_out))
     b = rng.uniform(-r, r, size=(fan_out,))
     return W, b
 
 
-def init_weights(sizes: list[int], activations: list[str], seed: "int | np.random.Generator | None") -> tuple[list[np.ndarray], list[np.ndarray]]:
+def init_weights(
+    sizes: list[int], activations: list[str], seed: "int | np.random.Generator | None", scheme: str = "auto"
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Host weights for every layer of a network with layer ``sizes`` (input first).
 
-    ``activations[l]`` is layer ``l+1``'s activation name.  Returns float64
-    lists ``Ws``, ``bs``.
+    ``activations[l]`` is layer ``l+1``'s activation name (used by ``scheme``, see
+    :func:`init_layer`).  Returns float64 lists ``Ws``, ``bs``.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     Ws, bs = [], []
     for fan_in, fan_out, act in zip(sizes[:-1], sizes[1:], activations):
-        W, b = init_layer(rng, fan_in, fan_out, act)
+        W, b = init_layer(rng, fan_in, fan_out, act, scheme)
         Ws.append(W)
         bs.append(b)
     return Ws, bs

@@ -165,6 +165,8 @@ class MLP:
     dtype : ``"float32"`` (default) or ``"float64"``
     seed : int or numpy Generator
         Seeds the host generator that draws the initial weights.
+    init : ``"auto"`` (He for relu, Glorot otherwise) or ``"sklearn"`` (scikit-learn's rule);
+        see :func:`xpmlp.init.init_layer`.
 
     Attributes
     ----------
@@ -182,6 +184,7 @@ class MLP:
         dtype: str | None = None,
         device: Any = None,
         seed: "int | np.random.Generator | None" = 0,
+        init: str = "auto",
     ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -200,7 +203,8 @@ class MLP:
         self.backend = resolve(backend, device=device, dtype=dtype)
         layer_acts = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
         self.activations = [fastpaths.specialize(act, self.backend.name) for act in layer_acts]  # the one seam
-        Ws, bs = init_weights(sizes, [act.name for act in self.activations], seed)
+        init_acts = [self.hidden_activation.name] * len(layer_acts) if init == "sklearn" else [a.name for a in layer_acts]
+        Ws, bs = init_weights(sizes, init_acts, seed, init)
         self.Ws, self.bs = [], []
         self.set_weights(Ws, bs)
 
