@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from conftest import RTOL, assert_close, assert_on_backend, to_np
 
+import xpmlp
+import xpmlp.training
 from xpmlp.optimizers import SGD, Adam, AdamW, clip_grad_norm, make_optimizer
 from xpmlp.schedules import Adaptive, Constant, InvScaling, make_schedule
 
@@ -185,3 +187,20 @@ def test_make_schedule():
         make_schedule("cosine")
     with pytest.raises(ValueError, match="learning_rate_init"):
         Constant(0.0)
+
+
+def test_optimizer_with_state_pickles_and_resumes_identically():
+    import pickle
+
+    X = np.random.default_rng(0).normal(size=(16, 4))
+    T = np.eye(3)[np.arange(16) % 3]
+    a = xpmlp.MLP([4, 5, 3], backend="numpy", dtype="float64", seed=0)
+    b = xpmlp.MLP([4, 5, 3], backend="numpy", dtype="float64", seed=0)
+    oa, ob = xpmlp.optimizers.Adam(), xpmlp.optimizers.Adam()
+    for net, opt in ((a, oa), (b, ob)):
+        xpmlp.training.fit(net, X, T, epochs=2, optimizer=opt, patience=None, seed=1)
+    ob = pickle.loads(pickle.dumps(ob))
+    for net, opt in ((a, oa), (b, ob)):
+        xpmlp.training.fit(net, X, T, epochs=2, optimizer=opt, patience=None, seed=2)
+    for p, q in zip(a.get_weights()[0], b.get_weights()[0]):
+        np.testing.assert_array_equal(p, q)

@@ -53,6 +53,7 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.t = 0  # completed steps (a host int: never read from the device)
         self._state: dict[str, list] = {}
+        self._xp: Any = None  # the parameters' namespace, found on the first step
 
     # -- the update -------------------------------------------------------------------------
     def step(self, params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
@@ -60,12 +61,14 @@ class Optimizer:
 
         ``params[i]`` and ``grads[i]`` are arrays of one namespace with equal shapes.
         ``learning_rate`` is a Python float (so float32 models stay float32).
+        The gradients are consumed: an update may overwrite them in place.
         """
         if len(params) != len(grads):
             raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
         if self.slots and not self._state:
             self._state = {s: [_zeros_like(p) for p in params] for s in self.slots}
-        self._xp = array_api_compat.array_namespace(params[0])
+        if self._xp is None:
+            self._xp = array_api_compat.array_namespace(params[0])  # once: it costs microseconds per call
         self.t += 1
         lr = float(learning_rate)
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -94,7 +97,7 @@ class Optimizer:
         if not state:
             if t != 0:
                 raise ValueError(f"{self.name} state is empty but its step count is {t}")
-            self._state, self.t = {}, 0
+            self._state, self.t, self._xp = {}, 0, None
             return
         if set(state) != set(self.slots):
             raise ValueError(f"{self.name} state needs slots {sorted(self.slots)}, got {sorted(state)}")
@@ -106,7 +109,7 @@ class Optimizer:
                 if tuple(np.shape(a)) != tuple(p.shape):
                     raise ValueError(f"{self.name} slot {slot!r}[{k}] has shape {np.shape(a)}, parameter has {tuple(p.shape)}")
             new[slot] = [backend.asarray(np.array(a, copy=True), dtype=backend.dtype) for a in arrays]
-        self._state, self.t = new, int(t)
+        self._state, self.t, self._xp = new, int(t), None
 
     def snapshot(self) -> tuple[int, dict[str, list]]:
         """Device copies of the state, for :meth:`restore` (rolls back a diverged epoch)."""
@@ -124,7 +127,10 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget all state (the next step starts from zero moments)."""
-        self._state, self.t = {}, 0
+        self._state, self.t, self._xp = {}, 0, None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_xp": None}  # a module does not pickle; found again on the next step
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -152,15 +158,16 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum else ()
 
     def _update(self, i, p, g, lr):
+        g *= lr  # eta g, in the gradient's own buffer (no temporary the size of p)
         if not self.momentum:
-            p -= lr * g  # p <- p - eta g
+            p -= g  # p <- p - eta g
             return
         v = self._state["velocity"][i]
         v *= self.momentum  # v <- mu v ...
-        v -= lr * g  # ... - eta g
+        v -= g  # ... - eta g
         if self.nesterov:
             p += self.momentum * v  # p <- p + mu v ...
-            p -= lr * g  # ... - eta g
+            p -= g  # ... - eta g
         else:
             p += v  # p <- p + v
 
