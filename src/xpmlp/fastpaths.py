@@ -81,7 +81,8 @@ def specialize(act: Activation, backend: str) -> Activation:
 
 
 # ----------------------------------------------------------------------------------------------
-# The fast paths.  Each example returns (xp, g, z, a) for Activation.delta.
+# The fast paths.  Each example returns the generic function's arguments:
+# (xp, z) for Activation.f, (xp, g, z, a) for Activation.delta.
 # ----------------------------------------------------------------------------------------------
 
 
@@ -94,7 +95,25 @@ def _delta_example(act_name: str) -> Callable:
     return example
 
 
-@register("relu.delta", ("numpy", "torch", "cupy"), example=_delta_example("relu"))
+def _f_example(be: Any, rng: np.random.Generator) -> tuple:
+    return be.xp, be.asarray(rng.normal(size=(33, 17)))
+
+
+@register("relu.f", ("torch",), example=_f_example)
+def _relu_f_torch(xp: Any, z: Any) -> Any:
+    import torch
+
+    return torch.relu(z)  # array-api-compat's maximum(z, 0.0) builds a tensor from the scalar each call
+
+
+@register("relu.delta", ("torch",), example=_delta_example("relu"))
+def _relu_delta_torch(xp: Any, g: Any, z: Any, a: Any) -> Any:
+    import torch
+
+    return torch.ops.aten.threshold_backward(g, a, 0.0)  # g where a > 0 else 0, one fused pass
+
+
+@register("relu.delta", ("numpy", "cupy"), example=_delta_example("relu"))
 def _relu_delta_inplace(xp: Any, g: Any, z: Any, a: Any) -> Any:
     g *= a > 0  # g ⊙ f'(z): these libraries multiply by a bool mask in place, no float mask built
     return g
