@@ -27,18 +27,21 @@ import numpy as np
 
 from .activations import ACTIVATIONS, Activation
 
-__all__ = ["FastPath", "register", "registered", "specialize"]
+__all__ = ["FastPath", "backend_name", "register", "registered", "select", "specialize"]
 
 
 @dataclass(frozen=True)
 class FastPath:
     """One registered fast path.
 
-    name : ``"<activation>.<method>"``, e.g. ``"relu.delta"``
+    name : what it replaces: ``"<activation>.<method>"`` (e.g. ``"relu.delta"``) or an
+        update rule (``"sgd.update"``)
     backend : the library it runs on (``numpy``, ``torch``, ``cupy``)
     impl : the fast function, same signature as ``generic``
     generic : the Array API function it must agree with
     example : ``example(be, rng) -> args`` builds arguments (backend arrays) for both
+    result : ``result(args, returned) -> array or list of arrays`` to compare; by default what
+        the call returned (an in-place update names the arrays it updated instead)
     """
 
     name: str
@@ -46,19 +49,31 @@ class FastPath:
     impl: Callable
     generic: Callable
     example: Callable[[Any, np.random.Generator], tuple]
+    result: Callable[[tuple, Any], Any] = staticmethod(lambda args, returned: returned)
 
 
 _REGISTRY: dict[tuple[str, str], FastPath] = {}
 
 
-def register(name: str, backends: tuple[str, ...], example: Callable) -> Callable[[Callable], Callable]:
-    """Decorator: register ``impl`` as the fast path for ``name`` on ``backends``."""
-    act_name, method = name.split(".")
-    generic = getattr(ACTIVATIONS[act_name], method)
+def register(
+    name: str,
+    backends: tuple[str, ...],
+    example: Callable,
+    generic: Callable | None = None,
+    result: Callable | None = None,
+) -> Callable[[Callable], Callable]:
+    """Decorator: register ``impl`` as the fast path for ``name`` on ``backends``.
+
+    ``generic`` defaults to the activation method ``name`` names (``"relu.delta"``).
+    """
+    if generic is None:
+        act_name, method = name.split(".")
+        generic = getattr(ACTIVATIONS[act_name], method)
+    extra = {} if result is None else {"result": result}
 
     def deco(impl: Callable) -> Callable:
         for backend in backends:
-            _REGISTRY[(name, backend)] = FastPath(name, backend, impl, generic, example)
+            _REGISTRY[(name, backend)] = FastPath(name, backend, impl, generic, example, **extra)
         return impl
 
     return deco
@@ -67,6 +82,23 @@ def register(name: str, backends: tuple[str, ...], example: Callable) -> Callabl
 def registered() -> list[FastPath]:
     """Every registered fast path."""
     return list(_REGISTRY.values())
+
+
+def select(name: str, backend: str, generic: Callable) -> Callable:
+    """The fast path registered for ``name`` on ``backend``, else ``generic``."""
+    fp = _REGISTRY.get((name, backend))
+    return generic if fp is None else fp.impl
+
+
+def backend_name(xp: Any) -> str:
+    """The library name of an Array API namespace (for code that holds arrays, not a Backend)."""
+    import array_api_compat as compat
+
+    for name, test in (("numpy", compat.is_numpy_namespace), ("torch", compat.is_torch_namespace),
+                       ("cupy", compat.is_cupy_namespace), ("array_api_strict", compat.is_array_api_strict_namespace)):
+        if test(xp):
+            return name
+    return "other"
 
 
 def specialize(act: Activation, backend: str) -> Activation:
@@ -140,3 +172,27 @@ register("logistic.delta", ("cupy",), example=_delta_example("logistic"))(
 register("tanh.delta", ("cupy",), example=_delta_example("tanh"))(
     _cupy_kernel("tanh_delta", "d = g * (1 - a * a)")
 )
+
+
+# -- update rules ---------------------------------------------------------------------------
+
+
+def _update_example(be: Any, rng: np.random.Generator) -> tuple:
+    shapes = [(7, 5), (5,), (5, 3), (3,)]
+    params = [be.asarray(rng.normal(size=s)) for s in shapes]
+    grads = [be.asarray(rng.normal(size=s)) for s in shapes]
+    return params, grads, 0.25
+
+
+def _sgd_update_generic(params: Any, grads: Any, learning_rate: float) -> None:
+    from .optimizers import sgd_update  # optimizers import this module lazily; no cycle
+
+    sgd_update(params, grads, learning_rate)
+
+
+@register("sgd.update", ("torch",), example=_update_example, generic=_sgd_update_generic,
+          result=lambda args, returned: args[0])
+def _sgd_update_torch(params: Any, grads: Any, learning_rate: float) -> None:
+    import torch
+
+    torch._foreach_add_(list(params), list(grads), alpha=-learning_rate)  # p <- p - eta g, one call for all

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import array_api_compat
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm"]
+__all__ = ["Optimizer", "SGD", "sgd_update", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm"]
 
 
 class Optimizer:
@@ -54,6 +54,7 @@ class Optimizer:
         self.t = 0  # completed steps (a host int: never read from the device)
         self._state: dict[str, list] = {}
         self._xp: Any = None  # the parameters' namespace, found on the first step
+        self._bound: Any = None  # (namespace, kernel) a subclass picked for it (fastpaths)
 
     # -- the update -------------------------------------------------------------------------
     def step(self, params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
@@ -70,7 +71,9 @@ class Optimizer:
         if self._xp is None:
             self._xp = array_api_compat.array_namespace(params[0])  # once: it costs microseconds per call
         self.t += 1
-        lr = float(learning_rate)
+        self._apply(params, grads, float(learning_rate))
+
+    def _apply(self, params: Sequence[Any], grads: Sequence[Any], lr: float) -> None:
         for i, (p, g) in enumerate(zip(params, grads)):
             if self.weight_decay and p.ndim >= 2:
                 p *= 1.0 - lr * self.weight_decay  # decoupled decay: p <- p - eta wd p
@@ -130,11 +133,22 @@ class Optimizer:
         self._state, self.t, self._xp = {}, 0, None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_xp": None}  # a module does not pickle; found again on the next step
+        return {**self.__dict__, "_xp": None, "_bound": None}  # a module does not pickle; found again on the next step
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+def sgd_update(params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
+    """Plain gradient descent on every parameter, in place: ``p <- p - eta g``.
+
+    The generic form of ``"sgd.update"`` (see :mod:`xpmlp.fastpaths`); the
+    gradients are consumed (scaled in place).
+    """
+    for p, g in zip(params, grads):
+        g *= learning_rate  # eta g, in the gradient's own buffer (no temporary the size of p)
+        p -= g  # p <- p - eta g
 
 
 class SGD(Optimizer):
@@ -157,11 +171,17 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slots = ("velocity",) if self.momentum else ()
 
+    def _apply(self, params, grads, lr):
+        if self.momentum or self.weight_decay:
+            return super()._apply(params, grads, lr)
+        if self._bound is None or self._bound[0] is not self._xp:
+            from . import fastpaths  # imported here: fastpaths refers back to sgd_update
+
+            self._bound = (self._xp, fastpaths.select("sgd.update", fastpaths.backend_name(self._xp), sgd_update))
+        self._bound[1](params, grads, lr)  # p <- p - eta g, for every parameter
+
     def _update(self, i, p, g, lr):
-        g *= lr  # eta g, in the gradient's own buffer (no temporary the size of p)
-        if not self.momentum:
-            p -= g  # p <- p - eta g
-            return
+        g *= lr  # eta g, in the gradient's own buffer
         v = self._state["velocity"][i]
         v *= self.momentum  # v <- mu v ...
         v -= g  # ... - eta g
