@@ -17,7 +17,7 @@ import xpmlp
 from xpmlp.activations import TRAINABLE
 from xpmlp.losses import LOSSES, valid_pair
 
-from conftest import rel_err, to_np
+from conftest import random_problem, rel_err, to_np
 
 HIDDEN = [a for a in TRAINABLE if a != "softmax"]
 PAIRS = [(out, loss) for out in TRAINABLE for loss in LOSSES if valid_pair(loss, out)]
@@ -25,16 +25,9 @@ H = 1e-6
 
 
 def make_problem(be, out, loss, hidden, depth, seed=0, n=5, n_in=3, n_out=3, width=4):
-    rng = np.random.default_rng(seed)
     sizes = [n_in] + [width] * depth + [n_out]
     net = xpmlp.MLP(sizes, hidden, out, loss, backend=be, seed=seed)
-    X = rng.normal(size=(n, n_in))
-    if loss == "cross_entropy":
-        T = np.eye(n_out)[rng.integers(0, n_out, n)]
-    elif loss == "binary_cross_entropy":
-        T = rng.integers(0, 2, size=(n, n_out)).astype(float)
-    else:
-        T = rng.normal(size=(n, n_out))
+    X, T = random_problem(loss, n, n_in, n_out, seed)
     return net, X, T
 
 

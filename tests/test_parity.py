@@ -11,7 +11,7 @@ import pytest
 
 import xpmlp
 
-from conftest import RTOL, RTOL_TRAJECTORY, assert_close, assert_on_backend, to_np
+from conftest import RTOL, RTOL_TRAJECTORY, assert_close, assert_on_backend, random_problem, to_np
 
 NETS = [
     ([6, 5], "relu", "identity", "squared_error"),  # no hidden layer: the delta rule
@@ -22,23 +22,11 @@ NETS = [
 IDS = ["delta-rule", "logistic-bce", "relu-softmax-ce", "tanh-depth3-mse"]
 
 
-def data(loss, n=40, n_in=6, n_out=5, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, n_in))
-    if loss == "cross_entropy":
-        T = np.eye(n_out)[rng.integers(0, n_out, n)]
-    elif loss == "binary_cross_entropy":
-        T = rng.integers(0, 2, size=(n, n_out)).astype(float)
-    else:
-        T = rng.normal(size=(n, n_out))
-    return X, T
-
-
 def pair(be, spec):
     sizes, hidden, out, loss = spec
     ref = xpmlp.MLP(sizes, hidden, out, loss, backend="numpy", dtype=be.dtype_name, seed=7)
     net = xpmlp.MLP(sizes, hidden, out, loss, backend=be, seed=7)
-    X, T = data(loss, n_in=sizes[0], n_out=sizes[-1])
+    X, T = random_problem(loss, 40, sizes[0], sizes[-1])
     return ref, net, X, T
 
 
