@@ -7,6 +7,7 @@ download), shows a progress bar, and reports test accuracy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -85,12 +86,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     opt_kw = {"momentum": args.momentum} if args.optimizer == "sgd" else {}
     optimizer = make_optimizer(args.optimizer, **opt_kw)
     start = time.perf_counter()
-    history = fit(
-        net, X_tr, T_tr,
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer, learning_rate=args.learning_rate,
-        alpha=args.alpha, seed=args.seed, validation_fraction=args.validation_fraction or None, stratify=y_tr,
-        patience=args.patience, progress=not args.no_progress,
-    )
+    with _logs_beside_the_bar():
+        history = fit(
+            net, X_tr, T_tr,
+            epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer, learning_rate=args.learning_rate,
+            alpha=args.alpha, seed=args.seed, validation_fraction=args.validation_fraction or None, stratify=y_tr,
+            patience=args.patience, progress=not args.no_progress,
+        )
     elapsed = time.perf_counter() - start
     proba = be.to_numpy(net.predict(X_te))  # device -> host, once
     accuracy = float(np.mean(classes[np.argmax(proba, axis=1)] == y_te))
@@ -102,6 +104,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                        extra={"classes": classes.tolist(), "mean": mean.tolist(), "std": std.tolist()})
         print(f"saved to {path}")
     return 0
+
+
+def _logs_beside_the_bar():
+    """Route log records through tqdm, so that they do not break the progress bar's line."""
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:
+        return contextlib.nullcontext()
+    return logging_redirect_tqdm()
 
 
 def cmd_backends(_: argparse.Namespace) -> int:
