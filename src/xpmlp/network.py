@@ -282,7 +282,7 @@ class MLP:
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
         trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
-        return float(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T)))
+        return float(self.backend.to_numpy(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T))))
 
     def inspect(self, X: Any, T: Any) -> list[dict[str, np.ndarray]]:
         """Every layer's signals for a sample or batch, in the seeds' terms (host NumPy arrays).

@@ -81,6 +81,6 @@ def _check_native(be: Backend, data: Any, what: str, columns: int | None, rows: 
         data = xp.astype(data, be.dtype)
     # min and max propagate NaN and reach +-inf: two read-only passes, one sync at the boundary
     # (torch's isfinite(...).all() costs 15x more on a large CPU tensor)
-    if not bool(xp.isfinite(xp.min(data)) & xp.isfinite(xp.max(data))):
+    if not be.to_numpy(xp.isfinite(xp.min(data)) & xp.isfinite(xp.max(data))):
         raise ValueError(f"{what} contains NaN or inf values; clean or impute the data first")
     return data
