@@ -269,17 +269,19 @@ def test_no_host_sync_inside_the_step_loop(monkeypatch):
             monkeypatch.setattr(Array, name, counting(name, getattr(Array, name)))
     monkeypatch.setattr(Backend, "to_numpy", counting("to_numpy", Backend.to_numpy))
 
-    def reads(batch_size):
+    def reads(batch_size, epochs=3):
         net = xpmlp.MLP([3, 4, 3], backend=be, seed=0)
         Xd, Td = net.as_input(X), net.as_target(T, 64)
         counts.clear()
-        fit(net, Xd, Td, epochs=3, batch_size=batch_size, optimizer=Adam(), alpha=1e-3, max_grad_norm=1.0,
+        fit(net, Xd, Td, epochs=epochs, batch_size=batch_size, optimizer=Adam(), alpha=1e-3, max_grad_norm=1.0,
             validation_data=(Xd[:16, ...], Td[:16, ...]), patience=None)
         return sum(counts.values())
 
     many, one = reads(4), reads(64)  # 16 steps per epoch vs 1
     assert many == one, f"{many} reads with 16 steps/epoch vs {one} with 1: something syncs per step"
-    assert counts["to_numpy"] == 3  # one read per epoch
+    in_three_epochs = counts["to_numpy"]
+    reads(4, epochs=0)  # the boundary checks of the inputs alone
+    assert in_three_epochs - counts["to_numpy"] == 3  # one read per epoch
 
 
 def test_progress_bar_and_epoch_logging(capsys, caplog):
