@@ -151,26 +151,32 @@ def _relu_delta_inplace(xp: Any, g: Any, z: Any, a: Any) -> Any:
     return g
 
 
-def _cupy_kernel(name: str, body: str) -> Callable:
-    """A CuPy elementwise kernel ``d = body(g, a)``, compiled on first use."""
-    kernel = None
+_CUPY_KERNELS: dict[str, Any] = {}
+
+
+def _cupy_elementwise(name: str, in_params: str, out_params: str, body: str) -> Any:
+    """A CuPy ElementwiseKernel, compiled once on first use."""
+    if name not in _CUPY_KERNELS:
+        import cupy
+
+        _CUPY_KERNELS[name] = cupy.ElementwiseKernel(in_params, out_params, body, f"xpmlp_{name}")
+    return _CUPY_KERNELS[name]
+
+
+def _cupy_delta(name: str, body: str) -> Callable:
+    """``delta(xp, g, z, a)`` as one CuPy elementwise pass ``d = body(g, a)``."""
 
     def delta(xp: Any, g: Any, z: Any, a: Any) -> Any:
-        nonlocal kernel
-        if kernel is None:
-            import cupy
-
-            kernel = cupy.ElementwiseKernel("T g, T a", "T d", body, f"xpmlp_{name}")
-        return kernel(g, a)
+        return _cupy_elementwise(name, "T g, T a", "T d", body)(g, a)
 
     return delta
 
 
 register("logistic.delta", ("cupy",), example=_delta_example("logistic"))(
-    _cupy_kernel("logistic_delta", "d = g * a * (1 - a)")  # one pass instead of three
+    _cupy_delta("logistic_delta", "d = g * a * (1 - a)")  # one pass instead of three
 )
 register("tanh.delta", ("cupy",), example=_delta_example("tanh"))(
-    _cupy_kernel("tanh_delta", "d = g * (1 - a * a)")
+    _cupy_delta("tanh_delta", "d = g * (1 - a * a)")
 )
 
 
@@ -196,3 +202,37 @@ def _sgd_update_torch(params: Any, grads: Any, learning_rate: float) -> None:
     import torch
 
     torch._foreach_add_(list(params), list(grads), alpha=-learning_rate)  # p <- p - eta g, one call for all
+
+
+@register("sgd.update", ("cupy",), example=_update_example, generic=_sgd_update_generic,
+          result=lambda args, returned: args[0])
+def _sgd_update_cupy(params: Any, grads: Any, learning_rate: float) -> None:
+    kernel = _cupy_elementwise("sgd_update", "T g, float64 lr", "T p", "p -= (T)lr * g")
+    for p, g in zip(params, grads):
+        kernel(g, learning_rate, p)  # p <- p - eta g in one pass (the generic code needs two)
+
+
+def _adam_example(be: Any, rng: np.random.Generator) -> tuple:
+    p, g, m = (be.asarray(rng.normal(size=(9, 7))) for _ in range(3))
+    v = be.asarray(rng.uniform(0.1, 2.0, size=(9, 7)))
+    return be.xp, p, g, m, v, 0.01, 0.9, 0.999, 1e-8, 1 - 0.9**3, 1 - 0.999**3
+
+
+def _adam_update_generic(*args: Any) -> None:
+    from .optimizers import adam_update
+
+    adam_update(*args)
+
+
+@register("adam.update", ("cupy",), example=_adam_example, generic=_adam_update_generic,
+          result=lambda args, returned: [args[1], args[3], args[4]])
+def _adam_update_cupy(xp, p, g, m, v, learning_rate, beta_1, beta_2, epsilon, c1, c2) -> None:
+    kernel = _cupy_elementwise(
+        "adam_update",
+        "T g, float64 lr, float64 b1, float64 b2, float64 eps, float64 c1, float64 c2",
+        "T p, T m, T v",
+        "m = (T)b1 * m + (T)(1 - b1) * g;"
+        " v = (T)b2 * v + (T)(1 - b2) * g * g;"
+        " p -= (T)(lr / c1) * m / (sqrt(v / (T)c2) + (T)eps);",
+    )
+    kernel(g, learning_rate, beta_1, beta_2, epsilon, c1, c2, p, m, v)  # one pass instead of about ten

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import array_api_compat
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "sgd_update", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm"]
+__all__ = ["Optimizer", "SGD", "sgd_update", "adam_update", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm"]
 
 
 class Optimizer:
@@ -54,7 +54,7 @@ class Optimizer:
         self.t = 0  # completed steps (a host int: never read from the device)
         self._state: dict[str, list] = {}
         self._xp: Any = None  # the parameters' namespace, found on the first step
-        self._bound: Any = None  # (namespace, kernel) a subclass picked for it (fastpaths)
+        self._bound: Any = None  # (namespace, {name: kernel picked for it}), see _kernel
 
     # -- the update -------------------------------------------------------------------------
     def step(self, params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
@@ -72,6 +72,17 @@ class Optimizer:
             self._xp = array_api_compat.array_namespace(params[0])  # once: it costs microseconds per call
         self.t += 1
         self._apply(params, grads, float(learning_rate))
+
+    def _kernel(self, name: str, generic: Any) -> Any:
+        """The fast path registered for ``name`` on the parameters' library, else ``generic``."""
+        if self._bound is None or self._bound[0] is not self._xp:
+            self._bound = (self._xp, {})
+        table = self._bound[1]
+        if name not in table:
+            from . import fastpaths  # imported here: fastpaths refers back to this module's generics
+
+            table[name] = fastpaths.select(name, fastpaths.backend_name(self._xp), generic)
+        return table[name]
 
     def _apply(self, params: Sequence[Any], grads: Sequence[Any], lr: float) -> None:
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -151,6 +162,22 @@ def sgd_update(params: Sequence[Any], grads: Sequence[Any], learning_rate: float
         p -= g  # p <- p - eta g
 
 
+def adam_update(
+    xp: Any, p: Any, g: Any, m: Any, v: Any, learning_rate: float,
+    beta_1: float, beta_2: float, epsilon: float, c1: float, c2: float,
+) -> None:
+    """One Adam step on one parameter, in place (``p``, ``m``, ``v``; ``g`` is read).
+
+    ``c1 = 1 - beta_1^t`` and ``c2 = 1 - beta_2^t`` are the bias corrections of this
+    step.  The generic form of ``"adam.update"`` (see :mod:`xpmlp.fastpaths`).
+    """
+    m *= beta_1
+    m += (1.0 - beta_1) * g  # m <- b1 m + (1 - b1) g
+    v *= beta_2
+    v += (1.0 - beta_2) * (g * g)  # v <- b2 v + (1 - b2) g^2
+    p -= (learning_rate / c1) * m / (xp.sqrt(v / c2) + epsilon)  # eta m_hat / (sqrt(v_hat) + eps)
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum.
 
@@ -174,11 +201,7 @@ class SGD(Optimizer):
     def _apply(self, params, grads, lr):
         if self.momentum or self.weight_decay:
             return super()._apply(params, grads, lr)
-        if self._bound is None or self._bound[0] is not self._xp:
-            from . import fastpaths  # imported here: fastpaths refers back to sgd_update
-
-            self._bound = (self._xp, fastpaths.select("sgd.update", fastpaths.backend_name(self._xp), sgd_update))
-        self._bound[1](params, grads, lr)  # p <- p - eta g, for every parameter
+        self._kernel("sgd.update", sgd_update)(params, grads, lr)  # p <- p - eta g, for every parameter
 
     def _update(self, i, p, g, lr):
         g *= lr  # eta g, in the gradient's own buffer
@@ -222,13 +245,9 @@ class Adam(Optimizer):
         super().step(params, grads, learning_rate)
 
     def _update(self, i, p, g, lr):
-        xp = self._xp
         m, v = self._state["m"][i], self._state["v"][i]
-        m *= self.beta_1
-        m += (1.0 - self.beta_1) * g  # m <- b1 m + (1 - b1) g
-        v *= self.beta_2
-        v += (1.0 - self.beta_2) * (g * g)  # v <- b2 v + (1 - b2) g^2
-        p -= (lr / self._c1) * m / (xp.sqrt(v / self._c2) + self.epsilon)  # eta m_hat / (sqrt(v_hat) + eps)
+        update = self._kernel("adam.update", adam_update)
+        update(self._xp, p, g, m, v, lr, self.beta_1, self.beta_2, self.epsilon, self._c1, self._c2)
 
     def config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, **super().config()}
