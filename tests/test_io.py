@@ -191,3 +191,15 @@ def test_estimator_save_load_continues_identically(tmp_path):
     np.testing.assert_allclose(again.coefs_[0], clf.coefs_[0], rtol=1e-5, atol=1e-7)
     with pytest.raises(ModelFileError, match="not a MLPRegressor"):
         MLPRegressor.load(tmp_path / "clf.npz")
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    import stat
+
+    net = xpmlp.MLP([2, 2], "relu", "identity", "squared_error", backend="numpy")
+    umask = os.umask(0o022)
+    try:
+        path = save(tmp_path / "m.npz", net)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644

@@ -265,6 +265,9 @@ def write_state(path: "str | os.PathLike", meta: dict[str, Any], arrays: dict[st
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{_META: payload}, **arrays)
             f.flush()
