@@ -52,3 +52,24 @@ def test_main_job_saves_a_model_that_loads_on_another_backend(tmp_path, capsys):
     assert len(ckpt.history.loss) == 3 and len(ckpt.extra["classes"]) == 10
     x = np.zeros((1, 64))
     np.testing.assert_allclose(ckpt.net.backend.to_numpy(ckpt.net.predict(x)).sum(), 1.0, rtol=1e-5)
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """The README's Python blocks run as written, one after the other, on the digits data."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("torch", reason="the README's load example puts the model on torch")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    namespace = {"X": X[:1200], "T": np.eye(10)[y[:1200]], "y": y[:1200], "X_test": X[1200:]}
+    monkeypatch.chdir(tmp_path)  # the examples write model.npz
+    blocks = re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["probabilities"].shape == (597, 10)
+    assert namespace["ckpt"].net.backend.name == "torch" and namespace["ckpt"].net.backend.dtype_name == "float64"
+    assert (tmp_path / "model.npz").exists()
