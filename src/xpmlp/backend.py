@@ -193,8 +193,11 @@ def _make_torch(device: Any) -> tuple[Any, Any]:
     import array_api_compat.torch as xp
 
     dev = torch.device("cpu" if device is None else device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"torch device {dev} requested but torch.cuda.is_available() is False")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendError(f"torch device {dev} requested but torch.cuda.is_available() is False")
+        if dev.index is None:  # tensors report "cuda:0", never "cuda": name the index so devices compare equal
+            dev = torch.device("cuda", torch.cuda.current_device())
     return xp, dev
 
 
