@@ -105,3 +105,13 @@ def test_divergence_stops_and_keeps_last_good_weights(be):
 def test_bad_batch_size(net):
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         xpmlp.train(net, np.ones((3, 4)), np.eye(3), batch_size=0)
+
+
+def test_non_finite_weights_are_refused_and_model_kept():
+    net = xpmlp.MLP([2, 3, 1], "relu", "identity", "squared_error", backend="numpy")
+    Ws, bs = net.get_weights()
+    bad = [W.copy() for W in Ws]
+    bad[1][0, 0] = np.nan
+    with pytest.raises(ValueError, match="weights contains NaN values"):
+        net.set_weights(bad, bs)
+    np.testing.assert_array_equal(net.get_weights()[0][1], Ws[1])

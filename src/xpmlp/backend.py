@@ -118,6 +118,10 @@ class Backend:
         # Pickle and deepcopy by name, device and dtype: the module is rebuilt by resolve().
         return (_rebuild, (self.name, _device_spec(self.name, self.device), self.dtype_name))
 
+    def is_device_array(self, x: Any) -> bool:
+        """Whether ``x`` is this backend's array and not host data (NumPy arrays are host data)."""
+        return self.is_native(x) and not isinstance(x, np.ndarray)
+
     def describe(self) -> str:
         """One line: library, device and dtype, e.g. ``torch:cpu float32``."""
         return f"{self.name}:{self.device} {self.dtype_name}"

@@ -35,7 +35,7 @@ from .activations import Activation, NotDifferentiableError, get_activation
 from .backend import Backend, resolve
 from .init import init_weights
 from .losses import Loss, get_loss, valid_pair
-from .validation import as_backend_2d
+from .validation import as_backend_2d, check_finite_host
 
 __all__ = ["MLP", "Trace", "Gradients", "forward", "backward"]
 
@@ -235,11 +235,10 @@ class MLP:
 
     def _own(self, arr: Any) -> Any:
         be = self.backend
-        if be.is_native(arr) and be.name != "numpy":
+        if be.is_device_array(arr):
             return be.xp.asarray(arr, dtype=be.dtype, copy=True)
         host = np.asarray(arr)
-        if host.dtype.kind == "f" and not np.isfinite(host).all():
-            raise ValueError("weights contain NaN or inf")
+        check_finite_host(host, "weights", hint="")
         return be.asarray(np.array(host, copy=True))
 
     def get_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:

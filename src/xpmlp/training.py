@@ -257,7 +257,7 @@ def _sample_weights(net: MLP, sample_weight: Any, n: int) -> Any:
     if sample_weight is None:
         return None
     be = net.backend
-    w = be.to_numpy(sample_weight) if be.is_native(sample_weight) and be.name != "numpy" else sample_weight
+    w = be.to_numpy(sample_weight) if be.is_device_array(sample_weight) else sample_weight
     w = np.asarray(w, dtype=np.float64)
     if w.ndim == 0:
         w = np.full(n, float(w))

@@ -18,12 +18,12 @@ from .backend import Backend
 __all__ = ["as_backend_2d", "check_finite_host"]
 
 
-def check_finite_host(arr: np.ndarray, what: str) -> None:
-    """Raise ``ValueError`` naming ``what`` if a host float array holds NaN or inf."""
+def check_finite_host(arr: np.ndarray, what: str, hint: str = "; clean or impute the data first") -> None:
+    """Raise ``ValueError`` naming ``what`` (and ending with ``hint``) if a host float array holds NaN or inf."""
     # min and max propagate NaN and reach +-inf: two read-only passes, no temporary mask
     if arr.dtype.kind in "fc" and arr.size and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         bad = "NaN" if np.isnan(arr).any() else "inf"
-        raise ValueError(f"{what} contains {bad} values; clean or impute the data first")
+        raise ValueError(f"{what} contains {bad} values{hint}")
 
 
 def as_backend_2d(be: Backend, data: Any, what: str, columns: int | None = None, rows: int | None = None) -> Any:
@@ -39,7 +39,7 @@ def as_backend_2d(be: Backend, data: Any, what: str, columns: int | None = None,
     columns, rows : int, optional
         Required number of columns (features/outputs) and rows (samples).
     """
-    if be.is_native(data) and be.name != "numpy":
+    if be.is_device_array(data):
         return _check_native(be, data, what, columns, rows)
     if data is None:
         raise ValueError(f"{what} is None")
