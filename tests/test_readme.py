@@ -73,3 +73,15 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["probabilities"].shape == (597, 10)
     assert namespace["ckpt"].net.backend.name == "torch" and namespace["ckpt"].net.backend.dtype_name == "float64"
     assert (tmp_path / "model.npz").exists()
+
+
+def test_cli_reports_a_bad_backend_in_one_line(capsys):
+    import pytest
+
+    from xpmlp.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--no-progress", "--backend", "jax"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "xpmlp: error: unknown backend 'jax'; valid names:" in err and "Traceback" not in err

@@ -124,13 +124,13 @@ class Backend:
 
     def describe(self) -> str:
         """One line: library, device and dtype, e.g. ``torch:cpu float32``."""
-        return f"{self.name}:{self.device} {self.dtype_name}"
+        return f"{self.name}:{_device_spec(self.name, self.device)} {self.dtype_name}"
 
 
 def _device_spec(name: str, device: Any) -> Any:
     """A picklable spec that ``_MAKERS[name]`` turns back into ``device``."""
     if name == "array_api_strict":
-        return str(device).split("'")[1] if "'" in str(device) else None
+        return str(device).split("'")[1] if "'" in str(device) else str(device)
     if name == "cupy":
         return int(device.id)
     return str(device)

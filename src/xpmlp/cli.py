@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .backend import available_backends, resolve
+from .backend import BackendError, available_backends, resolve
+from .training import DivergenceError
 
 DATASETS = ("digits", "iris", "breast_cancer", "wine")
 
@@ -122,9 +123,13 @@ def cmd_backends(_: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return {"train": cmd_train, "backends": cmd_backends}[args.command](args)
+    try:
+        return {"train": cmd_train, "backends": cmd_backends}[args.command](args)
+    except (BackendError, ValueError, DivergenceError) as exc:  # a clear line, not a traceback
+        parser.exit(2, f"xpmlp: error: {exc}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
