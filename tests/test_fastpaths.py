@@ -72,3 +72,15 @@ def test_every_example_runs_through_its_generic_on_numpy(fp):
     out = fp.result(args, fp.generic(*args))
     for arr in out if isinstance(out, list) else [out]:
         assert isinstance(arr, np.ndarray) and np.isfinite(arr).all()
+
+
+@pytest.mark.parametrize("backend,expected", [("numpy", "sgd_update"), ("torch", "_sgd_update_torch")])
+def test_sgd_picks_the_update_registered_for_its_library(backend, expected):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    from xpmlp.optimizers import SGD
+    from xpmlp.training import fit
+
+    net, opt = xpmlp.MLP([3, 4, 2], backend=backend), SGD()
+    fit(net, np.ones((4, 3)), np.eye(2)[[0, 1, 0, 1]], epochs=1, optimizer=opt, patience=None)
+    assert opt._bound[1]["sgd.update"].__name__ == expected
