@@ -32,14 +32,19 @@ def problems(draw):
     return sizes, hidden, out, loss, n, seed
 
 
+def build(problem, backend):
+    """The drawn network on ``backend`` (float64) and its data."""
+    sizes, hidden, out, loss, n, seed = problem
+    X, T = random_problem(loss, n, sizes[0], sizes[-1], seed)
+    return xpmlp.MLP(sizes, hidden, out, loss, backend=backend, dtype="float64", seed=seed), X, T
+
+
 @settings(max_examples=40, deadline=None)
 @given(problems())
 def test_strict_device_equals_numpy_for_any_network(problem):
-    sizes, hidden, out, loss, n, seed = problem
-    X, T = random_problem(loss, n, sizes[0], sizes[-1], seed)
-    ref = xpmlp.MLP(sizes, hidden, out, loss, backend="numpy", dtype="float64", seed=seed)
+    ref, X, T = build(problem, "numpy")
     strict = xpmlp.resolve("array_api_strict", device="device1", dtype="float64")
-    net = xpmlp.MLP(sizes, hidden, out, loss, backend=strict, seed=seed)
+    net, _, _ = build(problem, strict)
     g_ref, g = ref.gradients(X, T), net.gradients(X, T)
     for name in ("delta", "grad_W", "grad_b"):
         for a, b in zip(getattr(g_ref, name), getattr(g, name)):
@@ -49,9 +54,8 @@ def test_strict_device_equals_numpy_for_any_network(problem):
 @settings(max_examples=40, deadline=None)
 @given(problems())
 def test_mean_gradient_is_the_average_of_per_sample_gradients(problem):
-    sizes, hidden, out, loss, n, seed = problem
-    X, T = random_problem(loss, n, sizes[0], sizes[-1], seed)
-    net = xpmlp.MLP(sizes, hidden, out, loss, backend="numpy", dtype="float64", seed=seed)
+    net, X, T = build(problem, "numpy")
+    n = X.shape[0]
     batch = net.gradients(X, T, reduction="mean")
     singles = [net.gradients(X[i:i + 1], T[i:i + 1], reduction="sum") for i in range(n)]
     for k, g in enumerate(batch.grad_W):
