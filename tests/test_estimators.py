@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from xpmlp.estimators import MLPClassifier, MLPRegressor  # noqa: E402
-from xpmlp.training import objective  # noqa: E402
+from xpmlp.objective import objective  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -83,4 +83,4 @@ def test_sgd_picks_the_update_registered_for_its_library(backend, expected):
 
     net, opt = xpmlp.MLP([3, 4, 2], backend=backend), SGD()
     fit(net, np.ones((4, 3)), np.eye(2)[[0, 1, 0, 1]], epochs=1, optimizer=opt, patience=None)
-    assert opt._bound[1]["sgd.update"].__name__ == expected
+    assert opt._kernels["sgd.update"].__name__ == expected

@@ -14,17 +14,10 @@ import xpmlp
 from xpmlp.backend import Backend
 from xpmlp.optimizers import SGD, Adam
 from xpmlp.schedules import Adaptive
-from xpmlp.training import (
-    DivergenceError,
-    accuracy,
-    batch_gradients,
-    default_score,
-    fit,
-    objective,
-    r2_score,
-    split_validation,
-    subset_accuracy,
-)
+from xpmlp.data import split_validation
+from xpmlp.metrics import accuracy, default_score, r2_score, subset_accuracy
+from xpmlp.objective import batch_gradients, objective
+from xpmlp.training import DivergenceError, fit
 
 
 def blobs(n=40, d=3, k=3, seed=0):
@@ -158,7 +151,7 @@ def test_early_stopping_restores_the_best_weights(be):
     assert hist.best_epoch == 1 + int(np.argmax(hist.validation_score))
     xp = be.xp
     out = net.forward(Xv).a[-1]
-    final = float(to_np(be, default_score(net)(xp, out, net.as_target(Tv, 30), None)))
+    final = float(to_np(be, default_score(net.output_activation.name)(xp, out, net.as_target(Tv, 30), None)))
     assert final == pytest.approx(hist.best_score, abs=1e-6)
 
 
@@ -303,7 +296,7 @@ def test_fit_continues_a_history():
     hist = fit(net, X, T, epochs=2, patience=None)
     fit(net, X, T, epochs=3, patience=None, history=hist)
     assert hist.epochs == 5 and hist.samples_seen == 5 * 40
-    assert xpmlp.training.History.from_dict(hist.to_dict()) == hist
+    assert xpmlp.History.from_dict(hist.to_dict()) == hist
 
 
 def test_fit_rejects_bad_arguments():

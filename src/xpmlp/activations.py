@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .registry import Registry
+
 __all__ = ["Activation", "NotDifferentiableError", "ACTIVATIONS", "get_activation"]
 
 
@@ -35,7 +37,6 @@ class Activation:
     """
 
     name: str = ""
-    elementwise: bool = True
     #: None if gradient descent can train through it, else the reason it cannot.
     untrainable_reason: str | None = None
 
@@ -128,7 +129,6 @@ class Softmax(Activation):
     """
 
     name = "softmax"
-    elementwise = False
 
     def f(self, xp, z):
         e = xp.exp(z - xp.max(z, axis=1, keepdims=True))  # shift: exp(<= 0)
@@ -165,23 +165,18 @@ class Threshold(Activation):
         return self.fprime(xp, z, a)  # raises
 
 
-#: Name -> activation instance.
-ACTIVATIONS: dict[str, Activation] = {
-    act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), Softmax(), Threshold())
-}
+#: Name -> activation instance (aliases ``linear``, ``sigmoid``, ``step``).
+ACTIVATIONS: Registry[Activation] = Registry(
+    "activation",
+    {act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), Softmax(), Threshold())},
+    aliases={"linear": "identity", "sigmoid": "logistic", "step": "threshold"},
+    base=Activation,
+)
 #: Activations gradient descent can train.
 TRAINABLE = tuple(name for name, act in ACTIVATIONS.items() if act.untrainable_reason is None)
-
-ALIASES: dict[str, str] = {"linear": "identity", "sigmoid": "logistic", "step": "threshold"}
 
 
 def get_activation(name: "str | Activation") -> Activation:
     """Look an activation up by name (``identity``, ``logistic``, ``tanh``, ``relu``,
     ``softmax``, ``threshold``; aliases ``linear``, ``sigmoid``, ``step``)."""
-    if isinstance(name, Activation):
-        return name
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[key]
-
+    return ACTIVATIONS.lookup(name)

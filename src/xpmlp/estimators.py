@@ -45,7 +45,7 @@ from . import io as _io
 from .network import MLP
 from .optimizers import SGD, Adam, Optimizer
 from .schedules import make_schedule
-from .training import History
+from .history import History
 from .training import fit as _fit_loop
 
 try:  # scikit-learn >= 1.6
@@ -63,8 +63,6 @@ _SCHEDULES = ("constant", "invscaling", "adaptive")
 
 class _BaseMLP(BaseEstimator):
     """Shared parameters, training and persistence; see the module docstring."""
-
-    _loss_name: str = ""
 
     def __init__(
         self,

@@ -26,8 +26,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .activations import ACTIVATIONS, Activation
+from .updates import adam_update, sgd_update
 
-__all__ = ["FastPath", "backend_name", "register", "registered", "select", "specialize"]
+__all__ = ["FastPath", "register", "registered", "select", "specialize"]
 
 
 @dataclass(frozen=True)
@@ -88,17 +89,6 @@ def select(name: str, backend: str, generic: Callable) -> Callable:
     """The fast path registered for ``name`` on ``backend``, else ``generic``."""
     fp = _REGISTRY.get((name, backend))
     return generic if fp is None else fp.impl
-
-
-def backend_name(xp: Any) -> str:
-    """The library name of an Array API namespace (for code that holds arrays, not a Backend)."""
-    import array_api_compat as compat
-
-    for name, test in (("numpy", compat.is_numpy_namespace), ("torch", compat.is_torch_namespace),
-                       ("cupy", compat.is_cupy_namespace), ("array_api_strict", compat.is_array_api_strict_namespace)):
-        if test(xp):
-            return name
-    return "other"
 
 
 def specialize(act: Activation, backend: str) -> Activation:
@@ -190,13 +180,7 @@ def _update_example(be: Any, rng: np.random.Generator) -> tuple:
     return params, grads, 0.25
 
 
-def _sgd_update_generic(params: Any, grads: Any, learning_rate: float) -> None:
-    from .optimizers import sgd_update  # optimizers import this module lazily; no cycle
-
-    sgd_update(params, grads, learning_rate)
-
-
-@register("sgd.update", ("torch",), example=_update_example, generic=_sgd_update_generic,
+@register("sgd.update", ("torch",), example=_update_example, generic=sgd_update,
           result=lambda args, returned: args[0])
 def _sgd_update_torch(params: Any, grads: Any, learning_rate: float) -> None:
     import torch
@@ -204,7 +188,7 @@ def _sgd_update_torch(params: Any, grads: Any, learning_rate: float) -> None:
     torch._foreach_add_(list(params), list(grads), alpha=-learning_rate)  # p <- p - eta g, one call for all
 
 
-@register("sgd.update", ("cupy",), example=_update_example, generic=_sgd_update_generic,
+@register("sgd.update", ("cupy",), example=_update_example, generic=sgd_update,
           result=lambda args, returned: args[0])
 def _sgd_update_cupy(params: Any, grads: Any, learning_rate: float) -> None:
     kernel = _cupy_elementwise("sgd_update", "T g, float64 lr", "T p", "p -= (T)lr * g")
@@ -218,13 +202,7 @@ def _adam_example(be: Any, rng: np.random.Generator) -> tuple:
     return be.xp, p, g, m, v, 0.01, 0.9, 0.999, 1e-8, 1 - 0.9**3, 1 - 0.999**3
 
 
-def _adam_update_generic(*args: Any) -> None:
-    from .optimizers import adam_update
-
-    adam_update(*args)
-
-
-@register("adam.update", ("cupy",), example=_adam_example, generic=_adam_update_generic,
+@register("adam.update", ("cupy",), example=_adam_example, generic=adam_update,
           result=lambda args, returned: [args[1], args[3], args[4]])
 def _adam_update_cupy(xp, p, g, m, v, learning_rate, beta_1, beta_2, epsilon, c1, c2) -> None:
     kernel = _cupy_elementwise(

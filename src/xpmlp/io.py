@@ -41,7 +41,7 @@ from .losses import get_loss
 from .network import MLP
 from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from .schedules import SCHEDULES, Schedule, make_schedule
-from .training import History
+from .history import History
 
 __all__ = ["save", "load", "Checkpoint", "ModelFileError", "to_state", "from_state", "FORMAT", "VERSION"]
 

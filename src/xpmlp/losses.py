@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .registry import Registry
+
 __all__ = ["Loss", "LOSSES", "get_loss", "valid_pair"]
 
 
@@ -128,28 +130,25 @@ class CrossEntropy(Loss):
         return -t / a
 
 
-#: Name -> loss instance.
-LOSSES: dict[str, Loss] = {
-    loss.name: loss for loss in (SquaredError(), MeanSquaredError(), BinaryCrossEntropy(), CrossEntropy())
-}
-ALIASES = {
-    "quadratic": "squared_error",
-    "squared_loss": "squared_error",
-    "log_loss": "cross_entropy",
-    "categorical_cross_entropy": "cross_entropy",
-    "bce": "binary_cross_entropy",
-}
+#: Name -> loss instance (aliases ``quadratic``, ``squared_loss``, ``log_loss``,
+#: ``categorical_cross_entropy``, ``bce``).
+LOSSES: Registry[Loss] = Registry(
+    "loss",
+    {loss.name: loss for loss in (SquaredError(), MeanSquaredError(), BinaryCrossEntropy(), CrossEntropy())},
+    aliases={
+        "quadratic": "squared_error",
+        "squared_loss": "squared_error",
+        "log_loss": "cross_entropy",
+        "categorical_cross_entropy": "cross_entropy",
+        "bce": "binary_cross_entropy",
+    },
+    base=Loss,
+)
 
 
 def get_loss(name: "str | Loss") -> Loss:
-    """Look a loss up by name (see the module table; aliases ``quadratic``,
-    ``log_loss``, ``categorical_cross_entropy``, ``bce``)."""
-    if isinstance(name, Loss):
-        return name
-    key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
-    return LOSSES[key]
+    """Look a loss up by name (see the module table and :data:`LOSSES`' aliases)."""
+    return LOSSES.lookup(name)
 
 
 def valid_pair(loss: str, activation: str) -> bool:

@@ -114,6 +114,7 @@ def backward(
     reduction: str = "mean",
     fused: bool = True,
     sample_weight: Any = None,
+    scale: float | None = None,
 ) -> Gradients:
     """Backward pass: error signals and gradients for every layer.
 
@@ -127,11 +128,14 @@ def backward(
     reduction : ``"mean"`` (gradients averaged over the batch) or ``"sum"``
     fused : use the fused output delta where the loss declares one
     sample_weight : ``(n,)`` per-sample weights of the cost, or None
+    scale : the factor on delta^L, overriding ``reduction``'s (``1/n`` for the mean, 1 for the
+        sum); data-parallel training passes ``1/B`` for a global batch of ``B`` rows split
+        across processes
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    n = trace.a[0].shape[0]
-    scale = 1.0 / n if reduction == "mean" else 1.0
+    if scale is None:
+        scale = 1.0 / trace.a[0].shape[0] if reduction == "mean" else 1.0
     L = len(Ws)
     deltas, grad_W, grad_b = [None] * L, [None] * L, [None] * L
     delta = output_delta(loss, activations[-1], trace, T, xp, scale, fused, sample_weight)  # delta^L

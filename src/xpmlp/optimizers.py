@@ -1,20 +1,12 @@
-"""Update rules: how a gradient moves the parameters.
+"""Optimizers: the state an update rule keeps, and one step over all parameters.
 
 An optimizer updates the parameter arrays in place, on their device, from
 gradients of the same shapes; it never reads a value back to the host.  Its
 state (velocities, moments) is created on the first step with the parameters'
 own dtype and device, and travels with the model through :mod:`xpmlp.io`.
-
-Update rules, for a parameter ``p`` with gradient ``g`` and learning rate ``eta``:
-
-=========================  ===============================================================
-SGD                        ``p <- p - eta g``
-SGD, momentum ``mu``       ``v <- mu v - eta g``;  ``p <- p + v``
-SGD, Nesterov momentum     ``v <- mu v - eta g``;  ``p <- p + mu v - eta g``
-Adam (Kingma & Ba, alg. 1) ``m <- b1 m + (1-b1) g``;  ``v <- b2 v + (1-b2) g^2``;
-                           ``p <- p - eta m_hat / (sqrt(v_hat) + eps)``,
-                           ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)``
-=========================  ===============================================================
+The update rules themselves are in :mod:`xpmlp.updates` (the generic forms);
+:meth:`Optimizer.bind` picks the fast path registered for a backend's library
+(:mod:`xpmlp.fastpaths`) where there is one.
 
 ``weight_decay`` (either optimizer) is *decoupled* weight decay (AdamW,
 Loshchilov & Hutter 2019): before the update, ``p <- p - eta * weight_decay * p``
@@ -29,12 +21,16 @@ equals PyTorch's ``buf <- mu buf + g; p <- p - eta buf``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import array_api_compat
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "sgd_update", "adam_update", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm"]
+from . import fastpaths
+from .registry import Registry
+from .updates import adam_update, momentum_update, sgd_update
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", "clip_grad_norm"]
 
 
 class Optimizer:
@@ -53,10 +49,25 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.t = 0  # completed steps (a host int: never read from the device)
         self._state: dict[str, list] = {}
-        self._xp: Any = None  # the parameters' namespace, found on the first step
-        self._bound: Any = None  # (namespace, {name: kernel picked for it}), see _kernel
+        self._backend: Any = None  # the Backend given to bind(), if any
+        self._kernels: dict[str, Callable] = {}
 
     # -- the update -------------------------------------------------------------------------
+    def bind(self, backend: Any) -> "Optimizer":
+        """Attach to a :class:`~xpmlp.backend.Backend`: its library's registered fast paths
+        replace the generic update rules (:func:`xpmlp.training.fit` calls this).  An unbound
+        optimizer uses the generic Array API rules, which give the same result."""
+        if self._backend is None or self._backend.name != backend.name:
+            self._kernels = {}
+        self._backend = backend
+        return self
+
+    def _kernel(self, name: str, generic: Callable) -> Callable:
+        """The fast path registered for ``name`` on the bound backend's library, else ``generic``."""
+        if name not in self._kernels:
+            self._kernels[name] = generic if self._backend is None else fastpaths.select(name, self._backend.name, generic)
+        return self._kernels[name]
+
     def step(self, params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
         """Apply one update to every parameter, in place, on its device.
 
@@ -67,30 +78,17 @@ class Optimizer:
         if len(params) != len(grads):
             raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
         if self.slots and not self._state:
-            self._state = {s: [_zeros_like(p) for p in params] for s in self.slots}
-        if self._xp is None:
-            self._xp = array_api_compat.array_namespace(params[0])  # once: it costs microseconds per call
+            xp = array_api_compat.array_namespace(params[0])
+            self._state = {s: [xp.zeros_like(p) for p in params] for s in self.slots}  # on p's device
         self.t += 1
-        self._apply(params, grads, float(learning_rate))
-
-    def _kernel(self, name: str, generic: Any) -> Any:
-        """The fast path registered for ``name`` on the parameters' library, else ``generic``."""
-        if self._bound is None or self._bound[0] is not self._xp:
-            self._bound = (self._xp, {})
-        table = self._bound[1]
-        if name not in table:
-            from . import fastpaths  # imported here: fastpaths refers back to this module's generics
-
-            table[name] = fastpaths.select(name, fastpaths.backend_name(self._xp), generic)
-        return table[name]
+        lr = float(learning_rate)
+        if self.weight_decay:
+            for p in params:
+                if p.ndim >= 2:
+                    p *= 1.0 - lr * self.weight_decay  # decoupled decay: p <- p - eta wd p
+        self._apply(params, grads, lr)
 
     def _apply(self, params: Sequence[Any], grads: Sequence[Any], lr: float) -> None:
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if self.weight_decay and p.ndim >= 2:
-                p *= 1.0 - lr * self.weight_decay  # decoupled decay: p <- p - eta wd p
-            self._update(i, p, g, lr)
-
-    def _update(self, i: int, p: Any, g: Any, lr: float) -> None:
         raise NotImplementedError
 
     # -- configuration and state (for persistence) ------------------------------------------
@@ -111,7 +109,7 @@ class Optimizer:
         if not state:
             if t != 0:
                 raise ValueError(f"{self.name} state is empty but its step count is {t}")
-            self._state, self.t, self._xp = {}, 0, None
+            self._state, self.t = {}, 0
             return
         if set(state) != set(self.slots):
             raise ValueError(f"{self.name} state needs slots {sorted(self.slots)}, got {sorted(state)}")
@@ -123,7 +121,7 @@ class Optimizer:
                 if tuple(np.shape(a)) != tuple(p.shape):
                     raise ValueError(f"{self.name} slot {slot!r}[{k}] has shape {np.shape(a)}, parameter has {tuple(p.shape)}")
             new[slot] = [backend.asarray(np.array(a, copy=True), dtype=backend.dtype) for a in arrays]
-        self._state, self.t, self._xp = new, int(t), None
+        self._state, self.t = new, int(t)
 
     def snapshot(self) -> tuple[int, dict[str, list]]:
         """Device copies of the state, for :meth:`restore` (rolls back a diverged epoch)."""
@@ -141,41 +139,15 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget all state (the next step starts from zero moments)."""
-        self._state, self.t, self._xp = {}, 0, None
+        self._state, self.t = {}, 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_xp": None, "_bound": None}  # a module does not pickle; found again on the next step
+        # the kernels are functions of a backend's library: picked again after bind()
+        return {**self.__dict__, "_kernels": {}}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
-
-
-def sgd_update(params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
-    """Plain gradient descent on every parameter, in place: ``p <- p - eta g``.
-
-    The generic form of ``"sgd.update"`` (see :mod:`xpmlp.fastpaths`); the
-    gradients are consumed (scaled in place).
-    """
-    for p, g in zip(params, grads):
-        g *= learning_rate  # eta g, in the gradient's own buffer (no temporary the size of p)
-        p -= g  # p <- p - eta g
-
-
-def adam_update(
-    xp: Any, p: Any, g: Any, m: Any, v: Any, learning_rate: float,
-    beta_1: float, beta_2: float, epsilon: float, c1: float, c2: float,
-) -> None:
-    """One Adam step on one parameter, in place (``p``, ``m``, ``v``; ``g`` is read).
-
-    ``c1 = 1 - beta_1^t`` and ``c2 = 1 - beta_2^t`` are the bias corrections of this
-    step.  The generic form of ``"adam.update"`` (see :mod:`xpmlp.fastpaths`).
-    """
-    m *= beta_1
-    m += (1.0 - beta_1) * g  # m <- b1 m + (1 - b1) g
-    v *= beta_2
-    v += (1.0 - beta_2) * (g * g)  # v <- b2 v + (1 - b2) g^2
-    p -= (learning_rate / c1) * m / (xp.sqrt(v / c2) + epsilon)  # eta m_hat / (sqrt(v_hat) + eps)
 
 
 class SGD(Optimizer):
@@ -199,20 +171,12 @@ class SGD(Optimizer):
         self.slots = ("velocity",) if self.momentum else ()
 
     def _apply(self, params, grads, lr):
-        if self.momentum or self.weight_decay:
-            return super()._apply(params, grads, lr)
-        self._kernel("sgd.update", sgd_update)(params, grads, lr)  # p <- p - eta g, for every parameter
-
-    def _update(self, i, p, g, lr):
-        g *= lr  # eta g, in the gradient's own buffer
-        v = self._state["velocity"][i]
-        v *= self.momentum  # v <- mu v ...
-        v -= g  # ... - eta g
-        if self.nesterov:
-            p += self.momentum * v  # p <- p + mu v ...
-            p -= g  # ... - eta g
-        else:
-            p += v  # p <- p + v
+        if not self.momentum:
+            self._kernel("sgd.update", sgd_update)(params, grads, lr)  # p <- p - eta g, for every parameter
+            return
+        update = self._kernel("momentum.update", momentum_update)
+        for p, g, v in zip(params, grads, self._state["velocity"]):
+            update(p, g, v, lr, self.momentum, self.nesterov)  # v <- mu v - eta g; p <- p + v
 
     def config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov, **super().config()}
@@ -238,16 +202,12 @@ class Adam(Optimizer):
             raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
-    def step(self, params, grads, learning_rate):
-        # bias corrections for the step about to be taken (t + 1), host floats
-        self._c1 = 1.0 - self.beta_1 ** (self.t + 1)
-        self._c2 = 1.0 - self.beta_2 ** (self.t + 1)
-        super().step(params, grads, learning_rate)
-
-    def _update(self, i, p, g, lr):
-        m, v = self._state["m"][i], self._state["v"][i]
+    def _apply(self, params, grads, lr):
+        c1, c2 = 1.0 - self.beta_1**self.t, 1.0 - self.beta_2**self.t  # bias corrections of step t
         update = self._kernel("adam.update", adam_update)
-        update(self._xp, p, g, m, v, lr, self.beta_1, self.beta_2, self.epsilon, self._c1, self._c2)
+        xp = array_api_compat.array_namespace(params[0]) if self._backend is None else self._backend.xp
+        for p, g, m, v in zip(params, grads, self._state["m"], self._state["v"]):
+            update(xp, p, g, m, v, lr, self.beta_1, self.beta_2, self.epsilon, c1, c2)
 
     def config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, **super().config()}
@@ -263,41 +223,32 @@ class AdamW(Adam):
 
 
 #: Name -> optimizer class.
-OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Adam, AdamW)}
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer", {cls.name: cls for cls in (SGD, Adam, AdamW)}, base=Optimizer)
 
 
 def make_optimizer(name: "str | Optimizer", **config: Any) -> Optimizer:
-    """An optimizer by name (``sgd``, ``adam``, ``adamw``) with its hyperparameters."""
-    if isinstance(name, Optimizer):
-        return name
-    key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[key](**config)
+    """An optimizer by name (``sgd``, ``adam``, ``adamw``) with its hyperparameters;
+    an :class:`Optimizer` is returned as it is."""
+    return OPTIMIZERS.make(name, **config)
 
 
 def clip_grad_norm(grads: Sequence[Any], max_norm: float, xp: Any, eps: float = 1e-6) -> Any:
     """Scale ``grads`` in place so their global L2 norm is at most ``max_norm``.
 
     The factor ``min(1, max_norm / (norm + eps))`` is computed on the device and
-    applied unconditionally (no ``if``, so no device-to-host sync).  Returns the
-    norm before clipping, a 0-d device array.
+    applied unconditionally: no ``if`` on a device value, no boolean mask, so no
+    device-to-host sync on any library.  Returns the norm before clipping, a 0-d
+    device array.
     """
     sq = xp.sum(grads[0] * grads[0])
     for g in grads[1:]:
         sq = sq + xp.sum(g * g)
-    norm = xp.sqrt(sq)
-    scale = xp.clip(float(max_norm) / (norm + eps), max=1.0)  # min(1, max_norm / (norm + eps)), on the device
+    norm = xp.sqrt(sq)  # ||g||, over every parameter
+    scale = xp.minimum(float(max_norm) / (norm + eps), xp.ones_like(norm))  # min(1, max_norm / (norm + eps))
     for g in grads:
         g *= scale
     return norm
 
 
-def _zeros_like(p: Any) -> Any:
-    xp = array_api_compat.array_namespace(p)
-    return xp.zeros(p.shape, dtype=p.dtype, device=array_api_compat.device(p))
-
-
 def _copy(a: Any) -> Any:
-    xp = array_api_compat.array_namespace(a)
-    return xp.asarray(a, copy=True)
+    return array_api_compat.array_namespace(a).asarray(a, copy=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["EpochProgress"]
+from .callbacks import Callback
+
+__all__ = ["EpochProgress", "ProgressBar"]
 
 logger = logging.getLogger("xpmlp.training")
 
@@ -51,3 +53,23 @@ class EpochProgress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class ProgressBar(Callback):
+    """The training loop's progress bar: one tick per epoch, with its loss, score and rate."""
+
+    def __init__(self, desc: str = "training") -> None:
+        self.desc = desc
+        self._bar: EpochProgress | None = None
+
+    def on_fit_begin(self, run):
+        self._bar = EpochProgress(run.max_epochs, run.comm.rank == 0, self.desc)
+
+    def on_epoch_end(self, run, log):
+        if self._bar is not None:
+            self._bar.update(log.epoch, log.loss, log.validation_score, log.learning_rate)
+
+    def on_fit_end(self, run):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

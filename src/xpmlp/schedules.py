@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .registry import Registry
+
 __all__ = ["Schedule", "Constant", "InvScaling", "Adaptive", "SCHEDULES", "make_schedule"]
 
 
@@ -107,14 +109,12 @@ class Adaptive(Schedule):
 
 
 #: Name -> schedule class.
-SCHEDULES: dict[str, type[Schedule]] = {cls.name: cls for cls in (Constant, InvScaling, Adaptive)}
+SCHEDULES: Registry[type[Schedule]] = Registry(
+    "learning-rate schedule", {cls.name: cls for cls in (Constant, InvScaling, Adaptive)}, base=Schedule
+)
 
 
 def make_schedule(name: "str | Schedule", learning_rate_init: float = 0.001, **config: Any) -> Schedule:
-    """A schedule by name (``constant``, ``invscaling``, ``adaptive``)."""
-    if isinstance(name, Schedule):
-        return name
-    key = str(name).lower()
-    if key not in SCHEDULES:
-        raise ValueError(f"unknown learning-rate schedule {name!r}; valid: {', '.join(SCHEDULES)}")
-    return SCHEDULES[key](learning_rate_init, **config)
+    """A schedule by name (``constant``, ``invscaling``, ``adaptive``); a :class:`Schedule`
+    is returned as it is (with its own rate)."""
+    return SCHEDULES.make(name, learning_rate_init, **config)
