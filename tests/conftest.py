@@ -127,15 +127,54 @@ def assert_close(actual, expected, rtol: float, what: str = "") -> None:
     assert err <= rtol, f"{what}: relative error {err:.3e} > {rtol:.1e}"
 
 
-def random_problem(loss: str, n: int, n_in: int, n_out: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def random_problem(loss: str, n: int, n_in: int, n_out: int, seed: int = 0,
+                   shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Host float64 inputs ``(n, n_in)`` and targets ``(n, n_out)`` valid for ``loss``:
-    one-hot rows for cross-entropy, 0/1 entries for binary cross-entropy, reals otherwise."""
+    one-hot rows for cross-entropy, 0/1 entries for binary cross-entropy, reals otherwise.
+    With ``shift``, class ``c`` of a one-hot problem gets ``shift`` added to input ``c``."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_in))
     if loss == "cross_entropy":
-        T = np.eye(n_out)[rng.integers(0, n_out, n)]
+        labels = rng.integers(0, n_out, n)
+        T = np.eye(n_out)[labels]
+        X += shift * np.eye(n_out, n_in)[labels]
     elif loss == "binary_cross_entropy":
         T = rng.integers(0, 2, size=(n, n_out)).astype(float)
     else:
         T = rng.normal(size=(n, n_out))
     return X, T
+
+
+def central_differences(f, arrays: list, h: float = 1e-6) -> list:
+    """Central differences ``(f(x + h e) - f(x - h e)) / 2h`` of ``f`` with respect to every entry
+    of every host float64 array in ``arrays`` (perturbed in place, restored after).
+
+    ``f()`` reads the arrays and returns a float or an array; the result for ``arrays[k]`` has
+    shape ``shape(f()) + arrays[k].shape``.  The one finite-difference helper of the tests.
+    """
+    out = []
+    for x in arrays:
+        probe = np.asarray(f(), dtype=np.float64)
+        d = np.zeros(probe.shape + x.shape)
+        for idx in np.ndindex(x.shape):
+            old = x[idx]
+            x[idx] = old + h
+            up = np.array(f(), dtype=np.float64)  # a copy: f may return a view of x
+            x[idx] = old - h
+            down = np.array(f(), dtype=np.float64)
+            x[idx] = old
+            d[(...,) + idx] = (up - down) / (2 * h)
+        out.append(d)
+    return out
+
+
+def make_problem(backend, sizes, hidden="tanh", out="softmax", loss="cross_entropy", *, n=8, seed=0,
+                 dtype=None, shift=0.0):
+    """A network on ``backend`` and host float64 data for it: ``(net, X, T)``.
+
+    The one random-problem builder of the tests: ``X, T = random_problem(loss, n, ...)``, with
+    ``shift`` moving each one-hot class's inputs apart (a learnable problem for training tests).
+    """
+    X, T = random_problem(loss, n, sizes[0], sizes[-1], seed, shift=shift)
+    net = xpmlp.MLP(list(sizes), hidden, out, loss, backend=backend, dtype=dtype, seed=seed)
+    return net, X, T

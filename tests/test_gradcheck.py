@@ -17,47 +17,35 @@ import xpmlp
 from xpmlp.activations import TRAINABLE
 from xpmlp.losses import LOSSES, valid_pair
 
-from conftest import random_problem, rel_err, to_np
+from conftest import central_differences, make_problem, rel_err, to_np
 
 HIDDEN = [a for a in TRAINABLE if a != "softmax"]
 PAIRS = [(out, loss) for out in TRAINABLE for loss in LOSSES if valid_pair(loss, out)]
 H = 1e-6
 
 
-def make_problem(be, out, loss, hidden, depth, seed=0, n=5, n_in=3, n_out=3, width=4):
-    sizes = [n_in] + [width] * depth + [n_out]
-    net = xpmlp.MLP(sizes, hidden, out, loss, backend=be, seed=seed)
-    X, T = random_problem(loss, n, n_in, n_out, seed)
-    return net, X, T
+def problem(be, out, loss, hidden, depth, seed=0, n=5, width=4):
+    return make_problem(be, [3] + [width] * depth + [3], hidden, out, loss, n=n, seed=seed)
 
 
 def numeric_gradients(net, X, T):
     """Central differences of the mean cost with respect to every parameter (host float64)."""
     Ws, bs = net.get_weights()
-    params = [p for pair in zip(Ws, bs) for p in pair]
-    out = []
-    for p in params:
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + H
-            net.set_weights(Ws, bs)
-            up = net.loss_value(X, T)
-            p[idx] = old - H
-            net.set_weights(Ws, bs)
-            down = net.loss_value(X, T)
-            p[idx] = old
-            g[idx] = (up - down) / (2 * H)
-        out.append(g)
+
+    def cost():
+        net.set_weights(Ws, bs)
+        return net.loss_value(X, T)
+
+    grads = central_differences(cost, [p for pair in zip(Ws, bs) for p in pair], H)
     net.set_weights(Ws, bs)
-    return out
+    return grads
 
 
 def check(be, out, loss, hidden, depth):
     # relu can leave a whole layer dead for a given draw; take the first seed where no
     # gradient vanishes, so that the comparison below is never vacuous.
     for seed in range(20):
-        net, X, T = make_problem(be, out, loss, hidden, depth, seed=seed)
+        net, X, T = problem(be, out, loss, hidden, depth, seed=seed)
         grads = net.gradients(X, T)
         analytic = [to_np(be, g) for pair in zip(grads.grad_W, grads.grad_b) for g in pair]
         if min(np.linalg.norm(g) for g in analytic) > 1e-6:
@@ -91,7 +79,7 @@ def test_sample_weights_weight_each_samples_gradient(be64, out, loss):
     """backward(sample_weight=w) = sum_i w_i * (gradient of sample i alone), fused or not."""
     from xpmlp.network import backward, forward
 
-    net, X, T = make_problem(be64, out, loss, "tanh", 2, n=6)
+    net, X, T = problem(be64, out, loss, "tanh", 2, n=6)
     xp = be64.xp
     w_host = np.linspace(0.2, 2.0, 6)
     Xd, Td, wd = be64.asarray(X), be64.asarray(T), be64.asarray(w_host)

@@ -11,7 +11,7 @@ import pytest
 
 import xpmlp
 
-from conftest import RTOL, RTOL_TRAJECTORY, assert_close, assert_on_backend, random_problem, to_np
+from conftest import RTOL, RTOL_TRAJECTORY, assert_close, assert_on_backend, make_problem, to_np
 
 NETS = [
     ([6, 5], "relu", "identity", "squared_error"),  # no hidden layer: the delta rule
@@ -23,10 +23,8 @@ IDS = ["delta-rule", "logistic-bce", "relu-softmax-ce", "tanh-depth3-mse"]
 
 
 def pair(be, spec):
-    sizes, hidden, out, loss = spec
-    ref = xpmlp.MLP(sizes, hidden, out, loss, backend="numpy", dtype=be.dtype_name, seed=7)
-    net = xpmlp.MLP(sizes, hidden, out, loss, backend=be, seed=7)
-    X, T = random_problem(loss, 40, sizes[0], sizes[-1])
+    ref, X, T = make_problem("numpy", *spec, n=40, seed=7, dtype=be.dtype_name)
+    net, _, _ = make_problem(be, *spec, n=40, seed=7)
     return ref, net, X, T
 
 

@@ -12,7 +12,7 @@ import xpmlp
 from xpmlp.activations import TRAINABLE
 from xpmlp.losses import LOSSES, valid_pair
 
-from conftest import RTOL, random_problem, rel_err
+from conftest import RTOL, make_problem, rel_err
 
 pytest.importorskip("array_api_strict")
 
@@ -35,8 +35,7 @@ def problems(draw):
 def build(problem, backend):
     """The drawn network on ``backend`` (float64) and its data."""
     sizes, hidden, out, loss, n, seed = problem
-    X, T = random_problem(loss, n, sizes[0], sizes[-1], seed)
-    return xpmlp.MLP(sizes, hidden, out, loss, backend=backend, dtype="float64", seed=seed), X, T
+    return make_problem(backend, sizes, hidden, out, loss, n=n, seed=seed, dtype="float64")
 
 
 @settings(max_examples=40, deadline=None)
