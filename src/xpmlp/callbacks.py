@@ -36,7 +36,7 @@ from . import io
 from .optimizers import clip_grad_norm
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .training import Run
+    from .run import Run
 
 __all__ = [
     "Callback",
@@ -76,7 +76,7 @@ class EpochLog:
 
 class Callback:
     """A piece of training behaviour; every hook is optional.  ``run`` is the loop's
-    :class:`~xpmlp.training.Run` (model, optimizer, schedule, history, data, ...)."""
+    :class:`~xpmlp.run.Run` (model, optimizer, schedule, history, data, ...)."""
 
     def on_fit_begin(self, run: "Run") -> None:
         """Before the first epoch."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .callbacks import Callback, EpochLog
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .training import Run
+    from .run import Run
 
 __all__ = ["EarlyStopping"]
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -49,47 +48,20 @@ from .callbacks import (
     Rollback,
 )
 from .comm import Communicator, SingleProcess
-from .data import TrainingData, prepare
+from .data import prepare
 from .history import History
 from .metrics import ScoreFn, default_score
 from .network import MLP, forward
 from .objective import add_l2_gradient, batch_loss, l2_penalty, param_gradients
 from .optimizers import SGD, Optimizer, make_optimizer
 from .progress import ProgressBar
+from .run import Run
 from .schedules import Schedule, make_schedule
 from .stopping import EarlyStopping
 
-__all__ = ["Run", "run_epochs", "fit", "train", "History", "DivergenceError"]
+__all__ = ["run_epochs", "fit", "train", "Run", "History", "DivergenceError"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Run:
-    """Everything one fit works with; callbacks read it and may call :meth:`stop`.
-
-    ``learning_rate`` is the host float the current epoch trains with; ``epoch_open`` is
-    True from an epoch's first step until its record is in ``history``.
-    """
-
-    net: MLP
-    optimizer: Optimizer
-    schedule: Schedule
-    history: History
-    data: TrainingData
-    rng: np.random.Generator
-    max_epochs: int
-    alpha: float = 0.0
-    reduction: str = "mean"
-    score: ScoreFn | None = None
-    comm: Communicator = SingleProcess()
-    learning_rate: float = 0.0
-    epoch_open: bool = False
-    stopping: bool = False
-
-    def stop(self, reason: str) -> None:
-        """End the fit after the current epoch, recording ``reason`` in the history."""
-        self.stopping, self.history.stop_reason = True, reason
 
 
 def run_epochs(run: Run, callbacks: CallbackList) -> History:
