@@ -14,7 +14,7 @@ from conftest import assert_on_backend, random_problem, to_np
 import xpmlp
 from xpmlp.callbacks import (
     Callback,
-    Checkpoint,
+    ModelCheckpoint,
     DivergenceError,
     EpochLog,
     GradientClipping,
@@ -234,7 +234,7 @@ def test_checkpoint_writes_every_epoch_and_the_returned_model(tmp_path, caplog):
     for a, b in zip(ck.net.get_weights()[0], net.get_weights()[0]):
         np.testing.assert_array_equal(a, b)  # the final file is the model fit returned (best weights)
     with pytest.raises(ValueError, match="checkpoint interval"):
-        Checkpoint(path, every=0)
+        ModelCheckpoint(path, every=0)
 
 
 def test_progress_bar_closes_when_training_diverges(capsys):

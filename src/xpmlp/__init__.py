@@ -39,18 +39,25 @@ __all__ = [
     "use",
 ]
 
-# Training that users expect: optimizers, schedules, the fit loop, persistence.
+# Training that users expect: optimizers, schedules, the fit loop and its callbacks, persistence.
+from .callbacks import Callback, EpochLog, ModelCheckpoint  # noqa: E402
+from .history import History  # noqa: E402
 from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
 from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
 from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
-from .training import History, fit  # noqa: E402
+from .stopping import EarlyStopping  # noqa: E402
+from .training import fit  # noqa: E402
 
 __all__ += [
     "Adam",
     "AdamW",
     "Adaptive",
+    "Callback",
     "Checkpoint",
     "Constant",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "EpochLog",
     "History",
     "InvScaling",
     "ModelFileError",
@@ -69,7 +76,13 @@ _ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator")
 def __getattr__(name: str):
     """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``)."""
     if name in _ESTIMATORS:
-        from . import estimators
-
+        try:
+            from . import estimators
+        except ModuleNotFoundError as exc:
+            if exc.name != "sklearn" and not str(exc.name).startswith("sklearn."):
+                raise
+            raise ModuleNotFoundError(
+                f"xpmlp.{name} needs scikit-learn, which is not installed: pip install 'xpmlp[sklearn]' "
+                "(or pip install scikit-learn)", name=exc.name) from exc
         return getattr(estimators, name)
     raise AttributeError(f"module 'xpmlp' has no attribute {name!r}")

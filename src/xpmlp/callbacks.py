@@ -13,7 +13,7 @@ device-to-host read.  Everything else is a :class:`Callback`:
 :class:`~xpmlp.stopping.EarlyStopping`  best values, patience, best-weight restore
 :class:`EpochLogger`        one ``logging`` record per epoch
 :class:`~xpmlp.progress.ProgressBar`    a tqdm bar
-:class:`Checkpoint`         the model, optimizer and history saved to a file every epoch
+:class:`ModelCheckpoint`    the model, optimizer and history saved to a file every epoch
 ==========================  ======================================================================
 
 Device discipline: the per-step hook :meth:`Callback.on_gradients` gets device
@@ -48,7 +48,7 @@ __all__ = [
     "LearningRateSchedule",
     "GradientClipping",
     "EpochLogger",
-    "Checkpoint",
+    "ModelCheckpoint",
 ]
 
 logger = logging.getLogger("xpmlp.training")
@@ -227,7 +227,7 @@ class EpochLogger(Callback):
         logger.debug("epoch %d: loss %.6g%s, learning rate %.3g", log.epoch, log.loss, score, log.learning_rate)
 
 
-class Checkpoint(Callback):
+class ModelCheckpoint(Callback):
     """Saves the model, optimizer, schedule and history to ``path`` after every ``every`` epochs
     and at the end of the fit (the model as the fit returns it), atomically (:func:`xpmlp.io.save`).
 

@@ -38,7 +38,7 @@ import numpy as np
 from .callbacks import (
     Callback,
     CallbackList,
-    Checkpoint,
+    ModelCheckpoint,
     DivergenceError,
     EpochLog,
     EpochLogger,
@@ -206,7 +206,7 @@ def fit(
     if progress:
         standard.append(ProgressBar())
     if checkpoint is not None:
-        standard.append(Checkpoint(checkpoint))
+        standard.append(ModelCheckpoint(checkpoint))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by Rollback
         return run_epochs(run, CallbackList([*standard, *callbacks]))
 
