@@ -32,7 +32,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -139,6 +139,30 @@ def from_state(
     def bad(msg: str) -> ModelFileError:
         return ModelFileError(f"{source}: {msg}")
 
+    sizes, hidden, output, loss, saved_dtype = _read_architecture(meta, bad)
+    _check_arrays(meta["arrays"], arrays, bad)
+    Ws, bs = _read_layers(arrays, sizes, bad)
+    optimizer, opt_state, opt_t = _read_optimizer(meta.get("optimizer"), arrays, Ws, bs, bad)
+    schedule = _read_schedule(meta.get("schedule"), bad)
+    history = None
+    if meta.get("history") is not None:
+        try:
+            history = History.from_dict(meta["history"])
+        except ValueError as exc:
+            raise bad(str(exc)) from exc
+
+    # Everything checked: build.
+    net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0)
+    net.set_weights(Ws, bs)
+    if optimizer is not None:
+        optimizer.load_state(opt_state, opt_t, net.backend, net.params)
+    extra_arrays = {k[2:]: a for k, a in arrays.items() if k.startswith("x.")}
+    return Checkpoint(net, optimizer, schedule, history, meta.get("hyperparameters"), dict(meta.get("extra") or {}),
+                      extra_arrays, str(meta.get("kind", "MLP")))
+
+
+def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], str, str, str, str]:
+    """Format, version, layer sizes, activations, loss and dtype from the metadata."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad(f"not an xpmlp model (format tag {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("version") != VERSION:
@@ -148,7 +172,8 @@ def from_state(
         sizes = [int(s) for s in arch["sizes"]]
         hidden, output, loss = (get_activation(arch["hidden_activation"]).name,
                                 get_activation(arch["output_activation"]).name, get_loss(arch["loss"]).name)
-        listed = meta["arrays"]
+        if not isinstance(meta["arrays"], dict):
+            raise TypeError("the array list is not a mapping")
         saved_dtype = str(meta["dtype"])
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"malformed architecture record: {exc!r}") from exc
@@ -156,6 +181,11 @@ def from_state(
         raise bad(f"layer sizes {arch['sizes']!r} are not valid")
     if saved_dtype not in ("float32", "float64"):
         raise bad(f"dtype {saved_dtype!r} is not float32 or float64")
+    return sizes, hidden, output, loss, saved_dtype
+
+
+def _check_arrays(listed: dict[str, Any], arrays: dict[str, np.ndarray], bad: Callable) -> None:
+    """Every array is listed in the metadata with its shape, dtype and checksum, and vice versa."""
     if set(listed) != set(arrays):
         missing, unexpected = sorted(set(listed) - set(arrays)), sorted(set(arrays) - set(listed))
         raise bad(f"arrays do not match the metadata (missing {missing}, unexpected {unexpected})")
@@ -165,6 +195,10 @@ def from_state(
             raise bad(f"array {name!r} is {a.dtype.str}{list(a.shape)}, metadata says {info.get('dtype')}{info.get('shape')}")
         if _digest(a) != info.get("sha256"):
             raise bad(f"array {name!r} fails its checksum (the file is corrupt)")
+
+
+def _read_layers(arrays: dict[str, np.ndarray], sizes: list[int], bad: Callable) -> tuple[list, list]:
+    """The weights and biases, shaped for ``sizes`` and finite."""
     L = len(sizes) - 1
     Ws, bs = [], []
     for i in range(L):
@@ -181,60 +215,54 @@ def from_state(
     stray = {k for k in arrays if k.startswith(("W.", "b."))} - {f"{c}.{i}" for c in "Wb" for i in range(L)}
     if stray:
         raise bad(f"the file holds parameters {sorted(stray)} that a {L}-layer network does not have")
+    return Ws, bs
 
-    optimizer, opt_state, opt_t = None, {}, 0
-    if meta.get("optimizer") is not None:
-        om = meta["optimizer"]
-        try:
-            if om["name"] not in OPTIMIZERS:
-                raise ValueError(f"unknown optimizer {om['name']!r}")
-            optimizer = make_optimizer(om["name"], **om["config"])
-            opt_t = int(om["t"])
-            slots = list(om["slots"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"malformed optimizer record: {exc}") from exc
-        if slots and sorted(slots) != sorted(optimizer.slots):
-            raise bad(f"optimizer {om['name']} needs state {sorted(optimizer.slots)}, file has {slots}")
-        params = [p for pair in zip(Ws, bs) for p in pair]
-        for slot in slots:
-            arrs = []
-            for i, p in enumerate(params):
-                a = arrays.get(f"opt.{slot}.{i}")
-                if a is None or a.shape != p.shape:
-                    raise bad(f"optimizer state {slot}[{i}] is missing or has the wrong shape")
-                _check_float_finite(a, f"opt.{slot}.{i}", bad)
-                arrs.append(a)
-            opt_state[slot] = arrs
-        if opt_t < 0 or (not slots and optimizer.slots and opt_t != 0):
-            raise bad(f"optimizer step count {opt_t} does not match its state")
 
-    schedule = None
-    if meta.get("schedule") is not None:
-        sm = meta["schedule"]
-        try:
-            if sm["name"] not in SCHEDULES:
-                raise ValueError(f"unknown schedule {sm['name']!r}")
-            schedule = make_schedule(sm["name"], **sm["config"])
-            schedule.learning_rate = float(sm["learning_rate"])
-            if not (math.isfinite(schedule.learning_rate) and schedule.learning_rate > 0):
-                raise ValueError(f"learning rate {schedule.learning_rate}")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"malformed schedule record: {exc}") from exc
-    history = None
-    if meta.get("history") is not None:
-        try:
-            history = History.from_dict(meta["history"])
-        except ValueError as exc:
-            raise bad(str(exc)) from exc
+def _read_optimizer(om: Any, arrays: dict[str, np.ndarray], Ws: list, bs: list,
+                    bad: Callable) -> tuple[Optimizer | None, dict[str, list], int]:
+    """The optimizer (configured, not yet holding its state), its state arrays and step count."""
+    if om is None:
+        return None, {}, 0
+    try:
+        if om["name"] not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {om['name']!r}")
+        optimizer = make_optimizer(om["name"], **om["config"])
+        opt_t = int(om["t"])
+        slots = list(om["slots"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"malformed optimizer record: {exc}") from exc
+    if slots and sorted(slots) != sorted(optimizer.slots):
+        raise bad(f"optimizer {om['name']} needs state {sorted(optimizer.slots)}, file has {slots}")
+    params = [p for pair in zip(Ws, bs) for p in pair]
+    opt_state = {}
+    for slot in slots:
+        arrs = []
+        for i, p in enumerate(params):
+            a = arrays.get(f"opt.{slot}.{i}")
+            if a is None or a.shape != p.shape:
+                raise bad(f"optimizer state {slot}[{i}] is missing or has the wrong shape")
+            _check_float_finite(a, f"opt.{slot}.{i}", bad)
+            arrs.append(a)
+        opt_state[slot] = arrs
+    if opt_t < 0 or (not slots and optimizer.slots and opt_t != 0):
+        raise bad(f"optimizer step count {opt_t} does not match its state")
+    return optimizer, opt_state, opt_t
 
-    # Everything checked: build.
-    net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0)
-    net.set_weights(Ws, bs)
-    if optimizer is not None:
-        optimizer.load_state(opt_state, opt_t, net.backend, net.params)
-    extra_arrays = {k[2:]: a for k, a in arrays.items() if k.startswith("x.")}
-    return Checkpoint(net, optimizer, schedule, history, meta.get("hyperparameters"), dict(meta.get("extra") or {}),
-                      extra_arrays, str(meta.get("kind", "MLP")))
+
+def _read_schedule(sm: Any, bad: Callable) -> Schedule | None:
+    """The learning-rate schedule with its current rate."""
+    if sm is None:
+        return None
+    try:
+        if sm["name"] not in SCHEDULES:
+            raise ValueError(f"unknown schedule {sm['name']!r}")
+        schedule = make_schedule(sm["name"], **sm["config"])
+        schedule.learning_rate = float(sm["learning_rate"])
+        if not (math.isfinite(schedule.learning_rate) and schedule.learning_rate > 0):
+            raise ValueError(f"learning rate {schedule.learning_rate}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"malformed schedule record: {exc}") from exc
+    return schedule
 
 
 def _check_float_finite(a: np.ndarray, name: str, bad) -> None:
