@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import Registry
+from .xputil import scalar_like
 
 __all__ = ["Activation", "NotDifferentiableError", "ACTIVATIONS", "get_activation"]
 
@@ -112,7 +113,7 @@ class ReLU(Activation):
     name = "relu"
 
     def f(self, xp, z):
-        return xp.maximum(z, 0.0)
+        return xp.maximum(z, scalar_like(xp, 0.0, z))  # a 0-d zero: 2023.12 takes no Python scalar here
 
     def fprime(self, xp, z, a):
         return xp.astype(a > 0, a.dtype)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import Registry
+from .xputil import scalar_like
 
 __all__ = ["Loss", "LOSSES", "get_loss", "valid_pair"]
 
@@ -104,7 +105,7 @@ class BinaryCrossEntropy(Loss):
     fused = {"logistic": 1.0}
 
     def value(self, xp, z, a, t):
-        return xp.sum(xp.maximum(z, 0.0) - t * z + xp.log1p(xp.exp(-xp.abs(z))), axis=1)
+        return xp.sum(xp.maximum(z, scalar_like(xp, 0.0, z)) - t * z + xp.log1p(xp.exp(-xp.abs(z))), axis=1)
 
     def dC_da(self, xp, a, t):
         return (a - t) / (a * (1.0 - a))
