@@ -42,3 +42,37 @@ def test_10_history_repr_is_one_short_line():
     X, T = random_problem("cross_entropy", 60, 3, 3)
     hist = fit(xpmlp.MLP([3, 4, 3], backend="numpy"), X, T, epochs=200, validation_fraction=0.2, patience=None)
     assert "\n" not in repr(hist) and len(repr(hist)) < 200
+
+
+def test_08_train_takes_class_labels_for_softmax_outputs():
+    X, T = random_problem("cross_entropy", 30, 4, 3, shift=3.0)
+    labels = T.argmax(axis=1)
+    a, b = (xpmlp.MLP([4, 6, 3], backend="numpy", dtype="float64", seed=0) for _ in range(2))
+    assert xpmlp.train(a, X, labels, epochs=3) == xpmlp.train(b, X, T, epochs=3)  # once: "T must be 2-D"
+    with pytest.raises(ValueError, match="integers 0..2 .* xpmlp.one_hot"):
+        xpmlp.train(a, X, labels + 5)
+    onehot, classes = xpmlp.one_hot(np.array(["b", "a", "c", "a"]))
+    assert classes.tolist() == ["a", "b", "c"] and onehot.argmax(axis=1).tolist() == [1, 0, 2, 0]
+    onehot, _ = xpmlp.one_hot(["x", "y"], classes=["y", "x"])
+    assert onehot.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    with pytest.raises(ValueError, match="not among the classes"):
+        xpmlp.one_hot(["z"], classes=["x", "y"])
+
+
+def test_09_the_package_name_array_api_strict_is_a_backend_name():
+    pytest.importorskip("array_api_strict")
+    assert xpmlp.resolve("array-api-strict:device1").name == "array_api_strict"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # ConvergenceWarning: 5 iterations on purpose
+def test_09_io_save_takes_a_fitted_estimator(tmp_path):
+    pytest.importorskip("sklearn")
+    from xpmlp import io
+
+    X, T = random_problem("cross_entropy", 30, 4, 3, shift=3.0)
+    clf = xpmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, backend="numpy").fit(X, T.argmax(axis=1))
+    io.save(tmp_path / "clf.npz", clf)  # once: AttributeError: get_weights
+    again = xpmlp.load_estimator(tmp_path / "clf.npz")
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(TypeError, match="needs an xpmlp MLP"):
+        io.save(tmp_path / "x.npz", object())

@@ -126,3 +126,31 @@ def test_loss_values_match_formulas():
     assert np.isclose(LOSSES["binary_cross_entropy"].value(xp, z, p, t)[0], -(np.log(p[0, 0]) + np.log(1 - p[0, 1])))
     sm = np.exp(z) / np.exp(z).sum()
     assert np.isclose(LOSSES["cross_entropy"].value(xp, z, sm, t)[0], -np.log(sm[0, 0]))
+
+
+def test_fused_cross_entropy_delta_equals_the_general_route_for_soft_labels(be):
+    """Class-probability rows (summing to 1) keep the fused delta a - t exact."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(6, 4))
+    T = rng.dirichlet(np.ones(4), size=6)  # soft labels: rows of probabilities
+    xp, act, loss = be.xp, ACTIVATIONS["softmax"], LOSSES["cross_entropy"]
+    zb, Tb = be.asarray(z), be.asarray(T)
+    trace = Trace([zb], [None, act.f(xp, zb)])
+    fused = output_delta(loss, act, trace, Tb, xp, 1.0, fused=True)
+    general = output_delta(loss, act, trace, Tb, xp, 1.0, fused=False)
+    assert_close(to_np(be, fused), to_np(be, general), 10 * RTOL[be.dtype_name], "soft-label delta")
+
+
+@pytest.mark.parametrize("loss,out,T,rule", [
+    ("cross_entropy", "softmax", [[1.0, 1.0]], "summing to 1"),  # once: silently the gradient of another function
+    ("cross_entropy", "softmax", [[1.5, -0.5]], "non-negative"),
+    ("binary_cross_entropy", "logistic", [[0.5, 2.0]], r"in \[0, 1\]"),
+])
+def test_targets_outside_the_loss_rule_are_refused(be, loss, out, T, rule):
+    net = xpmlp.MLP([2, 2], "relu", out, loss, backend=be)
+    X = np.zeros((2, 2))
+    T = np.array([[1.0, 0.0] if loss == "cross_entropy" else [0.0, 1.0]] + T)
+    with pytest.raises(ValueError, match=f"{loss} needs targets .*{rule}.*; row 1 is"):
+        net.gradients(X, T)
+    with pytest.raises(ValueError, match="row 1"):
+        xpmlp.train(net, X, be.asarray(T))  # backend arrays are checked the same way

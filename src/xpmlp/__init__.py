@@ -46,6 +46,7 @@ from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
 from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
 from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
 from .stopping import EarlyStopping  # noqa: E402
+from .targets import one_hot  # noqa: E402
 from .training import fit  # noqa: E402
 
 __all__ += [
@@ -67,6 +68,7 @@ __all__ += [
     "load",
     "make_optimizer",
     "make_schedule",
+    "one_hot",
     "save",
 ]
 

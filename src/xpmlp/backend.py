@@ -1,14 +1,21 @@
 """Backend selection: which array library, which device, which float dtype.
 
 A :class:`Backend` carries an Array API namespace (through ``array-api-compat``),
-a device and a default float dtype.  It owns the only two places where data
-crosses between the host and the backend:
+a device and a default float dtype.  It owns the only places where data moves
+between the host and the backend, or between devices:
 
 * :meth:`Backend.asarray` -- host data (NumPy, lists) onto the backend, with an
   explicit ``dtype=`` and ``device=``;
-* :meth:`Backend.to_numpy` -- a backend array back to a host NumPy array.
+* :meth:`Backend.to_numpy` -- a backend array back to a host NumPy array;
+* :meth:`Backend.to_device` -- an array of the same library on another device
+  (a CPU tensor given to a CUDA model, array-api-strict's ``CPU_DEVICE`` arrays
+  given to a ``device1`` model) onto this backend's device.
 
-No other code in xpmlp moves data between host and device.
+No other code in xpmlp moves data between host and device.  The public entry
+points (:class:`~xpmlp.network.MLP`'s methods, :func:`~xpmlp.training.fit`)
+call these once at their boundary and run their work inside
+:meth:`Backend.activate`, which makes the backend's device the current one
+(``cupy:1`` runs its kernels, allocations and matrix products on GPU 1).
 
 Resolution order for the backend name: explicit argument > :func:`use`
 context manager > the ``XPMLP_BACKEND`` environment variable > ``"auto"``.
@@ -109,6 +116,22 @@ class Backend:
     def to_numpy(self, x: Any) -> np.ndarray:
         """Copy a backend array to a host NumPy array (synchronises the device)."""
         return _TO_NUMPY[self.name](x)
+
+    # -- transfer point 3: device -> device (same library) ----------------------------------
+    def to_device(self, x: Any) -> Any:
+        """An array of this backend's library moved to :attr:`device` (returned as is when it is there)."""
+        import array_api_compat
+
+        return x if array_api_compat.device(x) == self.device else array_api_compat.to_device(x, self.device)
+
+    def activate(self) -> contextlib.AbstractContextManager:
+        """A context in which :attr:`device` is the current device of its library.
+
+        CuPy allocates, launches kernels and runs cuBLAS on the *current* device, and torch
+        creates CUDA tensors without an explicit device there; inside this context both mean
+        this backend's device.  A no-op for NumPy, torch on the CPU and array-api-strict.
+        """
+        return _ACTIVATE[self.name](self.device)
 
     def is_native(self, x: Any) -> bool:
         """Whether ``x`` is an array of this backend's library (any device)."""
@@ -237,6 +260,22 @@ _TO_NUMPY = {
 }
 
 
+def _torch_activate(device: Any) -> contextlib.AbstractContextManager:
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.device(device)
+
+
+_ACTIVATE = {
+    "numpy": lambda device: contextlib.nullcontext(),
+    "array_api_strict": lambda device: contextlib.nullcontext(),
+    "torch": _torch_activate,
+    "cupy": lambda device: device,  # a cupy.cuda.Device is itself the context manager that makes it current
+}
+
+
 def _is_native(pred: str):
     def check(x: Any) -> bool:
         import array_api_compat
@@ -261,7 +300,7 @@ _IS_NATIVE = {
 
 def _split(spec: str) -> tuple[str, str | None]:
     name, _, device = spec.partition(":")
-    return name.strip().lower(), (device or None)
+    return name.strip().lower().replace("-", "_"), (device or None)  # "array-api-strict", the package's name
 
 
 def resolve(backend: "str | Backend | None" = None, *, device: Any = None, dtype: str | None = None) -> Backend:

@@ -281,7 +281,18 @@ def _digest(a: np.ndarray) -> str:
 
 def save(path: "str | os.PathLike", net: MLP, **state: Any) -> Path:
     """Write ``net`` (and ``optimizer=``, ``schedule=``, ``history=``, ... as in :func:`to_state`)
-    to ``path`` atomically.  Returns the path.  The name is used as given (``.npz`` recommended)."""
+    to ``path`` atomically.  Returns the path.  The name is used as given (``.npz`` recommended).
+
+    A fitted scikit-learn estimator (:class:`xpmlp.MLPClassifier`, ...) may be given instead of
+    ``net``: it is saved with everything it needs (``estimator.save``), and
+    :func:`xpmlp.load_estimator` reads it back.
+    """
+    if not isinstance(net, MLP):
+        if hasattr(net, "save") and hasattr(net, "get_params"):
+            if state:
+                raise TypeError(f"an estimator saves its own optimizer and history; got extra {sorted(state)}")
+            return net.save(path)
+        raise TypeError(f"save needs an xpmlp MLP (or a fitted xpmlp estimator), got {type(net).__name__}")
     meta, arrays = to_state(net, **state)
     return write_state(path, meta, arrays)
 

@@ -47,6 +47,13 @@ class Loss:
     name: str = ""
     outputs: tuple[str, ...] = ()
     fused: dict[str, Any] = {}
+    #: The targets the loss (and its fused delta) is defined for, in words; None: any finite value.
+    target_rule: str | None = None
+
+    def invalid_targets(self, xp: Any, t: Any) -> Any:
+        """A ``(n,)`` bool array, True for each row of ``t`` outside :attr:`target_rule`
+        (checked once where targets enter, never in the step loop)."""
+        return None
 
     def value(self, xp: Any, z: Any, a: Any, t: Any) -> Any:
         """Per-sample cost, shape ``(n,)``; ``z`` lets stable formulas avoid ``log(a)``."""
@@ -103,6 +110,10 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     outputs = ("logistic",)
     fused = {"logistic": 1.0}
+    target_rule = "every target in [0, 1] (0/1 labels, or probabilities)"
+
+    def invalid_targets(self, xp, t):
+        return xp.any((t < 0) | (t > 1), axis=1)
 
     def value(self, xp, z, a, t):
         return xp.sum(xp.maximum(z, scalar_like(xp, 0.0, z)) - t * z + xp.log1p(xp.exp(-xp.abs(z))), axis=1)
@@ -121,6 +132,12 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     outputs = ("softmax",)
     fused = {"softmax": 1.0}
+    target_rule = ("rows of non-negative values summing to 1 (one-hot rows, or class probabilities); "
+                   "the fused delta a - t is the gradient only for such rows")
+
+    def invalid_targets(self, xp, t):
+        tol = 1e-4 if t.dtype == xp.float32 else 1e-8  # about sqrt(eps): rounding of soft labels passes
+        return xp.any(t < 0, axis=1) | (xp.abs(xp.sum(t, axis=1) - 1.0) > tol)
 
     def value(self, xp, z, a, t):
         shifted = z - xp.max(z, axis=1, keepdims=True)

@@ -26,7 +26,8 @@ gradients are sums over the batch (seed 02's batch derivation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+import functools
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .activations import Activation, NotDifferentiableError, get_activation
 from .backend import Backend, resolve
 from .init import init_weights
 from .losses import Loss, get_loss, valid_pair
+from .targets import as_target_matrix, check_targets
 from .validation import as_backend_2d, check_finite_host
 
 __all__ = ["MLP", "Trace", "Gradients", "forward", "backward"]
@@ -149,6 +151,17 @@ def backward(
     return Gradients(deltas, grad_W, grad_b)
 
 
+def _on_device(method: Callable) -> Callable:
+    """Run an MLP method with the model's device current (:meth:`Backend.activate`)."""
+
+    @functools.wraps(method)
+    def on_device(self: "MLP", *args: Any, **kwargs: Any) -> Any:
+        with self.backend.activate():
+            return method(self, *args, **kwargs)
+
+    return on_device
+
+
 class MLP:
     """A fully connected feed-forward network with biases on every layer.
 
@@ -222,6 +235,7 @@ class MLP:
         """L, the number of weight layers (hidden layers + 1)."""
         return len(self.sizes) - 1
 
+    @_on_device
     def set_weights(self, Ws: Sequence, bs: Sequence) -> None:
         """Replace the parameters with host arrays (cast to the model's dtype, moved to its device)."""
         if len(Ws) != self.n_layers or len(bs) != self.n_layers:
@@ -239,12 +253,13 @@ class MLP:
 
     def _own(self, arr: Any) -> Any:
         be = self.backend
-        if be.is_device_array(arr):
-            return be.xp.asarray(arr, dtype=be.dtype, copy=True)
+        if be.is_device_array(arr):  # of this library, maybe on another device: moved here, then copied
+            return be.xp.asarray(be.to_device(arr), dtype=be.dtype, copy=True)
         host = np.asarray(arr)
         check_finite_host(host, "weights", hint="")
         return be.asarray(np.array(host, copy=True))
 
+    @_on_device
     def get_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Host NumPy copies ``(Ws, bs)`` of the parameters."""
         to = self.backend.to_numpy
@@ -256,14 +271,26 @@ class MLP:
         return [p for pair in zip(self.Ws, self.bs) for p in pair]
 
     # -- public math (checks input, converts host data once) ------------------------------
+    @_on_device
     def as_input(self, X: Any) -> Any:
         """``X`` checked and moved to the backend: ``(n, sizes[0])`` of the model's dtype."""
         return as_backend_2d(self.backend, X, "X", columns=self.sizes[0])
 
+    @_on_device
     def as_target(self, T: Any, n: int) -> Any:
-        """``T`` checked and moved to the backend: ``(n, sizes[-1])`` of the model's dtype."""
-        return as_backend_2d(self.backend, T, "T", columns=self.sizes[-1], rows=n)
+        """``T`` checked and moved to the backend: ``(n, sizes[-1])`` of the model's dtype.
 
+        A 1-D host array is accepted where it is unambiguous: integer class labels ``0..k-1``
+        for a softmax output (made one-hot), or the column of a one-output network
+        (:func:`xpmlp.targets.as_target_matrix`).  The targets must suit the loss
+        (:func:`xpmlp.targets.check_targets`: one-hot or probability rows for cross-entropy, ...).
+        """
+        T = as_target_matrix(T, self.sizes[-1], self.output_activation.name)
+        T = as_backend_2d(self.backend, T, "T", columns=self.sizes[-1], rows=n)
+        check_targets(self.backend, self.loss, T)
+        return T
+
+    @_on_device
     def forward(self, X: Any) -> Trace:
         """Forward pass for a batch ``X`` ``(n, sizes[0])``; returns the :class:`Trace` (backend arrays)."""
         return forward(self.Ws, self.bs, self.activations, self.as_input(X), self.xp)
@@ -272,6 +299,7 @@ class MLP:
         """Network output ``a^L``, ``(n, sizes[-1])``, as a backend array."""
         return self.forward(X).a[-1]
 
+    @_on_device
     def gradients(self, X: Any, T: Any, reduction: str = "mean", fused: bool = True) -> Gradients:
         """Backprop for one batch: deltas and gradients of every layer (backend arrays)."""
         self._check_trainable()
@@ -280,6 +308,7 @@ class MLP:
         trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
         return backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction, fused)
 
+    @_on_device
     def loss_value(self, X: Any, T: Any) -> float:
         """Mean per-sample cost over the batch, as a Python float."""
         X = self.as_input(X)
@@ -287,6 +316,7 @@ class MLP:
         trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
         return float(self.backend.to_numpy(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T))))
 
+    @_on_device
     def inspect(self, X: Any, T: Any) -> list[dict[str, np.ndarray]]:
         """Every layer's signals for a sample or batch, in the seeds' terms (host NumPy arrays).
 

@@ -2,7 +2,8 @@
 
 User data arrives as NumPy arrays, lists, or arrays of the model's own backend.
 Host data is checked on the host (shape, dtype, NaN/inf) and moved with
-:meth:`Backend.asarray`, once, here.  Backend arrays are checked with one
+:meth:`Backend.asarray`, once, here.  Backend arrays on another device of the
+same library are moved with :meth:`Backend.to_device`, then checked with one
 reduction (a single device-to-host sync per call) and cast to the model's
 dtype.  Arrays of another library are refused rather than silently copied.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from .backend import Backend
@@ -43,7 +45,7 @@ def as_backend_2d(be: Backend, data: Any, what: str, columns: int | None = None,
         return _check_native(be, data, what, columns, rows)
     if data is None:
         raise ValueError(f"{what} is None")
-    if hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
+    if not isinstance(data, np.ndarray) and array_api_compat.is_array_api_obj(data):
         raise TypeError(
             f"{what} is a {type(data).__module__}.{type(data).__name__} but the model runs on "
             f"{be.describe()}; pass a NumPy array or an array of that backend"
@@ -73,8 +75,7 @@ def _check_shape(shape: tuple, what: str, columns: int | None, rows: int | None)
 def _check_native(be: Backend, data: Any, what: str, columns: int | None, rows: int | None) -> Any:
     xp = be.xp
     _check_shape(tuple(data.shape), what, columns, rows)
-    if data.device != be.device:
-        raise ValueError(f"{what} is on device {data.device} but the model is on {be.device}")
+    data = be.to_device(data)  # another device of the same library: moved here (a documented transfer point)
     if not xp.isdtype(data.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"{what} must hold real numbers, got dtype {data.dtype}")
     if data.dtype != be.dtype:
