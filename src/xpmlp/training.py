@@ -207,7 +207,8 @@ def fit(
         standard.append(ProgressBar())
     if checkpoint is not None:
         standard.append(ModelCheckpoint(checkpoint))
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by Rollback
+    # the model's device current (cupy:1 allocates and computes on GPU 1); divergence is reported by Rollback
+    with net.backend.activate(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return run_epochs(run, CallbackList([*standard, *callbacks]))
 
 
