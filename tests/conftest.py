@@ -178,3 +178,11 @@ def make_problem(backend, sizes, hidden="tanh", out="softmax", loss="cross_entro
     X, T = random_problem(loss, n, sizes[0], sizes[-1], seed, shift=shift)
     net = xpmlp.MLP(list(sizes), hidden, out, loss, backend=backend, dtype=dtype, seed=seed)
     return net, X, T
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "run_last: run after every other test (coverage checks)")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)  # stable: the rest keep their order

@@ -9,6 +9,10 @@ that builds inputs for it.  ``tests/test_fastpaths.py`` runs every registered
 fast path against its generic function on those inputs, on every backend that
 can run it, so a fast path without a parity test cannot exist.
 
+CuPy fast paths launch kernels declared as data in :mod:`xpmlp.cuda_kernels`
+(``register(..., kernel=name)`` is required for CuPy), so CI can compile each
+one with NVRTC and run its body, built for the host, against the generic code.
+
 The math never asks which backend it runs on: a network calls
 :func:`specialize` once, when it is built, and gets activation objects whose
 methods are the fast ones for its backend.
@@ -26,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .activations import ACTIVATIONS, Activation
+from .cuda_kernels import SPECS
 from .updates import adam_update, sgd_update
 
 __all__ = ["FastPath", "register", "registered", "select", "specialize"]
@@ -43,6 +48,8 @@ class FastPath:
     example : ``example(be, rng) -> args`` builds arguments (backend arrays) for both
     result : ``result(args, returned) -> array or list of arrays`` to compare; by default what
         the call returned (an in-place update names the arrays it updated instead)
+    kernel : for CuPy, the :data:`xpmlp.cuda_kernels.SPECS` entry it launches (every CuPy fast path
+        declares one, so CI can compile it with NVRTC and run its body on the host)
     """
 
     name: str
@@ -51,6 +58,7 @@ class FastPath:
     generic: Callable
     example: Callable[[Any, np.random.Generator], tuple]
     result: Callable[[tuple, Any], Any] = staticmethod(lambda args, returned: returned)
+    kernel: str | None = None
 
 
 _REGISTRY: dict[tuple[str, str], FastPath] = {}
@@ -62,6 +70,7 @@ def register(
     example: Callable,
     generic: Callable | None = None,
     result: Callable | None = None,
+    kernel: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register ``impl`` as the fast path for ``name`` on ``backends``.
 
@@ -70,7 +79,9 @@ def register(
     if generic is None:
         act_name, method = name.split(".")
         generic = getattr(ACTIVATIONS[act_name], method)
-    extra = {} if result is None else {"result": result}
+    if "cupy" in backends and kernel not in SPECS:
+        raise ValueError(f"CuPy fast path {name!r} must name its kernel in xpmlp.cuda_kernels.SPECS, got {kernel!r}")
+    extra = {"kernel": kernel} if result is None else {"result": result, "kernel": kernel}
 
     def deco(impl: Callable) -> Callable:
         for backend in backends:
@@ -135,39 +146,45 @@ def _relu_delta_torch(xp: Any, g: Any, z: Any, a: Any) -> Any:
     return torch.ops.aten.threshold_backward(g, a, 0.0)  # g where a > 0 else 0, one fused pass
 
 
-@register("relu.delta", ("numpy", "cupy"), example=_delta_example("relu"))
+@register("relu.delta", ("numpy",), example=_delta_example("relu"))
 def _relu_delta_inplace(xp: Any, g: Any, z: Any, a: Any) -> Any:
-    g *= a > 0  # g ⊙ f'(z): these libraries multiply by a bool mask in place, no float mask built
+    g *= a > 0  # g ⊙ f'(z): NumPy multiplies by a bool mask in place, no float mask built
     return g
 
+
+# -- CuPy: every kernel is a declared spec (xpmlp.cuda_kernels), compiled once on first use ----------
 
 _CUPY_KERNELS: dict[str, Any] = {}
 
 
-def _cupy_elementwise(name: str, in_params: str, out_params: str, body: str) -> Any:
-    """A CuPy ElementwiseKernel, compiled once on first use."""
+def _cupy_kernel(name: str) -> Any:
+    """The ``cupy.ElementwiseKernel`` built from ``cuda_kernels.SPECS[name]``."""
     if name not in _CUPY_KERNELS:
         import cupy
 
-        _CUPY_KERNELS[name] = cupy.ElementwiseKernel(in_params, out_params, body, f"xpmlp_{name}")
+        spec = SPECS[name]
+        _CUPY_KERNELS[name] = cupy.ElementwiseKernel(spec.in_params, spec.out_params, spec.body, spec.kernel_name)
     return _CUPY_KERNELS[name]
 
 
-def _cupy_delta(name: str, body: str) -> Callable:
-    """``delta(xp, g, z, a)`` as one CuPy elementwise pass ``d = body(g, a)``."""
+def _cupy_delta(kernel: str) -> Callable:
+    """``delta(xp, g, z, a)`` as one elementwise pass ``d = body(g, a)``."""
 
     def delta(xp: Any, g: Any, z: Any, a: Any) -> Any:
-        return _cupy_elementwise(name, "T g, T a", "T d", body)(g, a)
+        return _cupy_kernel(kernel)(g, a)
 
     return delta
 
 
-register("logistic.delta", ("cupy",), example=_delta_example("logistic"))(
-    _cupy_delta("logistic_delta", "d = g * a * (1 - a)")  # one pass instead of three
+register("logistic.delta", ("cupy",), example=_delta_example("logistic"), kernel="logistic_delta")(
+    _cupy_delta("logistic_delta")
 )
-register("tanh.delta", ("cupy",), example=_delta_example("tanh"))(
-    _cupy_delta("tanh_delta", "d = g * (1 - a * a)")
-)
+register("tanh.delta", ("cupy",), example=_delta_example("tanh"), kernel="tanh_delta")(_cupy_delta("tanh_delta"))
+
+
+@register("relu.delta", ("cupy",), example=_delta_example("relu"), kernel="relu_delta")
+def _relu_delta_cupy(xp: Any, g: Any, z: Any, a: Any) -> Any:
+    return _cupy_kernel("relu_delta")(a, g)  # g where a > 0 else 0, in g's buffer
 
 
 # -- update rules ---------------------------------------------------------------------------
@@ -189,9 +206,9 @@ def _sgd_update_torch(params: Any, grads: Any, learning_rate: float) -> None:
 
 
 @register("sgd.update", ("cupy",), example=_update_example, generic=sgd_update,
-          result=lambda args, returned: args[0])
+          result=lambda args, returned: args[0], kernel="sgd_update")
 def _sgd_update_cupy(params: Any, grads: Any, learning_rate: float) -> None:
-    kernel = _cupy_elementwise("sgd_update", "T g, float64 lr", "T p", "p -= (T)lr * g")
+    kernel = _cupy_kernel("sgd_update")
     for p, g in zip(params, grads):
         kernel(g, learning_rate, p)  # p <- p - eta g in one pass (the generic code needs two)
 
@@ -203,14 +220,6 @@ def _adam_example(be: Any, rng: np.random.Generator) -> tuple:
 
 
 @register("adam.update", ("cupy",), example=_adam_example, generic=adam_update,
-          result=lambda args, returned: [args[1], args[3], args[4]])
+          result=lambda args, returned: [args[1], args[3], args[4]], kernel="adam_update")
 def _adam_update_cupy(xp, p, g, m, v, learning_rate, beta_1, beta_2, epsilon, c1, c2) -> None:
-    kernel = _cupy_elementwise(
-        "adam_update",
-        "T g, float64 lr, float64 b1, float64 b2, float64 eps, float64 c1, float64 c2",
-        "T p, T m, T v",
-        "m = (T)b1 * m + (T)(1 - b1) * g;"
-        " v = (T)b2 * v + (T)(1 - b2) * g * g;"
-        " p -= (T)(lr / c1) * m / (sqrt(v / (T)c2) + (T)eps);",
-    )
-    kernel(g, learning_rate, beta_1, beta_2, epsilon, c1, c2, p, m, v)  # one pass instead of about ten
+    _cupy_kernel("adam_update")(g, learning_rate, beta_1, beta_2, epsilon, c1, c2, p, m, v)  # p, m, v in place
