@@ -45,6 +45,11 @@ class Activation:
         """a = f(z)."""
         raise NotImplementedError
 
+    def forward(self, xp: Any, z: Any) -> tuple[Any, Any]:
+        """``(a, aux)``: ``a = f(z)`` and what computing it gave for free that a loss can reuse
+        (softmax: the log-normaliser ``log sum_k exp(z_k)``, ``(n, 1)``); ``aux`` is None otherwise."""
+        return self.f(xp, z), None
+
     def fprime(self, xp: Any, z: Any, a: Any) -> Any:
         """f'(z), elementwise; ``a`` is ``f(z)`` from the forward pass."""
         raise NotImplementedError
@@ -132,8 +137,13 @@ class Softmax(Activation):
     name = "softmax"
 
     def f(self, xp, z):
-        e = xp.exp(z - xp.max(z, axis=1, keepdims=True))  # shift: exp(<= 0)
-        return e / xp.sum(e, axis=1, keepdims=True)
+        return self.forward(xp, z)[0]
+
+    def forward(self, xp, z):
+        m = xp.max(z, axis=1, keepdims=True)
+        e = xp.exp(z - m)  # shift: exp(<= 0), no overflow
+        s = xp.sum(e, axis=1, keepdims=True)
+        return e / s, m + xp.log(s)  # a = softmax(z), and log sum exp(z) for the cross-entropy
 
     def fprime(self, xp, z, a):
         raise NotDifferentiableError("softmax has no elementwise derivative; use Activation.delta")

@@ -152,6 +152,22 @@ def _relu_delta_inplace(xp: Any, g: Any, z: Any, a: Any) -> Any:
     return g
 
 
+@register("relu.f", ("numpy",), example=_f_example)
+def _relu_f_numpy(xp: Any, z: Any) -> Any:
+    return np.maximum(z, 0.0)  # NumPy takes the Python scalar as it is: no 0-d array per call
+
+
+@register("softmax.forward", ("numpy",), example=_f_example,
+          result=lambda args, returned: None if returned is None else list(returned))
+def _softmax_forward_numpy(xp: Any, z: Any) -> tuple[Any, Any]:
+    m = np.max(z, axis=1, keepdims=True)
+    e = z - m
+    np.exp(e, out=e)  # in place: one (n, k) buffer for e and a
+    s = e @ np.ones((z.shape[1], 1), dtype=z.dtype)  # row sums by BLAS: short rows reduce slowly in NumPy
+    e /= s
+    return e, m + np.log(s)
+
+
 # -- CuPy: every kernel is a declared spec (xpmlp.cuda_kernels), compiled once on first use ----------
 
 _CUPY_KERNELS: dict[str, Any] = {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .activations import ACTIVATIONS
 from .registry import Registry
 from .xputil import scalar_like
 
@@ -55,8 +56,9 @@ class Loss:
         (checked once where targets enter, never in the step loop)."""
         return None
 
-    def value(self, xp: Any, z: Any, a: Any, t: Any) -> Any:
-        """Per-sample cost, shape ``(n,)``; ``z`` lets stable formulas avoid ``log(a)``."""
+    def value(self, xp: Any, z: Any, a: Any, t: Any, aux: Any = None) -> Any:
+        """Per-sample cost, shape ``(n,)``; ``z`` lets stable formulas avoid ``log(a)``, and ``aux``
+        is what the output activation computed beside ``a`` (:meth:`Activation.forward`), if anything."""
         raise NotImplementedError
 
     def dC_da(self, xp: Any, a: Any, t: Any) -> Any:
@@ -78,7 +80,7 @@ class SquaredError(Loss):
     name = "squared_error"
     fused = {"identity": 1.0}
 
-    def value(self, xp, z, a, t):
+    def value(self, xp, z, a, t, aux=None):
         r = a - t
         return 0.5 * xp.sum(r * r, axis=1)
 
@@ -92,7 +94,7 @@ class MeanSquaredError(Loss):
     name = "mse"
     fused = {"identity": lambda k: 2.0 / k}
 
-    def value(self, xp, z, a, t):
+    def value(self, xp, z, a, t, aux=None):
         r = a - t
         return xp.sum(r * r, axis=1) / a.shape[1]
 
@@ -115,7 +117,7 @@ class BinaryCrossEntropy(Loss):
     def invalid_targets(self, xp, t):
         return xp.any((t < 0) | (t > 1), axis=1)
 
-    def value(self, xp, z, a, t):
+    def value(self, xp, z, a, t, aux=None):
         return xp.sum(xp.maximum(z, scalar_like(xp, 0.0, z)) - t * z + xp.log1p(xp.exp(-xp.abs(z))), axis=1)
 
     def dC_da(self, xp, a, t):
@@ -125,8 +127,9 @@ class BinaryCrossEntropy(Loss):
 class CrossEntropy(Loss):
     """Categorical cross-entropy on softmax outputs: C = -sum_j t_j log softmax(z)_j.
 
-    Evaluated from log-softmax, ``log softmax(z) = z - m - log sum exp(z - m)``
-    with ``m = max(z)``: stable for any z.
+    Evaluated from log-softmax, ``log softmax(z)_j = z_j - lse``, with the log-normaliser
+    ``lse = m + log sum_k exp(z_k - m)``, ``m = max(z)``: stable for any z.  The softmax
+    computes ``lse`` on its way to ``a`` and hands it over (``aux``), so it is not computed twice.
     """
 
     name = "cross_entropy"
@@ -139,10 +142,9 @@ class CrossEntropy(Loss):
         tol = 1e-4 if t.dtype == xp.float32 else 1e-8  # about sqrt(eps): rounding of soft labels passes
         return xp.any(t < 0, axis=1) | (xp.abs(xp.sum(t, axis=1) - 1.0) > tol)
 
-    def value(self, xp, z, a, t):
-        shifted = z - xp.max(z, axis=1, keepdims=True)
-        log_softmax = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
-        return -xp.sum(t * log_softmax, axis=1)
+    def value(self, xp, z, a, t, aux=None):
+        lse = aux if aux is not None else ACTIVATIONS["softmax"].forward(xp, z)[1]  # log sum_k exp(z_k), (n, 1)
+        return xp.sum(t * (lse - z), axis=1)  # -sum_j t_j log softmax(z)_j
 
     def dC_da(self, xp, a, t):
         return -t / a

@@ -25,7 +25,7 @@ gradients are sums over the batch (seed 02's batch derivation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import functools
 from typing import Any, Callable, Sequence
 
@@ -52,6 +52,9 @@ class Trace:
 
     z: list
     a: list
+    #: ``aux[i]``: what layer i+1's activation computed for free beside ``a`` (see
+    #: :meth:`Activation.forward`; softmax: its log-normaliser), else None.
+    aux: list = field(default_factory=list)
 
 
 @dataclass
@@ -73,13 +76,15 @@ def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: An
 
     ``X`` is ``(n, n_in)`` on the weights' backend and dtype.
     """
-    z, a = [], [X]
+    z, a, aux = [], [X], []
     for W, b, act in zip(Ws, bs, activations):
         z_l = a[-1] @ W  # z^l = a^{l-1} W^l ...
         z_l += b  # ... + b^l
+        a_l, aux_l = act.forward(xp, z_l)  # a^l = f(z^l)
         z.append(z_l)
-        a.append(act.f(xp, z_l))  # a^l = f(z^l)
-    return Trace(z, a)
+        a.append(a_l)
+        aux.append(aux_l)
+    return Trace(z, a, aux)
 
 
 def output_delta(
@@ -314,7 +319,7 @@ class MLP:
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
         trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
-        return float(self.backend.to_numpy(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T))))
+        return float(self.backend.to_numpy(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T, trace.aux[-1]))))
 
     @_on_device
     def inspect(self, X: Any, T: Any) -> list[dict[str, np.ndarray]]:

@@ -35,7 +35,7 @@ __all__ = [
 
 def batch_loss(net: MLP, trace: Trace, Tb: Any, wb: Any = None) -> Any:
     """``sum_i w_i C_i`` over a batch whose forward pass is ``trace``: a 0-d device array."""
-    per = net.loss.value(net.xp, trace.z[-1], trace.a[-1], Tb)  # C_i, (b,)
+    per = net.loss.value(net.xp, trace.z[-1], trace.a[-1], Tb, trace.aux[-1])  # C_i, (b,)
     return net.xp.sum(per if wb is None else per * wb)
 
 
@@ -102,7 +102,7 @@ def objective(net: MLP, X: Any, T: Any, alpha: float = 0.0, sample_weight: Any =
     w = normalized_sample_weight(net.backend, sample_weight, X.shape[0])
     xp = net.xp
     trace = forward(net.Ws, net.bs, net.activations, X, xp)
-    per = net.loss.value(xp, trace.z[-1], trace.a[-1], T)
+    per = net.loss.value(xp, trace.z[-1], trace.a[-1], T, trace.aux[-1])
     value = xp.mean(per if w is None else per * w)
     if alpha:
         value = value + (0.5 * alpha) * l2_penalty(xp, net.Ws)
