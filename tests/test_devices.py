@@ -103,3 +103,13 @@ def test_cupy_device_1_runs_everything_on_device_1():
     X, T = random_problem("cross_entropy", 16, 3, 2)
     fit(net, X, T, epochs=1, optimizer="adam", patience=None)
     assert be.name == "cupy" and all(p.device.id == 1 for p in net.params)
+
+
+def test_training_on_a_device_without_64_bit_integers():
+    """Row orders use the device's own index dtype (array-api-strict's no_x64 has int32 only)."""
+    if "no_x64" not in str(strict.__array_namespace_info__().devices()):
+        pytest.skip("this array-api-strict has no no_x64 device")
+    net = xpmlp.MLP([3, 4, 2], backend="array_api_strict:no_x64", seed=0)
+    X, T = random_problem("cross_entropy", 20, 3, 2)
+    hist = fit(net, X, T, epochs=2, batch_size=5, optimizer="sgd", patience=None)  # once: int64 refused
+    assert hist.epochs == 2 and net.backend.index_dtype == strict.int32

@@ -82,6 +82,15 @@ class Backend:
         """``"float32"`` or ``"float64"``."""
         return "float32" if self.dtype == self.xp.float32 else "float64"
 
+    @property
+    def index_dtype(self) -> Any:
+        """The integer dtype this device indexes with (its ``default_dtypes()["indexing"]``; int32 on
+        devices without 64-bit integers), for row orders and gathers."""
+        try:
+            return self.xp.__array_namespace_info__().default_dtypes(device=self.device)["indexing"]
+        except (AttributeError, TypeError, KeyError):  # a namespace without the inspection API
+            return self.xp.int64
+
     def with_dtype(self, dtype: str | None) -> "Backend":
         """The same library and device with another float dtype."""
         if dtype is None:

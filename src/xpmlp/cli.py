@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save", metavar="PATH", help="save the trained model (.npz, no pickle)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sub.add_parser("backends", help="list the backends and whether each can run here")
+    st = sub.add_parser("selftest", help="check every backend and device here against NumPy (GPU users: run this first)")
+    from .selftest import add_arguments
+
+    add_arguments(st)
     return p
 
 
@@ -122,12 +126,18 @@ def cmd_backends(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from .selftest import selftest
+
+    return 0 if selftest(args.backend, args.json, args.quick)["ok"] else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"train": cmd_train, "backends": cmd_backends}[args.command](args)
+        return {"train": cmd_train, "backends": cmd_backends, "selftest": cmd_selftest}[args.command](args)
     except (BackendError, ValueError, DivergenceError) as exc:  # a clear line, not a traceback
         parser.exit(2, f"xpmlp: error: {exc}\n")
 

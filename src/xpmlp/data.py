@@ -119,7 +119,7 @@ class TrainingData:
         """One epoch's minibatches ``(X_b, T_b, w_b, |B|)`` in an order drawn from ``rng``; ``|B|``
         counts the batch's rows in every process (the mean's denominator)."""
         xp, n = self.backend.xp, self.n_total
-        order = self.backend.asarray(rng.permutation(n), dtype=xp.int64) if self.shuffle else None  # host -> device
+        order = self.backend.asarray(rng.permutation(n), dtype=self.backend.index_dtype) if self.shuffle else None  # host -> device
         for start, stop in batch_slices(n, self.batch_size):
             if order is None:
                 rows = slice(start, stop)
@@ -160,7 +160,7 @@ def prepare(
     validation = None
     if validation_fraction:
         tr, va = split_validation(X.shape[0], validation_fraction, rng, stratify)
-        tr_d, va_d = be.asarray(tr, dtype=xp.int64), be.asarray(va, dtype=xp.int64)
+        tr_d, va_d = be.asarray(tr, dtype=be.index_dtype), be.asarray(va, dtype=be.index_dtype)
         take = lambda a, rows: None if a is None else xp.take(a, rows, axis=0)  # noqa: E731
         validation = (take(X, va_d), take(T, va_d), take(w, va_d))
         X, T, w = take(X, tr_d), take(T, tr_d), take(w, tr_d)

@@ -1,0 +1,226 @@
+"""``xpmlp selftest``: proof, on the user's own machine, that every backend agrees with NumPy.
+
+For every library and device present here (NumPy; PyTorch on the CPU and on each
+CUDA device; CuPy on each CUDA device; array-api-strict's devices), in float32
+and float64 where the device has it, the self-test compares with a NumPy
+float64 reference: the forward outputs, the deltas and the gradients of one
+batch, and the weights after a 50-step training trajectory; it runs every
+registered fast path of that library against its generic Array API code; and
+it times a short training run (CUDA events on a GPU).  It prints a table,
+optionally writes a JSON report, and :func:`main` exits non-zero on any
+disagreement.  A machine without a GPU is tested as it is, and says so.
+
+Tolerances (norm-relative, as the test suite's): float64 1e-12; float32 1e-5 for
+one pass and 1e-4 after 50 steps (float32 rounding against a float64 reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import fastpaths
+from .backend import Backend, BackendError, _cupy_usable, resolve
+from .network import MLP
+from .training import train
+
+__all__ = ["selftest", "main", "discover", "compare_fast_path", "TOLERANCE"]
+
+#: (one pass, trajectory) norm-relative tolerances by dtype.
+TOLERANCE = {"float64": (1e-12, 1e-12), "float32": (1e-5, 1e-4)}
+_NET = ([6, 16, 8, 5], "tanh", "softmax", "cross_entropy")
+
+
+def _rel(actual: Any, expected: np.ndarray) -> float:
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    return float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-300))
+
+
+def discover() -> tuple[list[tuple[str, str | None]], list[str]]:
+    """``([(library, device), ...], notes)``: what can run here, and why anything else cannot."""
+    found: list[tuple[str, str | None]] = [("numpy", None)]
+    notes: list[str] = []
+    try:
+        import torch
+
+        found.append(("torch", "cpu"))
+        if torch.cuda.is_available():
+            found += [("torch", f"cuda:{i}") for i in range(torch.cuda.device_count())]
+        else:
+            notes.append("torch: no CUDA device (torch.cuda.is_available() is False)")
+    except ImportError:
+        notes.append("torch: not installed")
+    ok, why = _cupy_usable()
+    if ok:
+        import cupy
+
+        found += [("cupy", str(i)) for i in range(cupy.cuda.runtime.getDeviceCount())]
+    else:
+        notes.append(f"cupy: {why}")
+    try:
+        import array_api_strict as strict
+
+        found += [("array_api_strict", str(d).split("'")[1]) for d in strict.__array_namespace_info__().devices()]
+    except ImportError:
+        notes.append("array_api_strict: not installed")
+    return found, notes
+
+
+def _problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(40, _NET[0][0])), np.eye(_NET[0][-1])[rng.integers(0, _NET[0][-1], 40)]
+
+
+def _signals(net: MLP, X: np.ndarray, T: np.ndarray) -> dict[str, list[np.ndarray]]:
+    trace, grads = net.forward(X), net.gradients(X, T)
+    to = net.backend.to_numpy
+    return {"forward": [to(a) for a in trace.a[1:]], "delta": [to(d) for d in grads.delta],
+            "gradient": [to(g) for pair in zip(grads.grad_W, grads.grad_b) for g in pair]}
+
+
+def _trajectory(net: MLP, X: np.ndarray, T: np.ndarray) -> list[np.ndarray]:
+    train(net, X, T, epochs=10, batch_size=8, learning_rate=0.05, seed=3)  # 10 epochs x 5 batches = 50 steps
+    return [net.backend.to_numpy(p) for p in net.params]
+
+
+def compare_fast_path(fp: fastpaths.FastPath, be: Backend, seed: int = 0) -> float:
+    """Largest norm-relative difference between ``fp.impl`` and ``fp.generic`` on fresh copies of
+    the registration's example; raises ``AssertionError`` if an in-place update moved nothing."""
+    args = fp.example(be, np.random.default_rng(seed))
+
+    def fresh(arg: Any) -> Any:
+        if isinstance(arg, list):
+            return [fresh(a) for a in arg]
+        return be.xp.asarray(arg, copy=True) if be.is_native(arg) else arg
+
+    generic_args, fast_args = fresh(list(args)), fresh(list(args))
+    expected = fp.result(generic_args, fp.generic(*generic_args))
+    got = fp.result(fast_args, fp.impl(*fast_args))
+    expected, got = (expected, got) if isinstance(got, list) else ([expected], [got])
+    before = fp.result(list(args), None)
+    for g, b in zip(got, before if isinstance(before, list) else [before] if before is not None else []):
+        assert not np.allclose(be.to_numpy(g), be.to_numpy(b)), f"{fp.name} left an array unchanged"
+    return max(_rel(be.to_numpy(g), be.to_numpy(e)) for g, e in zip(got, expected))
+
+
+def _time_training(be: Backend) -> float:
+    """Seconds per epoch of a small SGD training run (CUDA events on a GPU)."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(4096, 64)), np.eye(10)[rng.integers(0, 10, 4096)]
+    net = MLP([64, 128, 10], backend=be, seed=0)
+    Xd, Td = net.as_input(X), net.as_target(T, 4096)
+    train(net, Xd, Td, epochs=1, batch_size=128)  # warm-up: kernels compiled, memory pools filled
+    timer = _gpu_timer(be)
+    start = timer() if timer else time.perf_counter()
+    train(net, Xd, Td, epochs=3, batch_size=128)
+    return ((timer() - start) if timer else (time.perf_counter() - start)) / 3
+
+
+def _gpu_timer(be: Backend) -> Any:
+    """A function returning seconds since an arbitrary origin, measured by CUDA events, or None on a CPU."""
+    if be.name == "cupy":
+        import cupy
+
+        origin = cupy.cuda.Event()
+        origin.record()
+
+        def now() -> float:
+            ev = cupy.cuda.Event()
+            ev.record()
+            ev.synchronize()
+            return cupy.cuda.get_elapsed_time(origin, ev) / 1e3
+        return now
+    if be.name == "torch" and be.device.type == "cuda":
+        import torch
+
+        origin = torch.cuda.Event(enable_timing=True)
+        origin.record()
+
+        def now() -> float:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            ev.synchronize()
+            return origin.elapsed_time(ev) / 1e3
+        return now
+    return None
+
+
+def _check_case(be: Backend, ref: dict, ref_traj: list, X: np.ndarray, T: np.ndarray) -> dict[str, Any]:
+    one, traj = TOLERANCE[be.dtype_name]
+    errors = {k: max(_rel(a, b) for a, b in zip(v, ref[k])) for k, v in _signals(MLP(*_NET, backend=be, seed=7), X, T).items()}
+    errors["trajectory"] = max(_rel(a, b) for a, b in zip(_trajectory(MLP(*_NET, backend=be, seed=7), X, T), ref_traj))
+    fast = {fp.name: compare_fast_path(fp, be) for fp in fastpaths.registered() if fp.backend == be.name}
+    ok = all(errors[k] <= one for k in ("forward", "delta", "gradient")) and errors["trajectory"] <= traj
+    ok = ok and all(e <= one for e in fast.values())
+    return {"backend": be.describe(), "errors": errors, "fast_paths": fast, "tolerance": {"one_pass": one, "trajectory": traj},
+            "seconds_per_epoch": _time_training(be), "ok": ok}
+
+
+def selftest(backends: Sequence[str] | None = None, json_path: str | None = None, quick: bool = False,
+             echo: bool = True) -> dict[str, Any]:
+    """Run the self-test on every backend and device found here (or those named in ``backends``:
+    library names such as ``"torch"``); return the report (a JSON-ready dict with ``"ok"``)."""
+    found, notes = discover()
+    if backends:
+        found = [(lib, dev) for lib, dev in found if lib in set(backends)]
+    X, T = _problem()
+    ref_net = MLP(*_NET, backend="numpy", dtype="float64", seed=7)
+    ref, ref_traj = _signals(ref_net, X, T), _trajectory(MLP(*_NET, backend="numpy", dtype="float64", seed=7), X, T)
+    cases = []
+    for lib, dev in found:
+        for dtype in ("float32",) if quick else ("float32", "float64"):
+            try:
+                be = resolve(lib, device=dev, dtype=dtype)
+            except BackendError as exc:
+                notes.append(f"{lib}:{dev} {dtype}: {exc}")
+                continue
+            try:
+                cases.append(_check_case(be, ref, ref_traj, X, T))
+            except Exception as exc:  # a failing backend is a finding, not a crash
+                cases.append({"backend": be.describe(), "error": f"{type(exc).__name__}: {exc}", "ok": False})
+    gpu = any(c["backend"].startswith(("cupy", "torch:cuda")) for c in cases)
+    report = {"python": platform.python_version(), "machine": platform.machine(), "gpu_found": gpu,
+              "notes": notes + ([] if gpu else ["no GPU was found: only CPU backends were tested"]),
+              "cases": cases, "ok": bool(cases) and all(c["ok"] for c in cases)}
+    if echo:
+        print(format_report(report))
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a table, notes below."""
+    lines = [f"{'backend':34s} {'forward':>9s} {'delta':>9s} {'gradient':>9s} {'50 steps':>9s} {'fast paths':>11s} "
+             f"{'s/epoch':>8s}  result"]
+    for c in report["cases"]:
+        if "error" in c:
+            lines.append(f"{c['backend']:34s} {'':>61s}  FAILED: {c['error']}")
+            continue
+        e = c["errors"]
+        fast = f"{len(c['fast_paths'])} ok" if c["ok"] or not c["fast_paths"] else f"{len(c['fast_paths'])}"
+        lines.append(f"{c['backend']:34s} {e['forward']:9.1e} {e['delta']:9.1e} {e['gradient']:9.1e} "
+                     f"{e['trajectory']:9.1e} {fast:>11s} {c['seconds_per_epoch']:8.4f}  {'ok' if c['ok'] else 'DISAGREES'}")
+    lines += [f"note: {n}" for n in report["notes"]]
+    lines.append("all backends agree with NumPy float64" if report["ok"] else "SELFTEST FAILED: see the rows above")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``xpmlp selftest [--json PATH] [--backend NAME ...] [--quick]``; exit status 1 on any disagreement."""
+    parser = argparse.ArgumentParser(prog="xpmlp selftest", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return 0 if selftest(args.backend, args.json, args.quick)["ok"] else 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--backend", action="append", help="only this library (repeatable): numpy, torch, cupy, array_api_strict")
+    parser.add_argument("--quick", action="store_true", help="float32 only")
