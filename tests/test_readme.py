@@ -48,8 +48,8 @@ def test_main_job_saves_a_model_that_loads_on_another_backend(tmp_path, capsys):
     path = tmp_path / "digits.npz"
     assert main(["train", "--no-progress", "--epochs", "3", "--backend", "numpy", "--save", str(path)]) == 0
     ckpt = io.load(path, backend="array_api_strict:device1", dtype="float32")
-    assert ckpt.net.sizes == [64, 64, 10] and ckpt.net.backend.name == "array_api_strict"
-    assert len(ckpt.history.loss) == 3 and len(ckpt.extra["classes"]) == 10
+    assert ckpt.net.sizes == [64, 100, 10] and ckpt.net.backend.name == "array_api_strict"
+    assert len(ckpt.history.loss) == 3 and len(ckpt.extra["preprocessing"]["classes"]) == 10
     x = np.zeros((1, 64))
     np.testing.assert_allclose(ckpt.net.backend.to_numpy(ckpt.net.predict(x)).sum(), 1.0, rtol=1e-5)
 
