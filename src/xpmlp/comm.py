@@ -27,9 +27,25 @@ class Communicator:
         everywhere).  Called with device arrays; an implementation chooses how they travel."""
         raise NotImplementedError
 
+    def prepare(self, net: Any, X: Any, T: Any, **kwargs: Any) -> Any:
+        """The fit's data on the device (:func:`xpmlp.data.prepare`'s arguments): all of it for one
+        process, this process's share for several."""
+        raise NotImplementedError
+
+    def agree(self, what: dict[str, Any]) -> None:
+        """Raise if ``what`` (the fit's settings) differs between processes."""
+
+    def failed(self, error: BaseException) -> None:
+        """This process alone met ``error`` during training: make every process stop (never hang)."""
+
 
 class SingleProcess(Communicator):
-    """One process: the sum over processes is the array itself."""
+    """One process: the sum over processes is the array itself, and the data is all here."""
 
     def allreduce_(self, arrays: Sequence[Any]) -> None:
         return None
+
+    def prepare(self, net: Any, X: Any, T: Any, **kwargs: Any) -> Any:
+        from .data import prepare
+
+        return prepare(net, X, T, **kwargs)

@@ -48,7 +48,6 @@ from .callbacks import (
     Rollback,
 )
 from .comm import Communicator, SingleProcess
-from .data import prepare
 from .history import History
 from .metrics import ScoreFn, default_score
 from .network import MLP, forward
@@ -193,12 +192,15 @@ def fit(
     net._check_trainable()
     _check_fit_args(epochs, alpha, reduction)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    data = prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
-                   validation_data=validation_data, validation_fraction=validation_fraction, stratify=stratify)
+    comm = comm or SingleProcess()
+    data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
+                        validation_data=validation_data, validation_fraction=validation_fraction, stratify=stratify)
     opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
     sched = make_schedule(schedule, learning_rate)
+    comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "schedule": [sched.name, sched.config()],
+                "alpha": alpha, "patience": patience, "tol": tol, "max_grad_norm": max_grad_norm, "reduction": reduction})
     run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
-              float(alpha), reduction, score or default_score(net.output_activation.name), comm or SingleProcess())
+              float(alpha), reduction, score or default_score(net.output_activation.name), comm)
     standard: list[Callback] = [Rollback(), RecordHistory(), LearningRateSchedule(sched)]
     if max_grad_norm is not None:
         standard.append(GradientClipping(max_grad_norm))
@@ -208,8 +210,14 @@ def fit(
     if checkpoint is not None:
         standard.append(ModelCheckpoint(checkpoint))
     # the model's device current (cupy:1 allocates and computes on GPU 1); divergence is reported by Rollback
-    with net.backend.activate(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return run_epochs(run, CallbackList([*standard, *callbacks]))
+    try:
+        with net.backend.activate(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return run_epochs(run, CallbackList([*standard, *callbacks]))
+    except DivergenceError:
+        raise  # the loss is global: every process raises it in the same epoch
+    except Exception as exc:
+        comm.failed(exc)  # data-parallel: an error on this process alone must stop the others
+        raise
 
 
 def _check_fit_args(epochs: int, alpha: float, reduction: str) -> None:
