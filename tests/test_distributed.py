@@ -95,3 +95,19 @@ def test_shards_cover_the_rows_once():
     for n, size in ((10, 3), (7, 7), (5, 2)):
         rows = np.concatenate([np.arange(n)[shard(n, r, size)] for r in range(size)])
         np.testing.assert_array_equal(rows, np.arange(n))
+
+
+def test_the_cli_trains_data_parallel_under_mpiexec(tmp_path):
+    pytest.importorskip("sklearn")
+    if MPIEXEC is None:
+        pytest.skip("no mpiexec on this machine (pip install mpich)")
+    from xpmlp.cli import main
+
+    argv = ["train", "--dataset", "wine", "--no-progress", "--dtype", "float64", "--epochs", "30"]
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "xpmlp", *argv, "--save", str(tmp_path / "p.npz")],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("test accuracy") == 1 and "data-parallel over 2 processes" in done.stdout  # rank 0 only
+    assert main([*argv, "--save", str(tmp_path / "one.npz")]) == 0
+    for a, b in zip(load(tmp_path / "p.npz").net.get_weights()[0], load(tmp_path / "one.npz").net.get_weights()[0]):
+        assert rel_err(a, b) <= TOL["float64"]

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import csv
 import logging
+import os
 import sys
 import time
 from typing import Sequence
@@ -100,6 +101,10 @@ def _add_train(t: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if _rank() != 0:  # data-parallel under mpiexec: rank 0 alone prints and writes files
+        sys.stdout = open(os.devnull, "w")
+        args.save = args.plot = None
+        args.no_progress = True
     if args.plot:
         from .plotting import require_matplotlib
 
@@ -191,6 +196,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rank() -> int:
+    """This process's rank when started by an MPI launcher (0 otherwise), without importing MPI."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
 def _logs_beside_the_bar():
     """Route log records through tqdm, so that they do not break the progress bar's line."""
     try:
@@ -219,7 +232,7 @@ COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if _rank() == 0 else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return COMMANDS[args.command](args)

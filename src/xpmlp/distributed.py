@@ -43,7 +43,10 @@ import numpy as np
 from .comm import Communicator
 from .sharded import ShardedData
 
-__all__ = ["MPICommunicator", "ShardedData", "shard", "TRANSPORTS", "DistributedError"]
+__all__ = ["MPICommunicator", "ShardedData", "shard", "world", "TRANSPORTS", "DistributedError"]
+
+#: Variables an MPI launcher sets in every process it starts (MPICH/Hydra, Open MPI, Slurm's PMI).
+LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 
 logger = logging.getLogger("xpmlp.distributed")
 
@@ -65,6 +68,15 @@ def shard(n: int, rank: int, size: int) -> slice:
     per, extra = divmod(n, size)
     start = rank * per + min(rank, extra)
     return slice(start, start + per + (rank < extra))
+
+
+def world() -> "MPICommunicator | None":
+    """The communicator of all processes when this one was started by ``mpiexec -n P`` with P > 1,
+    else None (and mpi4py is not even imported)."""
+    if not any(v in os.environ for v in LAUNCHER_VARIABLES):
+        return None
+    comm = MPICommunicator()
+    return comm if comm.size > 1 else None
 
 
 class MPICommunicator(Communicator):

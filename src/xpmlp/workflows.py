@@ -86,13 +86,26 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes: list[str] = []
     fraction = _validation_fraction(validation_fraction, len(rows_tr), notes)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
-    history = fit(net, X, T, optimizer=opt, seed=seed, validation_fraction=fraction,
-                  stratify=train.y if task == "classification" else None, **fit_kwargs)
+    comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard of the rows
+    history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
+                  stratify=train.y[mine] if task == "classification" else None, **fit_kwargs)
     model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes)
     model.scores["train"] = score(model, train)
     if rows_te.size:
         model.scores["test"] = score(model, Table(table.X[rows_te], table.columns, table.y[rows_te], table.target))
     return model
+
+
+def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
+    """``(communicator, rows)``: under ``mpiexec -n P`` every process trains on its shard of the
+    ``n`` training rows; otherwise one process takes them all."""
+    from .distributed import shard, world
+
+    comm = world()
+    if comm is None:
+        return None, slice(None)
+    notes.append(f"data-parallel over {comm.size} processes (this is rank {comm.rank})")
+    return comm, shard(n, comm.rank, comm.size)
 
 
 def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray, np.ndarray]:
