@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import xpmlp
-from xpmlp.activations import TRAINABLE
+from xpmlp.activations import ACTIVATIONS, TRAINABLE
 from xpmlp.losses import LOSSES, valid_pair
 
 from conftest import random_problem, rel_err, to_np
 
-HIDDEN = [a for a in TRAINABLE if a != "softmax"]
+HIDDEN = [a for a in TRAINABLE if not ACTIVATIONS[a].output_only]
 PAIRS = [(out, loss) for out in TRAINABLE for loss in LOSSES if valid_pair(loss, out)]
 H = 1e-6
 
