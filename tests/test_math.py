@@ -138,3 +138,10 @@ def test_loss_values_match_formulas():
     expect = 3.0 * np.log(3.0 / mu[0, 0]) - 3.0 + mu[0, 0] + mu[0, 1]
     assert np.isclose(LOSSES["poisson"].value(xp, z, mu, counts)[0], expect)
     assert abs(LOSSES["poisson"].value(xp, np.log(counts[:, :1]), counts[:, :1], counts[:, :1])[0]) < 1e-15  # 0 at a = t
+
+
+@pytest.mark.parametrize("name", [n for n, act in ACTIVATIONS.items() if act.output_only])
+def test_output_only_activations_are_refused_in_hidden_layers(name):
+    assert name in ("softmax", "exp")
+    with pytest.raises(ValueError, match=f"{name} is an output activation"):
+        xpmlp.MLP([2, 3, 1], name, "identity", "squared_error", backend="numpy")
