@@ -28,7 +28,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from xpmlp._sklearn_params import PARAMETER_CONSTRAINTS  # noqa: E402
 from xpmlp.estimators import MLPClassifier, MLPRegressor, load_estimator  # noqa: E402
 from xpmlp.objective import objective  # noqa: E402
 
@@ -95,7 +94,10 @@ def test_full_batch_sgd_equals_sklearn(iris, params):
     assert (ours.n_iter_, ours.t_) == (ref.n_iter_, ref.t_)
     assert rel(ours.loss_curve_, ref.loss_curve_) < 1e-12
     assert rel(ours.coefs_[0], ref.coefs_[0]) < 1e-12 and rel(ours.intercepts_[1], ref.intercepts_[1]) < 1e-12
-    assert ours.best_loss_ == pytest.approx(ref.best_loss_, rel=1e-12) if ref.best_loss_ is not None else ours.best_loss_ is None
+    if ref.best_loss_ is None:
+        assert ours.best_loss_ is None
+    else:
+        assert ours.best_loss_ == pytest.approx(ref.best_loss_, rel=1e-12)
     if ref.validation_scores_ is not None:
         assert ours.validation_scores_ == ref.validation_scores_  # same split, same predictions
         assert ours.best_validation_score_ == ref.best_validation_score_

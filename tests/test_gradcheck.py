@@ -81,7 +81,8 @@ def test_backprop_matches_finite_differences_numpy(out, loss, hidden, depth):
 
 
 @pytest.mark.parametrize("out,loss,hidden", [("softmax", "cross_entropy", "relu"), ("logistic", "binary_cross_entropy", "tanh"),
-                                             ("identity", "mse", "logistic"), ("tanh", "squared_error", "identity")])
+                                             ("identity", "mse", "logistic"), ("tanh", "squared_error", "identity"),
+                                             ("exp", "poisson", "tanh")])
 def test_backprop_matches_finite_differences_every_backend(be64, out, loss, hidden):
     check(be64, out, loss, hidden, depth=2)
 

@@ -44,6 +44,7 @@ from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
 from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
 from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
 from .training import History, fit  # noqa: E402
+from .lbfgs import fit_lbfgs  # noqa: E402
 
 __all__ += [
     "Adam",
@@ -57,6 +58,7 @@ __all__ += [
     "Schedule",
     "clip_grad_norm",
     "fit",
+    "fit_lbfgs",
     "load",
     "make_optimizer",
     "make_schedule",

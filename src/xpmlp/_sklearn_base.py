@@ -107,9 +107,8 @@ class BaseMLP(PersistMixin, BaseEstimator):
             out, loss = self._output_layer()
             be = model_backend(self.backend, self.dtype, np.asarray(self.coefs_[0]).dtype)
             self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
-            self.history_ = History()
+            self.history_ = History(samples_seen=int(getattr(self, "t_", 0)))
             self.n_outputs_, self.n_layers_, self.out_activation_ = sizes[-1], len(sizes), out
-            self.t_ = getattr(self, "t_", 0)
         if Y.shape[1] != self.net_.sizes[-1]:
             raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with {self.net_.sizes[-1]}")
         self.net_.set_weights(list(self.coefs_), list(self.intercepts_))  # host -> device, once per call

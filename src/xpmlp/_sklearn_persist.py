@@ -58,7 +58,8 @@ class PersistMixin:
             "stochastic": hasattr(self, "loss_curve_"),
             "early_stopping": getattr(self, "validation_scores_", None) is not None,
             "rng": self._rng.bit_generator.state if hasattr(self, "_rng") else None,
-            "feature_names_in": [str(f) for f in self.feature_names_in_] if hasattr(self, "feature_names_in_") else None,
+            "feature_names_in": (None if not hasattr(self, "feature_names_in_")
+                                 else [str(f) for f in self.feature_names_in_]),
             **self._extra_state(),
         }
         return _io.save(path, self.net_, optimizer=getattr(self, "optimizer_", None),

@@ -11,7 +11,7 @@ a seeded host generator, so every backend sees the same batches).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 

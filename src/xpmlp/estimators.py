@@ -161,7 +161,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``.
     """
 
-    _parameter_constraints: dict = {**BaseMLP._parameter_constraints, "loss": [StrOptions({"squared_error", "poisson"})]}
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints, "loss": [StrOptions({"squared_error", "poisson"})]}
 
     def __init__(
         self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,

@@ -113,7 +113,7 @@ def run_epochs(run: Run, callbacks: CallbackList) -> History:
                 alpha = _batch_alpha(run, B)
                 if alpha:
                     add_l2_gradient(grads, net.Ws, alpha if run.reduction == "mean" else alpha * B)
-                    penalty = penalty + (alpha * B) * l2_penalty(xp, net.Ws)  # |B| alpha ||W||^2: the recorded objective
+                    penalty = penalty + (alpha * B) * l2_penalty(xp, net.Ws)  # |B| alpha ||W||^2, recorded
                 callbacks.on_gradients(run, grads)  # e.g. clipping, on the device
                 run.optimizer.step(net.params, grads, run.learning_rate)  # W <- W - eta dC/dW (or momentum, Adam)
             callbacks.on_epoch_end(run, _read_epoch(run, callbacks, total, penalty))  # the epoch's one read
