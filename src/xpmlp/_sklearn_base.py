@@ -79,7 +79,7 @@ class BaseMLP(PersistMixin, BaseEstimator):
         if first:
             self._initialize(X, Y, hidden, rs)
         else:
-            self._resume(X, Y, rs)
+            self._resume(Y)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sample_weight)
         else:
@@ -100,7 +100,7 @@ class BaseMLP(PersistMixin, BaseEstimator):
         self.n_outputs_, self.n_layers_, self.out_activation_ = Y.shape[1], len(sizes), out
         self._pull()
 
-    def _resume(self, X: Any, Y: np.ndarray, rs: np.random.RandomState) -> None:
+    def _resume(self, Y: np.ndarray) -> None:
         """Continue from ``coefs_``/``intercepts_`` as they are now (possibly assigned by the user)."""
         if not hasattr(self, "net_"):  # weights assigned to an estimator that was never fitted
             sizes = [np.shape(self.coefs_[0])[0]] + [np.shape(c)[1] for c in self.coefs_]
