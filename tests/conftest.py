@@ -130,7 +130,8 @@ def assert_close(actual, expected, rtol: float, what: str = "") -> None:
 def random_problem(loss: str, n: int, n_in: int, n_out: int, seed: int = 0,
                    shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Host float64 inputs ``(n, n_in)`` and targets ``(n, n_out)`` valid for ``loss``:
-    one-hot rows for cross-entropy, 0/1 entries for binary cross-entropy, reals otherwise.
+    one-hot rows for cross-entropy, 0/1 entries for binary cross-entropy, Poisson counts (some 0)
+    for the Poisson loss, reals otherwise.
     With ``shift``, class ``c`` of a one-hot problem gets ``shift`` added to input ``c``."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_in))
@@ -140,6 +141,8 @@ def random_problem(loss: str, n: int, n_in: int, n_out: int, seed: int = 0,
         X += shift * np.eye(n_out, n_in)[labels]
     elif loss == "binary_cross_entropy":
         T = rng.integers(0, 2, size=(n, n_out)).astype(float)
+    elif loss == "poisson":
+        T = rng.poisson(1.5, size=(n, n_out)).astype(float)
     else:
         T = rng.normal(size=(n, n_out))
     return X, T

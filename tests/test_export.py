@@ -13,8 +13,8 @@ from xpmlp.tabular import DataError, Table, infer_task, read_table, split_rows
 from xpmlp.workflows import TrainedModel, load_model, predict_table, save_model
 
 OUTPUTS = [("softmax", "cross_entropy"), ("logistic", "binary_cross_entropy"), ("identity", "squared_error"),
-           ("tanh", "squared_error"), ("relu", "squared_error"), ("threshold", "squared_error")]
-HIDDEN = [a for a in ACTIVATIONS if a != "softmax"]
+           ("tanh", "squared_error"), ("relu", "squared_error"), ("threshold", "squared_error"), ("exp", "poisson")]
+HIDDEN = [name for name, act in ACTIVATIONS.items() if not act.output_only]
 #: float32: each of ~10 ops rounds once, in another order than NumPy; float64: likewise at 1e-16.
 TOL = {"float32": 1e-5, "float64": 1e-12}
 

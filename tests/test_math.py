@@ -22,6 +22,7 @@ REFERENCE = {
     "logistic": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
+    "exp": np.exp,
     "softmax": lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True),
     "threshold": lambda z: (z >= 0).astype(z.dtype),
 }
@@ -96,7 +97,8 @@ def test_every_valid_pair_is_listed():
     pairs = {(l, o) for l in LOSSES for o in ACTIVATIONS if valid_pair(l, o)}
     assert ("cross_entropy", "softmax") in pairs and ("cross_entropy", "logistic") not in pairs
     assert ("binary_cross_entropy", "logistic") in pairs and ("squared_error", "threshold") not in pairs
-    assert len(pairs) == 12
+    assert ("poisson", "exp") in pairs and ("poisson", "identity") not in pairs
+    assert len(pairs) == 15
 
 
 BIG = float(np.float32(1e37))  # |z - max z| stays below float32's max (3.4e38)
@@ -126,6 +128,11 @@ def test_loss_values_match_formulas():
     assert np.isclose(LOSSES["binary_cross_entropy"].value(xp, z, p, t)[0], -(np.log(p[0, 0]) + np.log(1 - p[0, 1])))
     sm = np.exp(z) / np.exp(z).sum()
     assert np.isclose(LOSSES["cross_entropy"].value(xp, z, sm, t)[0], -np.log(sm[0, 0]))
+    counts = np.array([[3.0, 0.0]])  # half Poisson deviance sum_j t log(t/a) - t + a, with 0 log 0 = 0
+    mu = np.exp(z)
+    expect = 3.0 * np.log(3.0 / mu[0, 0]) - 3.0 + mu[0, 0] + mu[0, 1]
+    assert np.isclose(LOSSES["poisson"].value(xp, z, mu, counts)[0], expect)
+    assert abs(LOSSES["poisson"].value(xp, np.log(counts[:, :1]), counts[:, :1], counts[:, :1])[0]) < 1e-15  # 0 at a = t
 
 
 def test_fused_cross_entropy_delta_equals_the_general_route_for_soft_labels(be):
@@ -154,3 +161,10 @@ def test_targets_outside_the_loss_rule_are_refused(be, loss, out, T, rule):
         net.gradients(X, T)
     with pytest.raises(ValueError, match="row 1"):
         xpmlp.train(net, X, be.asarray(T))  # backend arrays are checked the same way
+
+
+@pytest.mark.parametrize("name", [n for n, act in ACTIVATIONS.items() if act.output_only])
+def test_output_only_activations_are_refused_in_hidden_layers(name):
+    assert name in ("softmax", "exp")
+    with pytest.raises(ValueError, match=f"{name} is an output activation"):
+        xpmlp.MLP([2, 3, 1], name, "identity", "squared_error", backend="numpy")

@@ -83,6 +83,42 @@ def test_alpha_adds_alpha_W_whatever_the_batch_size(be):
             np.testing.assert_allclose(to_np(be, b) - to_np(be, a), expected, atol=1e-5 if be.dtype_name == "float32" else 1e-12)
 
 
+def test_alpha_per_batch_is_sklearns_penalty_of_each_batch(be64):
+    """alpha_per_batch: a batch of |B| rows descends mean_B C + (alpha / (2|B|))||W||^2, the short last
+    batch too; the recorded loss sums each batch's |B| (mean_B C) + (alpha / 2)||W||^2 over n."""
+    X, _, T = blobs(n=10)
+    net = xpmlp.MLP([3, 4, 3], "tanh", backend=be64, seed=4)
+    ref = xpmlp.MLP([3, 4, 3], "tanh", backend=be64, seed=4)
+    hist = fit(net, X, T, epochs=1, batch_size=4, shuffle=False, optimizer=SGD(), learning_rate=0.1, alpha=0.6,
+               alpha_per_batch=True, patience=None)
+    recorded = 0.0
+    for rows in (slice(0, 4), slice(4, 8), slice(8, 10)):  # batches of 4, 4 and 2
+        B = rows.stop - rows.start
+        recorded += B * objective(ref, X[rows], T[rows], alpha=0.6 / B)
+        _, grads = batch_gradients(ref, ref.as_input(X[rows]), ref.as_target(T[rows], B), alpha=0.6 / B)
+        for p, g in zip(ref.params, grads):
+            p -= 0.1 * g
+    assert hist.loss[0] == pytest.approx(recorded / 10, rel=1e-12)
+    for p, q in zip(weights(be64, net), weights(be64, ref)):
+        assert_close(p, q, RTOL_TRAJECTORY["float64"], "alpha per batch")
+
+
+def test_record_scale_scales_the_recorded_data_term_only(be64):
+    X, _, T = blobs(n=12)
+    runs = []
+    for scale in (1.0, 0.25):
+        net = xpmlp.MLP([3, 4, 3], "tanh", "identity", "squared_error", backend=be64, seed=5)
+        penalty = 0.5 * 0.2 * sum(float(np.sum(to_np(be64, W) ** 2)) for W in net.Ws)
+        data = objective(net, X, T)
+        hist = fit(net, X, T, epochs=1, batch_size="full", optimizer=SGD(), learning_rate=0.1, alpha=0.2,
+                   record_scale=scale, patience=None)
+        runs.append((hist.loss[0], data, penalty, weights(be64, net)))
+    (l1, d, p, w1), (l2, _, _, w2) = runs
+    assert l1 == pytest.approx(d + p, rel=1e-12) and l2 == pytest.approx(0.25 * d + p, rel=1e-12)
+    for a, b in zip(w1, w2):
+        np.testing.assert_array_equal(a, b)  # the same steps: only the record differs
+
+
 @pytest.mark.parametrize(
     "layers, out, loss, k",
     [((4, 5, 2), "identity", "squared_error", 2), ((4, 5, 3), "logistic", "binary_cross_entropy", 3)],

@@ -45,6 +45,7 @@ from .history import History  # noqa: E402
 from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
 from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
 from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
+from .lbfgs import fit_lbfgs  # noqa: E402
 from .stopping import EarlyStopping  # noqa: E402
 from .targets import one_hot  # noqa: E402
 from .training import fit  # noqa: E402
@@ -65,6 +66,7 @@ __all__ += [
     "Schedule",
     "clip_grad_norm",
     "fit",
+    "fit_lbfgs",
     "load",
     "make_optimizer",
     "make_schedule",

@@ -22,7 +22,7 @@ from typing import Any
 from .registry import Registry
 from .xputil import scalar_like
 
-__all__ = ["Activation", "NotDifferentiableError", "ACTIVATIONS", "get_activation"]
+__all__ = ["Activation", "NotDifferentiableError", "ACTIVATIONS", "TRAINABLE", "HIDDEN", "get_activation"]
 
 
 class NotDifferentiableError(ValueError):
@@ -40,6 +40,8 @@ class Activation:
     name: str = ""
     #: None if gradient descent can train through it, else the reason it cannot.
     untrainable_reason: str | None = None
+    #: Only for the output layer (softmax, exp).
+    output_only: bool = False
 
     def f(self, xp: Any, z: Any) -> Any:
         """a = f(z)."""
@@ -127,6 +129,24 @@ class ReLU(Activation):
         return g * xp.astype(a > 0, g.dtype)  # mask by multiplication, never boolean assignment
 
 
+class Exp(Activation):
+    """f(z) = exp(z); f'(z) = a (the log link of Poisson regression, an output activation).
+
+    Its outputs are positive; ``exp`` overflows to inf for ``z`` above ~88.7 in float32
+    (~709.8 in float64), a prediction the dtype cannot hold: training reports it as
+    divergence.  The Poisson loss is evaluated from ``z`` (:class:`xpmlp.losses.Poisson`).
+    """
+
+    name = "exp"
+    output_only = True
+
+    def f(self, xp, z):
+        return xp.exp(z)
+
+    def fprime(self, xp, z, a):
+        return a  # d exp(z)/dz = exp(z)
+
+
 class Softmax(Activation):
     """a_j = exp(z_j) / sum_k exp(z_k) along each row (output layer only).
 
@@ -135,6 +155,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    output_only = True
 
     def f(self, xp, z):
         return self.forward(xp, z)[0]
@@ -179,12 +200,14 @@ class Threshold(Activation):
 #: Name -> activation instance (aliases ``linear``, ``sigmoid``, ``step``).
 ACTIVATIONS: Registry[Activation] = Registry(
     "activation",
-    {act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), Softmax(), Threshold())},
+    {act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), Exp(), Softmax(), Threshold())},
     aliases={"linear": "identity", "sigmoid": "logistic", "step": "threshold"},
     base=Activation,
 )
 #: Activations gradient descent can train.
 TRAINABLE = tuple(name for name, act in ACTIVATIONS.items() if act.untrainable_reason is None)
+#: Activations a hidden layer may use.
+HIDDEN = tuple(name for name, act in ACTIVATIONS.items() if not act.output_only)
 
 
 def get_activation(name: "str | Activation") -> Activation:

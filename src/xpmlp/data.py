@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import sparse
 from .backend import Backend
 from .network import MLP
 
@@ -97,9 +98,10 @@ def split_validation(n: int, fraction: float, rng: np.random.Generator, strata: 
 class TrainingData:
     """A fit's data on the model's device.
 
-    ``X`` ``(n, n_in)``, ``T`` ``(n, n_out)``, ``w`` ``(n,)`` or None: the training rows;
-    ``validation``: ``(X_val, T_val, w_val)`` or None.  ``n_total`` counts the training
-    rows of the whole fit (all processes, for data-parallel training).
+    ``X`` ``(n, n_in)`` (dense, or sparse in the backend's format: :mod:`xpmlp.sparse`),
+    ``T`` ``(n, n_out)``, ``w`` ``(n,)`` or None: the training rows; ``validation``:
+    ``(X_val, T_val, w_val)`` or None.  ``n_total`` counts the training rows of the whole
+    fit (all processes, for data-parallel training).
     """
 
     backend: Backend
@@ -109,6 +111,9 @@ class TrainingData:
     batch_size: int
     shuffle: bool
     validation: tuple | None = None
+
+    def __post_init__(self) -> None:
+        self._take_X = sparse.row_taker(self.X)  # a sparse X has its own row selection; None: dense
 
     @property
     def n_total(self) -> int:
@@ -123,11 +128,13 @@ class TrainingData:
         for start, stop in batch_slices(n, self.batch_size):
             if order is None:
                 rows = slice(start, stop)
-                yield self.X[rows, ...], self.T[rows, ...], None if self.w is None else self.w[rows], stop - start
+                Xb = self.X[rows, ...] if self._take_X is None else self._take_X(self.X, rows)
+                yield Xb, self.T[rows, ...], None if self.w is None else self.w[rows], stop - start
             else:
                 idx = order[start:stop]  # gather the minibatch on the device
                 wb = None if self.w is None else xp.take(self.w, idx, axis=0)
-                yield xp.take(self.X, idx, axis=0), xp.take(self.T, idx, axis=0), wb, stop - start
+                Xb = xp.take(self.X, idx, axis=0) if self._take_X is None else self._take_X(self.X, idx)
+                yield Xb, xp.take(self.T, idx, axis=0), wb, stop - start
 
 
 def _validation_arrays(net: MLP, validation_data: tuple) -> tuple:
@@ -162,8 +169,9 @@ def prepare(
         tr, va = split_validation(X.shape[0], validation_fraction, rng, stratify)
         tr_d, va_d = be.asarray(tr, dtype=be.index_dtype), be.asarray(va, dtype=be.index_dtype)
         take = lambda a, rows: None if a is None else xp.take(a, rows, axis=0)  # noqa: E731
-        validation = (take(X, va_d), take(T, va_d), take(w, va_d))
-        X, T, w = take(X, tr_d), take(T, tr_d), take(w, tr_d)
+        take_X = sparse.row_taker(X) or take
+        validation = (take_X(X, va_d), take(T, va_d), take(w, va_d))
+        X, T, w = take_X(X, tr_d), take(T, tr_d), take(w, tr_d)
     elif validation_data is not None:
         validation = _validation_arrays(net, validation_data)
     return TrainingData(be, X, T, w, resolve_batch_size(batch_size, X.shape[0]), bool(shuffle), validation)

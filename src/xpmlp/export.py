@@ -2,8 +2,8 @@
 
 ``to_onnx(net, "model.onnx")`` writes a graph any ONNX runtime can run:
 ``z^l = a^{l-1} W^l + b^l`` as ``MatMul`` + ``Add``, then the activation
-(``Relu``, ``Tanh``, ``Sigmoid``, ``Softmax`` along the features, the identity,
-or the threshold unit as ``GreaterOrEqual`` + ``Cast``).  With a
+(``Relu``, ``Tanh``, ``Sigmoid``, ``Exp``, ``Softmax`` along the features, the
+identity, or the threshold unit as ``GreaterOrEqual`` + ``Cast``).  With a
 :class:`~xpmlp.preprocessing.Preprocessor`, the feature standardisation comes
 first (``Sub``, ``Div``) and a regression target's scaling last (``Mul``,
 ``Add``), so the graph maps raw rows to what ``xpmlp predict`` gives: class
@@ -24,7 +24,7 @@ from .network import MLP
 __all__ = ["to_onnx", "OPSET"]
 
 OPSET = 17
-_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid"}
+_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "exp": "Exp"}
 
 
 def _onnx() -> Any:

@@ -18,7 +18,12 @@ name                     C per sample                               dC/da       
 ``mse``                  ``mean_j (a_j - t_j)^2``                   ``2 (a - t) / k``   identity
 ``binary_cross_entropy`` ``-sum_j t log a + (1-t) log(1-a)``        ``(a-t)/(a(1-a))``  logistic: a-t
 ``cross_entropy``        ``-sum_j t_j log softmax(z)_j``            ``-t / a``          softmax: a-t
+``poisson``              ``sum_j a_j - t_j log a_j + t_j log t_j     ``1 - t / a``       exp: a-t
+                         - t_j`` (half Poisson deviance, ``t >= 0``)
 =======================  =========================================  ==================  =============
+
+A loss may restrict its targets (:attr:`Loss.target_rule`, :meth:`Loss.invalid_targets`);
+:meth:`xpmlp.network.MLP.as_target` checks them where targets enter.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class Loss:
     fused : dict
         ``activation name -> scale`` where ``delta^L = scale * (a - t)`` holds;
         ``scale`` may depend on the number of outputs ``k`` (a callable of ``k``).
+    target_rule : str or None
+        The targets the loss is defined for, in words (checked by :meth:`invalid_targets`).
     """
 
     name: str = ""
@@ -150,11 +157,38 @@ class CrossEntropy(Loss):
         return -t / a
 
 
+class Poisson(Loss):
+    """Half the Poisson deviance on exp outputs (log link): for ``t >= 0`` and ``a = exp(z)``,
+    C = sum_j a_j - t_j log a_j + xlogy(t_j, t_j) - t_j, which is 0 where a = t.
+
+    Evaluated from z as ``exp(z) - t z + xlogy(t, t) - t``: no log of the prediction.
+    With the exp output ``f'(z) = a`` cancels ``dC/da = 1 - t/a``, so ``delta^L = a - t``.
+    The constant ``xlogy(t, t) - t`` (``xlogy(0, 0) = 0``) makes the value scikit-learn's
+    ``poisson`` loss; it has no gradient.
+    """
+
+    name = "poisson"
+    outputs = ("exp",)
+    fused = {"exp": 1.0}
+    target_rule = "non-negative targets (counts or rates)"
+
+    def invalid_targets(self, xp, t):
+        return xp.any(t < 0, axis=1)
+
+    def value(self, xp, z, a, t, aux=None):
+        positive = t > 0
+        t_log_t = xp.where(positive, t * xp.log(xp.where(positive, t, xp.ones_like(t))), xp.zeros_like(t))
+        return xp.sum(xp.exp(z) - t * z + t_log_t - t, axis=1)
+
+    def dC_da(self, xp, a, t):
+        return 1.0 - t / a
+
+
 #: Name -> loss instance (aliases ``quadratic``, ``squared_loss``, ``log_loss``,
 #: ``categorical_cross_entropy``, ``bce``).
 LOSSES: Registry[Loss] = Registry(
     "loss",
-    {loss.name: loss for loss in (SquaredError(), MeanSquaredError(), BinaryCrossEntropy(), CrossEntropy())},
+    {loss.name: loss for loss in (SquaredError(), MeanSquaredError(), BinaryCrossEntropy(), CrossEntropy(), Poisson())},
     aliases={
         "quadratic": "squared_error",
         "squared_loss": "squared_error",

@@ -16,6 +16,10 @@ gradients                                   ``dC/dW^l = (a^{l-1})^T delta^l``,
 Python lists are 0-based: ``Ws[i]`` is ``W^{i+1}``, ``trace.z[i]`` is ``z^{i+1}``,
 ``trace.a[i]`` is ``a^i`` (so ``trace.a[0]`` is the input).
 
+The input ``a^0 = X`` may be a sparse matrix (:mod:`xpmlp.sparse`): the input layer
+touches it only in ``a^0 W^1`` and ``(a^0)^T delta^1``, written with ``@`` and ``.T``,
+which the sparse containers compute as sparse times dense, giving dense arrays.
+
 Batch reduction: with ``reduction="mean"`` (default) the batch cost is the mean
 of the per-sample costs, so ``delta^L`` carries a factor ``1/n`` and every
 gradient is the batch average (mini-batch SGD as in seed 04).  With
@@ -178,10 +182,11 @@ class MLP:
         linear or logistic regression).
     hidden_activation, output_activation : str
         ``identity``, ``logistic``, ``tanh``, ``relu`` (hidden or output),
-        ``softmax`` (output), ``threshold`` (forward only).
+        ``softmax``, ``exp`` (output), ``threshold`` (forward only).
     loss : str
         ``squared_error`` (the seeds' 0.5 sum (a - t)^2), ``mse``,
-        ``binary_cross_entropy`` (logistic outputs), ``cross_entropy`` (softmax outputs).
+        ``binary_cross_entropy`` (logistic outputs), ``cross_entropy`` (softmax outputs),
+        ``poisson`` (exp outputs).
     backend : str or Backend, optional
         See :func:`xpmlp.backend.resolve`.
     dtype : ``"float32"`` (default) or ``"float64"``
@@ -214,8 +219,9 @@ class MLP:
         self.sizes = sizes
         self.hidden_activation = get_activation(hidden_activation)
         self.output_activation = get_activation(output_activation)
-        if self.hidden_activation.name == "softmax":
-            raise ValueError("softmax is an output activation; choose relu, tanh, logistic or identity for hidden layers")
+        if self.hidden_activation.output_only:
+            raise ValueError(f"{self.hidden_activation.name} is an output activation; choose relu, tanh, logistic "
+                             "or identity for hidden layers")
         self.loss = get_loss(loss)
         if self.output_activation.name != "threshold" and not valid_pair(self.loss.name, self.output_activation.name):
             raise ValueError(
@@ -278,8 +284,9 @@ class MLP:
     # -- public math (checks input, converts host data once) ------------------------------
     @_on_device
     def as_input(self, X: Any) -> Any:
-        """``X`` checked and moved to the backend: ``(n, sizes[0])`` of the model's dtype."""
-        return as_backend_2d(self.backend, X, "X", columns=self.sizes[0])
+        """``X`` checked and moved to the backend: ``(n, sizes[0])`` of the model's dtype; a sparse
+        ``X`` stays sparse in the backend's format (:mod:`xpmlp.sparse`)."""
+        return as_backend_2d(self.backend, X, "X", columns=self.sizes[0], allow_sparse=True)
 
     @_on_device
     def as_target(self, T: Any, n: int) -> Any:

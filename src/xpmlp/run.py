@@ -22,7 +22,8 @@ class Run:
     """Everything one fit works with; callbacks read it and may call :meth:`stop`.
 
     ``learning_rate`` is the host float the current epoch trains with; ``epoch_open`` is
-    True from an epoch's first step until its record is in ``history``.
+    True from an epoch's first step until its record is in ``history``.  ``alpha_per_batch``
+    and ``record_scale``: see :func:`xpmlp.training.fit`.
     """
 
     net: MLP
@@ -39,6 +40,8 @@ class Run:
     learning_rate: float = 0.0
     epoch_open: bool = False
     stopping: bool = False
+    alpha_per_batch: bool = False
+    record_scale: float = 1.0
 
     def stop(self, reason: str) -> None:
         """End the fit after the current epoch, recording ``reason`` in the history."""

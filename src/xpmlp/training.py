@@ -78,9 +78,10 @@ def run_epochs(run: Run, callbacks: CallbackList) -> History:
                 total = total + batch_loss(net, trace, Tb, wb)  # sum_i w_i C_i, stays on the device
                 grads = param_gradients(net, trace, Tb, wb, _delta_scale(run, B))  # delta^l -> dC/dW^l, dC/db^l
                 run.comm.allreduce_(grads)  # data-parallel: sum over processes (nothing to do on one)
-                if run.alpha:
-                    add_l2_gradient(grads, net.Ws, run.alpha if run.reduction == "mean" else run.alpha * B)
-                    penalty = penalty + B * l2_penalty(xp, net.Ws)  # for the recorded objective
+                alpha = _batch_alpha(run, B)
+                if alpha:
+                    add_l2_gradient(grads, net.Ws, alpha if run.reduction == "mean" else alpha * B)
+                    penalty = penalty + (alpha * B) * l2_penalty(xp, net.Ws)  # |B| alpha ||W||^2, recorded
                 callbacks.on_gradients(run, grads)  # e.g. clipping, on the device
                 run.optimizer.step(net.params, grads, run.learning_rate)  # W <- W - eta dC/dW (or momentum, Adam)
             callbacks.on_epoch_end(run, _read_epoch(run, callbacks, total, penalty))  # the epoch's one read
@@ -99,6 +100,11 @@ def _delta_scale(run: Run, B: int) -> float:
     return 1.0 / B if run.reduction == "mean" else 1.0
 
 
+def _batch_alpha(run: Run, B: int) -> float:
+    """The L2 coefficient of a batch of ``B`` rows: alpha, or alpha/|B| (scikit-learn's SGD/Adam)."""
+    return run.alpha / B if run.alpha_per_batch else run.alpha
+
+
 def _read_epoch(run: Run, callbacks: CallbackList, total: Any, penalty: Any) -> EpochLog:
     """Fetch the epoch's numbers from the device in one read: the loss, the validation
     score and every callback's :meth:`~xpmlp.callbacks.Callback.epoch_values`."""
@@ -115,7 +121,7 @@ def _read_epoch(run: Run, callbacks: CallbackList, total: Any, penalty: Any) -> 
     n = data.n_total
     return EpochLog(
         epoch=run.history.epochs + 1,
-        loss=(host.pop("loss") + 0.5 * run.alpha * host.pop("penalty")) / n,
+        loss=(run.record_scale * host.pop("loss") + 0.5 * host.pop("penalty")) / n,
         learning_rate=run.learning_rate,
         samples=n,
         validation_score=host.pop("validation", None),
@@ -151,6 +157,8 @@ def fit(
     checkpoint: "str | os.PathLike | None" = None,
     callbacks: Sequence[Callback] = (),
     comm: Communicator | None = None,
+    alpha_per_batch: bool = False,
+    record_scale: float = 1.0,
 ) -> History:
     """Train ``net`` in place; return its :class:`History`.
 
@@ -182,6 +190,12 @@ def fit(
     checkpoint : save model, optimizer and history to this file after every epoch (atomically).
     callbacks : more :class:`~xpmlp.callbacks.Callback` objects, called after the standard ones.
     comm : a :class:`~xpmlp.comm.Communicator` for data-parallel training (default: one process).
+    alpha_per_batch : scale the L2 penalty as scikit-learn's SGD and Adam do: a batch of ``|B|``
+        rows adds ``(alpha / (2|B|)) sum ||W||^2`` (gradient ``alpha W / |B|``).
+    record_scale : factor on the data term of the loss recorded in the history (and so monitored
+        for convergence), not on the gradient; 1 records the objective that is descended.
+        scikit-learn reports its multi-output squared error averaged over the outputs while
+        descending their sum (its issue #8349); its estimators here pass ``1 / n_outputs``.
 
     Raises
     ------
@@ -200,7 +214,8 @@ def fit(
     comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "schedule": [sched.name, sched.config()],
                 "alpha": alpha, "patience": patience, "tol": tol, "max_grad_norm": max_grad_norm, "reduction": reduction})
     run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
-              float(alpha), reduction, score or default_score(net.output_activation.name), comm)
+              float(alpha), reduction, score or default_score(net.output_activation.name), comm,
+              alpha_per_batch=bool(alpha_per_batch), record_scale=float(record_scale))
     standard: list[Callback] = [Rollback(), RecordHistory(), LearningRateSchedule(sched)]
     if max_grad_norm is not None:
         standard.append(GradientClipping(max_grad_norm))

@@ -15,6 +15,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import sparse
 from .backend import Backend
 
 __all__ = ["as_backend_2d", "check_finite_host"]
@@ -28,7 +29,9 @@ def check_finite_host(arr: np.ndarray, what: str, hint: str = "; clean or impute
         raise ValueError(f"{what} contains {bad} values{hint}")
 
 
-def as_backend_2d(be: Backend, data: Any, what: str, columns: int | None = None, rows: int | None = None) -> Any:
+def as_backend_2d(
+    be: Backend, data: Any, what: str, columns: int | None = None, rows: int | None = None, allow_sparse: bool = False
+) -> Any:
     """Check ``data`` and return it as a 2-D array of ``be``'s dtype on ``be``'s device.
 
     Parameters
@@ -40,7 +43,14 @@ def as_backend_2d(be: Backend, data: Any, what: str, columns: int | None = None,
         Name used in error messages (``"X"``, ``"T"``).
     columns, rows : int, optional
         Required number of columns (features/outputs) and rows (samples).
+    allow_sparse : bool
+        Accept a sparse matrix (SciPy; cupyx or torch on their backends) and return it in the
+        backend's sparse format (:mod:`xpmlp.sparse`); otherwise a sparse matrix is refused.
     """
+    if sparse.is_sparse(data):
+        if not allow_sparse:
+            raise TypeError(f"{what} must be a dense array, got a sparse {type(data).__name__}")
+        return _sparse_to_backend(be, data, what, columns, rows)
     if be.is_device_array(data):
         return _check_native(be, data, what, columns, rows)
     if data is None:
@@ -70,6 +80,18 @@ def _check_shape(shape: tuple, what: str, columns: int | None, rows: int | None)
         raise ValueError(f"{what} has {shape[1]} columns but the network expects {columns} (shape {tuple(shape)})")
     if rows is not None and shape[0] != rows:
         raise ValueError(f"{what} has {shape[0]} samples but X has {rows}")
+
+
+def _sparse_to_backend(be: Backend, data: Any, what: str, columns: int | None, rows: int | None) -> Any:
+    _check_shape(tuple(data.shape), what, columns, rows)
+    values = sparse.stored_values(data)
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"{what} must hold real numbers, got dtype {values.dtype}")
+        check_finite_host(values, what)
+    elif values.shape[0] and not be.to_numpy(be.xp.all(be.xp.isfinite(values))):  # one sync, at the boundary
+        raise ValueError(f"{what} contains NaN or inf values; clean or impute the data first")
+    return sparse.to_backend(be, data)
 
 
 def _check_native(be: Backend, data: Any, what: str, columns: int | None, rows: int | None) -> Any:
