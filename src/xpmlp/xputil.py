@@ -14,5 +14,8 @@ def scalar_like(xp: Any, value: float, x: Any) -> Any:
 
     The 2023.12 standard takes only arrays in functions such as ``maximum`` and ``where``
     (Python scalars there came with 2024.12); a 0-d array broadcasts the same way on both.
+    Made by ``full``, a fill on the device: ``asarray`` of a Python scalar is a host-to-device
+    copy, which on PyTorch CUDA waits for the stream to drain (pytorch/pytorch#120996), a host
+    sync in every step that calls this.
     """
-    return xp.asarray(value, dtype=x.dtype, device=array_api_compat.device(x))
+    return xp.full((), value, dtype=x.dtype, device=array_api_compat.device(x))
