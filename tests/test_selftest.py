@@ -1,5 +1,6 @@
 """``xpmlp selftest``: it runs here, reports NumPy, torch and array-api-strict, agrees, writes its
-JSON report, says that no GPU was found, and fails loudly when a fast path disagrees."""
+JSON report, states its tolerances, says that no GPU was found, and fails loudly when a fast path
+disagrees (blaming that backend alone) or when asked for a backend that is not there."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 import xpmlp
 from xpmlp import fastpaths
 from xpmlp.cli import main as cli_main
-from xpmlp.selftest import compare_fast_path, selftest
+from xpmlp.selftest import TOLERANCE, compare_fast_path, selftest
+
+from conftest import RTOL, RTOL_TRAJECTORY
 
 
 def test_selftest_reports_every_backend_here_and_agrees(tmp_path, capsys):
@@ -21,9 +24,12 @@ def test_selftest_reports_every_backend_here_and_agrees(tmp_path, capsys):
     assert cli_main(["selftest", "--quick", "--json", str(path)]) == 0
     out = capsys.readouterr().out
     assert "all backends agree" in out
+    assert "float32 1e-05 one pass, 1e-04 after 50 steps" in out  # the tolerances, stated
     report = json.loads(path.read_text())
     names = {c["backend"].split(":")[0] for c in report["cases"]}
     assert {"numpy", "torch", "array_api_strict"} <= names
+    assert report["ok"] is True and report["versions"]["numpy"] == np.__version__
+    assert report["tolerance"]["float32"] == {"one_pass": RTOL["float32"], "trajectory": RTOL_TRAJECTORY["float32"]}
     for case in report["cases"]:
         assert case["ok"] and set(case["errors"]) == {"forward", "delta", "gradient", "trajectory"}
         assert case["seconds_per_epoch"] > 0
@@ -56,3 +62,30 @@ def test_compare_fast_path_notices_an_update_that_moves_nothing(monkeypatch):
     with pytest.raises(AssertionError, match="left an array unchanged"):
         compare_fast_path(lazy, be)
     assert np.isfinite(compare_fast_path(fastpaths._REGISTRY[("softmax.forward", "numpy")], be))
+
+
+def test_the_tolerances_are_the_test_suites():
+    assert TOLERANCE == {k: (RTOL[k], RTOL_TRAJECTORY[k]) for k in RTOL}
+
+
+def test_a_broken_numpy_fast_path_is_blamed_on_numpy_alone(monkeypatch):
+    """The reference runs the generic code, so the other backends still agree with it."""
+    pytest.importorskip("array_api_strict")
+    fp = fastpaths._REGISTRY[("relu.delta", "numpy")]
+    monkeypatch.setitem(fastpaths._REGISTRY, ("relu.delta", "numpy"), fastpaths.FastPath(
+        fp.name, fp.backend, lambda xp, g, z, a: g * 1.001 * (a > 0), fp.generic, fp.example))
+    report = selftest(["numpy", "array_api_strict:device1"], quick=True, echo=False)
+    verdict = {c["backend"]: c["ok"] for c in report["cases"]}
+    assert verdict == {"numpy:cpu float32": False, "array_api_strict:device1 float32": True}
+    assert report["cases"][0]["errors"]["gradient"] > 1e-5  # the network uses it: its gradients are off too
+
+
+def test_backend_names_are_checked(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["selftest", "--backend", "troch"])
+    assert exit_.value.code == 2
+    assert "unknown backend troch" in capsys.readouterr().err
+    if xpmlp.available_backends()["cupy"] != "ok":  # asked for, not here: a failure, with the reason
+        report = selftest(["numpy", "cupy"], quick=True, echo=False)
+        assert not report["ok"] and any(n.startswith("cupy: asked for") for n in report["notes"])
+
