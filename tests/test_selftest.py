@@ -89,3 +89,18 @@ def test_backend_names_are_checked(capsys):
         report = selftest(["numpy", "cupy"], quick=True, echo=False)
         assert not report["ok"] and any(n.startswith("cupy: asked for") for n in report["notes"])
 
+
+def test_xpmlp_selftest_is_the_function():
+    assert xpmlp.selftest is selftest and "selftest" in xpmlp.__all__
+
+
+def test_readme_selftest_command_parses():
+    import re
+    from pathlib import Path
+
+    from xpmlp.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## GPU users: run `xpmlp selftest` first", 1)[1].split("\n## ", 1)[0]
+    args = build_parser().parse_args(re.search(r"```bash\nxpmlp (.+?)\n```", section).group(1).split())
+    assert args.command == "selftest" and args.json == "selftest.json"

@@ -74,6 +74,10 @@ __all__ += [
     "save",
 ]
 
+from .selftest import selftest  # noqa: E402  (xpmlp.selftest(): this machine's backends against NumPy)
+
+__all__ += ["selftest"]
+
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator")
 
 
