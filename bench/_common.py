@@ -1,6 +1,6 @@
 """Shared pieces of the xpmlp benchmarks: shapes, data, starting weights,
-the matrix-multiply floor, the xpmlp contender, the common loss evaluator,
-timers, the environment report and table printing.
+the common loss evaluator, timers, the environment report and table printing
+(the contenders are in ``_contenders.py``, the process isolation in ``_isolation.py``).
 
 Every contender trains the same network:
     z^l = a^{l-1} @ W^l + b^l,  a^l = relu(z^l) for hidden layers,
@@ -208,104 +208,6 @@ def time_call(fn, clock: str = "cpu") -> float:
     raise ValueError(f"unknown clock {clock!r}")
 
 
-# --------------------------------------------------------------------------
-# Contenders shared by both scripts
-# --------------------------------------------------------------------------
-
-class Floor:
-    """The pure matrix-multiply floor. Per minibatch it does exactly the
-    forward products, the dX products (none for the input layer) and the dW
-    products with matmul into preallocated arrays, and nothing else: no
-    bias, activation, loss, shuffle or update. `lib` is 'numpy', 'cupy' or
-    'torch' (any device)."""
-
-    trains = False
-
-    def __init__(self, name, cfg: Config, X, Ws, lib="numpy", device=None):
-        self.name, self.cfg = name, cfg
-        on_cuda = lib == "cupy" or (lib == "torch" and str(device).startswith("cuda"))
-        self.device_kind = "gpu" if on_cuda else "cpu"
-        self.clock = "cpu" if not on_cuda else "cupy" if lib == "cupy" else "torch-cuda"
-        if lib == "numpy":
-            xp, put = np, np.ascontiguousarray
-            empty = lambda shape: np.empty(shape, dtype=DTYPE)  # noqa: E731
-            self._matmul = lambda a, b, out: np.matmul(a, b, out=out)
-        elif lib == "cupy":
-            import cupy as xp
-            put = xp.asarray
-            empty = lambda shape: xp.empty(shape, dtype=xp.float32)  # noqa: E731
-            self._matmul = lambda a, b, out: xp.matmul(a, b, out=out)
-        elif lib == "torch":
-            import torch
-            put = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
-            empty = lambda shape: torch.empty(shape, dtype=torch.float32, device=device)  # noqa: E731
-            self._matmul = lambda a, b, out: torch.matmul(a, b, out=out)
-        else:
-            raise ValueError(lib)
-        b = cfg.batch_size
-        self.X = put(X)
-        self.Ws = [put(W) for W in Ws]
-        self.WTs = [W.T for W in self.Ws]          # views, no copy
-        self.Z = [empty((b, W.shape[1])) for W in Ws]    # forward outputs
-        self.D = [empty((b, W.shape[0])) for W in Ws]    # dX per layer
-        self.G = [empty(tuple(W.shape)) for W in Ws]     # dW per layer
-        self.buffer_bytes = sum(int(np.prod(tuple(a.shape))) * 4
-                                for a in self.Z + self.D + self.G)
-
-    def run_epoch(self, epoch: int) -> None:
-        mm, Ws, WTs, Z, D, G = self._matmul, self.Ws, self.WTs, self.Z, self.D, self.G
-        n, b, L = self.cfg.n_samples, self.cfg.batch_size, len(self.Ws)
-        for start in range(0, n, b):
-            m = min(b, n - start)
-            a = self.X[start:start + m]
-            for l in range(L):                       # forward
-                mm(a, Ws[l], Z[l][:m])
-                a = Z[l][:m]
-            delta = Z[L - 1][:m]                     # stands in for the output delta
-            for l in range(L - 1, -1, -1):           # backward
-                a_prev = self.X[start:start + m] if l == 0 else Z[l - 1][:m]
-                mm(a_prev.T, delta, G[l])            # dW
-                if l > 0:                            # dX, skipped for the input layer
-                    mm(delta, WTs[l], D[l][:m])
-                    delta = D[l][:m]
-
-    def weights(self):
-        return None
-
-
-class XpmlpContender:
-    """xpmlp.MLP trained with xpmlp.train, one epoch per call."""
-
-    trains = True
-
-    def __init__(self, name, cfg: Config, X, T, Ws, bs, lr, backend="numpy",
-                 device=None, clock="cpu"):
-        import xpmlp
-        self.name, self.cfg, self.lr, self.clock = name, cfg, lr, clock
-        self.device_kind = "cpu" if clock == "cpu" else "gpu"
-        self._train = xpmlp.train
-        # xpmlp names a device after the backend: "torch:cuda", "cupy:0".
-        if device is not None:
-            backend = f"{backend}:{device}"
-        kwargs = dict(hidden_activation="relu", output_activation="softmax",
-                      loss="cross_entropy", backend=backend, dtype="float32", seed=0)
-        self.net = xpmlp.MLP(list(cfg.layers), **kwargs)
-        self.net.set_weights(*copy_weights(Ws, bs))
-        # Move the data to the backend once, outside the timed epochs (a
-        # no-op on NumPy); train() accepts arrays of the net's backend.
-        if hasattr(self.net, "as_input"):
-            X, T = self.net.as_input(X), self.net.as_target(T, X.shape[0])
-        self.X, self.T = X, T
-
-    def run_epoch(self, epoch: int) -> None:
-        self._train(self.net, self.X, self.T, epochs=1, batch_size=self.cfg.batch_size,
-                    learning_rate=self.lr, shuffle=True, seed=epoch)
-
-    def weights(self):
-        Ws, bs = self.net.get_weights()
-        return [np.asarray(W) for W in Ws], [np.asarray(b) for b in bs]
-
-
 def xpmlp_backends() -> dict:
     """{backend: "ok" or why it cannot run here}, from xpmlp itself;
     empty when xpmlp cannot be imported."""
@@ -414,6 +316,13 @@ def print_environment(env: dict) -> None:
             print(f"thread pool: {p['user_api']}/{p['internal_api']} {p['prefix']} "
                   f"{p['version'] or ''} arch={p['architecture']} "
                   f"layer={p['threading_layer']} threads={p['num_threads']}")
+    blas = [p for p in pools if isinstance(p, dict) and p.get("user_api") == "blas"] if not isinstance(pools, str) else []
+    for p in blas:
+        print(f"BLAS kernel: {p['internal_api']} {p['architecture']} ({p['prefix']})")
+    trap = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    if trap:
+        print(f"WARNING: {', '.join(trap)} set: OpenBLAS may pick a slower kernel than this CPU's (here they "
+              "halve float32 GEMM speed); run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...`")
     print(f"gpu: {env['gpu'] or 'none'}")
     load = env["load_average"]
     if load is not None:

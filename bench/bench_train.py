@@ -1,12 +1,16 @@
 """Train the same MLP on the same data with several implementations and
 compare seconds per epoch against the pure matrix-multiply floor.
 
-    python bench/bench_train.py --config small
-    python bench/bench_train.py --config all --repeats 3 --json out.json --plot out.png
-    python bench/bench_train.py --samples 20000 --layers 64,100,10 --batch 200
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_train.py --config small
+    ... bench/bench_train.py --config all --repeats 3 --json out.json --plot out.png
+    ... bench/bench_train.py --samples 20000 --layers 64,100,10 --batch 200
+    ... bench/bench_train.py --config small --check-isolation
 
-Contenders run in one process, interleaved round by round: round 0 is the
-warm-up epoch, rounds 1..repeats are timed, and the median is reported.
+Each contender runs in a worker process of its own (only its libraries and
+thread pools there; see _isolation.py), driven round by round from here:
+round 0 is the warm-up epoch, rounds 1..repeats are timed, and the median
+is reported.  ``--in-process`` runs them all in this process instead, to
+show what sharing one process does to the timings.
 Every training contender starts from the same host-drawn weights and runs
 the same number of epochs; its final weights are scored by one NumPy
 evaluator (bench/_common.py: mean_cross_entropy) so that a contender that
@@ -16,210 +20,21 @@ skips work shows up as a loss far from the others.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
 import os
-import pstats
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
+from _contenders import field  # noqa: E402
+from _isolation import Local, Remote  # noqa: E402
 
 
 # --------------------------------------------------------------------------
 # Contenders other than the floor and xpmlp (those live in _common)
 # --------------------------------------------------------------------------
-
-class NumpyHand:
-    """The textbook NumPy MLP: shuffle, gather, forward, fused
-    softmax/cross-entropy delta, backward, update. Not tuned."""
-
-    trains, clock, device_kind = True, "cpu", "cpu"
-
-    def __init__(self, name, cfg, X, T, Ws, bs, lr):
-        self.name, self.cfg, self.X, self.T, self.lr = name, cfg, X, T, lr
-        self.Ws, self.bs = C.copy_weights(Ws, bs)
-        self.rng = np.random.default_rng(1)
-
-    def run_epoch(self, epoch):
-        n, b, L, lr = self.cfg.n_samples, self.cfg.batch_size, len(self.Ws), self.lr
-        order = self.rng.permutation(n)
-        for start in range(0, n, b):
-            idx = order[start:start + b]
-            x, t = self.X[idx], self.T[idx]
-            acts = [x]
-            for l in range(L):
-                z = acts[-1] @ self.Ws[l] + self.bs[l]
-                if l < L - 1:
-                    acts.append(np.maximum(z, 0))
-                else:
-                    z = z - z.max(axis=1, keepdims=True)
-                    e = np.exp(z)
-                    acts.append(e / e.sum(axis=1, keepdims=True))
-            delta = (acts[-1] - t) / x.shape[0]
-            for l in range(L - 1, -1, -1):
-                grad_W = acts[l].T @ delta
-                grad_b = delta.sum(axis=0)
-                if l > 0:
-                    delta = (delta @ self.Ws[l].T) * (acts[l] > 0)
-                self.Ws[l] -= lr * grad_W
-                self.bs[l] -= lr * grad_b
-
-    def weights(self):
-        return self.Ws, self.bs
-
-
-class Sklearn:
-    """MLPClassifier with plain SGD. One epoch = one partial_fit call: with
-    solver='sgd' that is exactly one shuffled pass over the data with no
-    validation split, early-stopping bookkeeping or convergence warning,
-    which max_iter=1 + warm_start would add. partial_fit re-validates X
-    each call; that is part of sklearn's per-epoch cost and is counted."""
-
-    trains, clock, device_kind = True, "cpu", "cpu"
-
-    def __init__(self, name, cfg, X, y, Ws, bs, lr):
-        from sklearn.neural_network import MLPClassifier
-        if cfg.layers[-1] < 3:
-            raise RuntimeError("sklearn uses a 1-unit logistic output for 2 classes")
-        self.name, self.X, self.y = name, X, y
-        self.clf = MLPClassifier(
-            hidden_layer_sizes=cfg.layers[1:-1], activation="relu", solver="sgd",
-            alpha=0.0, batch_size=cfg.batch_size, learning_rate="constant",
-            learning_rate_init=lr, momentum=0.0, nesterovs_momentum=False,
-            shuffle=True, random_state=0)
-        # Build the model on one minibatch, then overwrite its weights in
-        # place: its optimizer holds references to these very arrays.
-        classes = np.arange(cfg.layers[-1])
-        self.clf.partial_fit(X[:cfg.batch_size], y[:cfg.batch_size], classes=classes)
-        for mine, W in zip(self.clf.coefs_ + self.clf.intercepts_, Ws + bs):
-            if mine.dtype != np.float32:
-                raise RuntimeError(f"sklearn kept {mine.dtype} weights, not float32")
-            mine[...] = W
-
-    def run_epoch(self, epoch):
-        self.clf.partial_fit(self.X, self.y)
-
-    def weights(self):
-        return self.clf.coefs_, self.clf.intercepts_
-
-
-class TorchEager:
-    """nn.Sequential + CrossEntropyLoss (mean) + optim.SGD, eager mode."""
-
-    trains = True
-
-    def __init__(self, name, cfg, X, y, Ws, bs, lr, device="cpu"):
-        import torch
-        from torch import nn
-        self.torch, self.name, self.cfg = torch, name, cfg
-        self.device_kind = "cpu" if device == "cpu" else "gpu"
-        self.clock = "cpu" if device == "cpu" else "torch-cuda"
-        layers = []
-        for l, W in enumerate(Ws):
-            linear = nn.Linear(*W.shape)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(W.T.copy()))
-                linear.bias.copy_(torch.from_numpy(bs[l]))
-            layers += [linear, nn.ReLU()] if l < len(Ws) - 1 else [linear]
-        self.model = nn.Sequential(*layers).to(device)
-        self.loss_fn = nn.CrossEntropyLoss()
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.0)
-        self.X = torch.from_numpy(X).to(device)
-        self.y = torch.from_numpy(y).to(device)
-        self.gen = torch.Generator(device=device).manual_seed(1)
-        self.device = device
-
-    def run_epoch(self, epoch):
-        n, b = self.cfg.n_samples, self.cfg.batch_size
-        order = self.torch.randperm(n, generator=self.gen, device=self.device)
-        for start in range(0, n, b):
-            idx = order[start:start + b]
-            self.opt.zero_grad(set_to_none=True)
-            loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
-            loss.backward()
-            self.opt.step()
-
-    def weights(self):
-        linears = [m for m in self.model if hasattr(m, "weight")]
-        return ([m.weight.detach().cpu().numpy().T.copy() for m in linears],
-                [m.bias.detach().cpu().numpy().copy() for m in linears])
-
-
-# --------------------------------------------------------------------------
-# Building the field
-# --------------------------------------------------------------------------
-
-def build_contenders(cfg, args, X, T, y, Ws, bs):
-    """Return (contenders, skipped) where skipped is a list of (name, reason)."""
-    wanted = set(args.only.split(",")) if args.only else None
-    use_cpu = args.device in ("cpu", "all", "auto")
-    use_gpu = args.device in ("gpu", "all", "auto")
-    contenders, skipped = [], []
-
-    def add(name, factory):
-        if wanted is not None and name not in wanted:
-            return
-        try:
-            contenders.append(factory(name))
-        except Exception as exc:
-            skipped.append((name, f"{type(exc).__name__}: {exc}"))
-
-    lr = args.lr
-    backends = C.xpmlp_backends()
-    xpmlp_missing = "xpmlp not importable" if not backends else None
-
-    if use_cpu:
-        add("floor", lambda n: C.Floor(n, cfg, X, Ws, lib="numpy"))
-        for backend in ("numpy", "torch", "array_api_strict"):
-            name = f"xpmlp-{backend}"
-            if backend == "array_api_strict" and not args.strict:
-                if wanted is None or name in wanted:
-                    skipped.append((name, "slow; pass --strict to include it"))
-                continue
-            if xpmlp_missing:
-                skipped.append((name, xpmlp_missing))
-            elif backends.get(backend) != "ok":
-                skipped.append((name, backends.get(backend, "not an xpmlp backend")))
-            else:
-                add(name, lambda n, be=backend: C.XpmlpContender(n, cfg, X, T, Ws, bs, lr,
-                                                                 backend=be))
-        add("sklearn", lambda n: Sklearn(n, cfg, X, y, Ws, bs, lr))
-        add("torch", lambda n: TorchEager(n, cfg, X, y, Ws, bs, lr))
-        add("numpy-hand", lambda n: NumpyHand(n, cfg, X, T, Ws, bs, lr))
-
-    if use_gpu:
-        cupy, cupy_why = C.cupy_status()
-        torch_cuda, torch_why = C.torch_cuda_status()
-        if cupy is None:
-            for name in ("floor-cupy", "xpmlp-cupy"):
-                skipped.append((name, cupy_why))
-        else:
-            add("floor-cupy", lambda n: C.Floor(n, cfg, X, Ws, lib="cupy"))
-            if xpmlp_missing:
-                skipped.append(("xpmlp-cupy", xpmlp_missing))
-            else:
-                add("xpmlp-cupy", lambda n: C.XpmlpContender(
-                    n, cfg, X, T, Ws, bs, lr, backend="cupy", clock="cupy"))
-        if torch_cuda is None:
-            for name in ("floor-torch-cuda", "xpmlp-torch-cuda", "torch-cuda"):
-                skipped.append((name, torch_why))
-        else:
-            add("floor-torch-cuda", lambda n: C.Floor(n, cfg, X, Ws, lib="torch", device="cuda"))
-            if xpmlp_missing:
-                skipped.append(("xpmlp-torch-cuda", xpmlp_missing))
-            else:
-                add("xpmlp-torch-cuda", lambda n: C.XpmlpContender(
-                    n, cfg, X, T, Ws, bs, lr, backend="torch", device="cuda",
-                    clock="torch-cuda"))
-            add("torch-cuda", lambda n: TorchEager(n, cfg, X, y, Ws, bs, lr, device="cuda"))
-    if wanted is not None:
-        skipped = [(n, r) for n, r in skipped if n in wanted]
-    return contenders, skipped
-
 
 # --------------------------------------------------------------------------
 # One configuration
@@ -230,71 +45,102 @@ def run_config(cfg, args):
     X, T, y = C.make_data(cfg.n_samples, cfg.layers[0], cfg.layers[-1], seed=args.seed)
     Ws, bs = C.init_weights(cfg.layers, seed=args.seed)
     initial_loss = C.mean_cross_entropy(Ws, bs, X, y)
-
-    contenders, skipped = build_contenders(cfg, args, X, T, y, Ws, bs)
+    names, skipped = field(args)
+    contenders = start_contenders(names, cfg, args, skipped)
     for name, why in skipped:
         print(f"skip {name}: {why}")
     if not contenders:
         print("nothing to run")
         return None
+    try:
+        if args.check_isolation:
+            check_isolation(contenders, args)
+        times, failed = interleaved_rounds(contenders, args.repeats)
+        losses = {c.name: C.mean_cross_entropy(*c.weights(), X, y)
+                  for c in contenders if c.trains and c.name not in failed}
+        rows = result_rows(cfg, contenders, times, failed, losses, initial_loss, args)
+        print_table(cfg, rows, initial_loss, args.repeats + 1, args.loss_rtol)
+        if args.profile:
+            profile_contender(args, contenders, failed)
+    finally:
+        for c in contenders:
+            c.close()
+    return {"config": cfg.name, "n_samples": cfg.n_samples, "layers": list(cfg.layers),
+            "batch_size": cfg.batch_size, "steps_per_epoch": cfg.n_steps,
+            "flops_per_epoch": C.flops_per_sample(cfg.layers) * cfg.n_samples, "learning_rate": args.lr,
+            "epochs_trained": args.repeats + 1, "initial_loss": initial_loss, "loss_rtol": args.loss_rtol,
+            "isolation": "in-process" if args.in_process else "one process per contender",
+            "results": rows, "skipped": [{"name": n, "reason": r} for n, r in skipped],
+            "failed": [{"name": n, "reason": r} for n, r in failed.items()]}
 
+
+def start_contenders(names, cfg, args, skipped):
+    """Each contender in its own worker process (or here, with --in-process)."""
+    kind = Local if args.in_process else Remote
+    started = []
+    for name in names:
+        try:
+            started.append(kind(name, cfg, args.lr, args.seed, args.threads))
+        except Exception as exc:
+            skipped.append((name, str(exc).splitlines()[0]))
+    return started
+
+
+def interleaved_rounds(contenders, repeats):
+    """Round 0 warms up; rounds 1..repeats are timed, the contenders taking turns."""
     times = {c.name: [] for c in contenders}
     failed = {}
-    for rnd in range(args.repeats + 1):          # round 0 = warm-up
+    for rnd in range(repeats + 1):
         this_round = {}
         for c in contenders:
             if c.name in failed:
                 continue
             try:
-                this_round[c.name] = C.time_call(lambda: c.run_epoch(rnd), c.clock)
+                this_round[c.name] = c.timed_epoch(rnd)
             except Exception as exc:
                 failed[c.name] = f"{type(exc).__name__}: {exc}"
                 print(f"fail {c.name}: {failed[c.name]}")
                 continue
             if rnd > 0:
                 times[c.name].append(this_round[c.name])
-        label = "warm-up" if rnd == 0 else f"round {rnd}/{args.repeats}"
-        print(f"  {label}: " + ", ".join(f"{n} {s:.3f}s" for n, s in this_round.items()),
-              flush=True)
+        label = "warm-up" if rnd == 0 else f"round {rnd}/{repeats}"
+        print(f"  {label}: " + ", ".join(f"{n} {s:.3f}s" for n, s in this_round.items()), flush=True)
+    return times, failed
 
-    epochs = args.repeats + 1
-    flops_epoch = C.flops_per_sample(cfg.layers) * cfg.n_samples
-    losses = {}
+
+def check_isolation(contenders, args):
+    """Each contender timed alone (the others idle), then side by side, medians printed."""
+    alone = {}
     for c in contenders:
-        if c.trains and c.name not in failed:
-            Wc, bc = c.weights()
-            losses[c.name] = C.mean_cross_entropy(Wc, bc, X, y)
-    checks = loss_checks(losses, initial_loss, args.loss_rtol)
+        c.timed_epoch(0)
+        alone[c.name] = C.median([c.timed_epoch(r) for r in range(1, args.repeats + 1)])
+    together, _ = interleaved_rounds(contenders, args.repeats)
+    print("isolation check: median s/epoch alone vs side by side")
+    for c in contenders:
+        both = C.median(together[c.name])
+        print(f"  {c.name:24s} alone {alone[c.name]:.4f}  side by side {both:.4f}  ratio {both / alone[c.name]:.2f}")
 
-    floors = {}                                  # the fastest floor on each device
+
+def result_rows(cfg, contenders, times, failed, losses, initial_loss, args):
+    checks = loss_checks(losses, initial_loss, args.loss_rtol)
+    flops_epoch = C.flops_per_sample(cfg.layers) * cfg.n_samples
+    floors = {}  # the fastest floor on each device
     for c in contenders:
         if not c.trains and times[c.name]:
-            floors[c.device_kind] = min(C.median(times[c.name]),
-                                        floors.get(c.device_kind, float("inf")))
+            floors[c.device_kind] = min(C.median(times[c.name]), floors.get(c.device_kind, float("inf")))
     rows = []
     for c in contenders:
         if c.name in failed or not times[c.name]:
             continue
-        med = C.median(times[c.name])
-        floor = floors.get(c.device_kind)
+        med, floor = C.median(times[c.name]), floors.get(c.device_kind)
         rows.append({
             "name": c.name, "device": c.device_kind, "times_s": times[c.name],
-            "median_s": med, "samples_per_s": cfg.n_samples / med,
-            "gflops": flops_epoch / med / 1e9,
+            "median_s": med, "samples_per_s": cfg.n_samples / med, "gflops": flops_epoch / med / 1e9,
             "ratio_to_floor": med / floor if floor else None,
             "overhead_ms_per_step": (med - floor) / cfg.n_steps * 1e3 if floor else None,
             "final_loss": losses.get(c.name), "loss_check": checks.get(c.name, "n/a"),
         })
-    print_table(cfg, rows, initial_loss, epochs, args.loss_rtol)
-    if args.profile:
-        profile_contender(cfg, args, contenders, failed)
-    return {"config": cfg.name, "n_samples": cfg.n_samples, "layers": list(cfg.layers),
-            "batch_size": cfg.batch_size, "steps_per_epoch": cfg.n_steps,
-            "flops_per_epoch": flops_epoch, "learning_rate": args.lr,
-            "epochs_trained": epochs, "initial_loss": initial_loss,
-            "loss_rtol": args.loss_rtol, "results": rows,
-            "skipped": [{"name": n, "reason": r} for n, r in skipped],
-            "failed": [{"name": n, "reason": r} for n, r in failed.items()]}
+    return rows
 
 
 def loss_checks(losses, initial_loss, rtol):
@@ -342,22 +188,15 @@ def print_table(cfg, rows, initial_loss, epochs, rtol):
     print(C.format_table(headers, body))
 
 
-def profile_contender(cfg, args, contenders, failed):
-    """One extra epoch of the named contender under cProfile."""
+def profile_contender(args, contenders, failed):
+    """One extra epoch of the named contender under cProfile (in its own process)."""
     by_name = {c.name: c for c in contenders if c.name not in failed}
     c = by_name.get(args.profile)
     if c is None:
         print(f"\n--profile {args.profile}: no such contender in this run")
         return
-    profiler = cProfile.Profile()
-    profiler.enable()
-    C.time_call(lambda: c.run_epoch(args.repeats + 1), c.clock)
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(args.profile_top)
     print(f"\ncProfile of one epoch of {c.name} (by own time):")
-    print("\n".join(out.getvalue().splitlines()[:args.profile_top + 12]))
+    print(c.profile(args.profile_top))
 
 
 # --------------------------------------------------------------------------
@@ -365,14 +204,11 @@ def profile_contender(cfg, args, contenders, failed):
 # --------------------------------------------------------------------------
 
 def plot(results, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"--plot {path}: matplotlib is not installed; "
-              "`pip install matplotlib` to get the plot (tables and JSON are unaffected)")
-        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(len(results), 1, figsize=(7, 2.2 + 0.45 * max(
         len(r["results"]) for r in results) * len(results)), squeeze=False)
     for ax, res in zip(axes[:, 0], results):
@@ -420,7 +256,16 @@ def parse_args(argv=None):
     p.add_argument("--profile-top", type=int, default=20)
     p.add_argument("--json", metavar="PATH", help="write all results as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a bar chart (needs matplotlib)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run every contender in this one process (shows how shared thread pools distort timings)")
+    p.add_argument("--check-isolation", action="store_true",
+                   help="first time each contender alone, then side by side, and print both")
     args = p.parse_args(argv)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            p.error("--plot needs matplotlib: pip install matplotlib (checked before the run, not after)")
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
     if (args.samples is None) != (args.layers is None):
@@ -442,11 +287,12 @@ def main(argv=None):
     args = parse_args(argv)
     C.set_tf32(args.allow_tf32)
     from threadpoolctl import threadpool_limits
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        pass
+    if args.in_process:
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
     results = []
     with threadpool_limits(limits=args.threads):
         env = C.environment(args.threads)
