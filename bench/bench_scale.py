@@ -29,6 +29,7 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
+import _contenders as K  # noqa: E402
 
 MB = 2 ** 20
 
@@ -50,8 +51,8 @@ def sweeps(batch):
 
 # The two contenders, by name: the floor, and xpmlp on NumPy.
 FACTORIES = {
-    "floor": lambda cfg, X, T, Ws, bs, lr: C.Floor("floor", cfg, X, Ws, lib="numpy"),
-    "xpmlp-numpy": lambda cfg, X, T, Ws, bs, lr: C.XpmlpContender(
+    "floor": lambda cfg, X, T, Ws, bs, lr: K.Floor("floor", cfg, X, Ws, lib="numpy"),
+    "xpmlp-numpy": lambda cfg, X, T, Ws, bs, lr: K.XpmlpContender(
         "xpmlp-numpy", cfg, X, T, Ws, bs, lr, backend="numpy"),
 }
 

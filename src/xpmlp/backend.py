@@ -118,6 +118,8 @@ class Backend:
         if self.name == "torch":
             import torch  # the compat namespace's asarray copies through torch.as_tensor
 
+            if not host.flags.writeable:  # torch would share read-only memory (and warn): copy it
+                host = np.array(host)
             return torch.as_tensor(host, dtype=dtype, device=self.device)
         return self.xp.asarray(host, dtype=dtype, device=self.device)
 
