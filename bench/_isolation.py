@@ -8,6 +8,10 @@ holds only its own contender's libraries and thread pools; while another worker 
 on its pipe (its pools go idle), so every contender is timed as if it ran alone, yet the rounds
 stay interleaved, so slow drifts of the machine hit every contender alike.
 
+Short epochs (``small``: a few ms) run several times back to back in each turn (the same number
+for every contender, so they all train the same epochs), the median reported: after a second of
+settling the cores are cold, and one short epoch would time the wake-up.
+
 A thread pool does not go idle the moment its work ends: OpenBLAS's threads spin for about
 2^28 cycles and OpenMP's (torch) for a spin count before they sleep.  So after each timed epoch
 a worker sleeps for ``SETTLE_S`` before it reports, and the next contender starts on quiet cores.
@@ -50,10 +54,10 @@ def _worker(conn, name: str, cfg, lr: float, seed: int, threads: int) -> None:
     while True:
         command, arg = conn.recv()
         try:
-            if command == "epoch":
-                seconds = C.time_call(lambda: c.run_epoch(arg), c.clock)
+            if command == "epochs":  # arg = (first epoch number, how many): their median time
+                seconds = [C.time_call(lambda e=e: c.run_epoch(e), c.clock) for e in range(arg[0], arg[0] + arg[1])]
                 time.sleep(SETTLE_S)  # let this process's spinning thread pools go idle before the next one runs
-                conn.send(("ok", seconds))
+                conn.send(("ok", C.median(seconds)))
             elif command == "weights":
                 conn.send(("ok", c.weights()))
             elif command == "profile":
@@ -100,8 +104,9 @@ class Remote:
             raise RuntimeError(value)
         return value
 
-    def timed_epoch(self, epoch: int) -> float:
-        return self._ask("epoch", epoch)
+    def timed_epochs(self, first: int, count: int = 1) -> float:
+        """Median seconds of ``count`` epochs run back to back."""
+        return self._ask("epochs", (first, count))
 
     def weights(self):
         return self._ask("weights")
@@ -132,8 +137,9 @@ class Local:
         self.c = _contenders.build(name, cfg, lr, (X, T, y, Ws, bs))
         self.trains, self.clock, self.device_kind = self.c.trains, self.c.clock, self.c.device_kind
 
-    def timed_epoch(self, epoch: int) -> float:
-        return self.C.time_call(lambda: self.c.run_epoch(epoch), self.clock)
+    def timed_epochs(self, first: int, count: int = 1) -> float:
+        return self.C.median([self.C.time_call(lambda e=e: self.c.run_epoch(e), self.clock)
+                              for e in range(first, first + count)])
 
     def weights(self):
         return self.c.weights()

@@ -55,11 +55,12 @@ def run_config(cfg, args):
     try:
         if args.check_isolation:
             check_isolation(contenders, args)
-        times, failed = interleaved_rounds(contenders, args.repeats)
+        times, failed, epochs = interleaved_rounds(contenders, args.repeats)
         losses = {c.name: C.mean_cross_entropy(*c.weights(), X, y)
                   for c in contenders if c.trains and c.name not in failed}
         rows = result_rows(cfg, contenders, times, failed, losses, initial_loss, args)
-        print_table(cfg, rows, initial_loss, args.repeats + 1, args.loss_rtol)
+        print_table(cfg, rows, initial_loss, epochs, args.loss_rtol)
+        ops = operations_per_step(cfg)
         if args.profile:
             profile_contender(args, contenders, failed)
     finally:
@@ -68,10 +69,22 @@ def run_config(cfg, args):
     return {"config": cfg.name, "n_samples": cfg.n_samples, "layers": list(cfg.layers),
             "batch_size": cfg.batch_size, "steps_per_epoch": cfg.n_steps,
             "flops_per_epoch": C.flops_per_sample(cfg.layers) * cfg.n_samples, "learning_rate": args.lr,
-            "epochs_trained": args.repeats + 1, "initial_loss": initial_loss, "loss_rtol": args.loss_rtol,
+            "epochs_trained": epochs, "initial_loss": initial_loss, "loss_rtol": args.loss_rtol,
             "isolation": "in-process" if args.in_process else "one process per contender",
+            "xpmlp_array_operations_per_step": ops,
             "results": rows, "skipped": [{"name": n, "reason": r} for n, r in skipped],
             "failed": [{"name": n, "reason": r} for n, r in failed.items()]}
+
+
+def operations_per_step(cfg):
+    """xpmlp's array operations per step (kernel launches on a GPU), counted on the generic code."""
+    try:
+        from xpmlp.opcount import ops_per_step
+    except ImportError:
+        return None
+    ops = sum(ops_per_step(list(cfg.layers), batch=8, steps=2).values())
+    print(f"xpmlp: {ops:.0f} array operations per step (generic code; each is a kernel launch on a GPU)")
+    return ops
 
 
 def start_contenders(names, cfg, args, skipped):
@@ -86,35 +99,43 @@ def start_contenders(names, cfg, args, skipped):
     return started
 
 
+#: A contender's turn lasts at least about this long: short epochs repeat back to back within it.
+MIN_TURN_S = 0.2
+
+
 def interleaved_rounds(contenders, repeats):
-    """Round 0 warms up; rounds 1..repeats are timed, the contenders taking turns."""
+    """Round 0 warms up; rounds 1..repeats are timed, the contenders taking turns; a turn is
+    ``per_turn`` epochs, the same for all, enough that the quickest turn lasts MIN_TURN_S."""
     times = {c.name: [] for c in contenders}
-    failed = {}
+    failed, per_turn, epoch = {}, 1, 0
     for rnd in range(repeats + 1):
         this_round = {}
         for c in contenders:
             if c.name in failed:
                 continue
             try:
-                this_round[c.name] = c.timed_epoch(rnd)
+                this_round[c.name] = c.timed_epochs(epoch, per_turn)
             except Exception as exc:
                 failed[c.name] = f"{type(exc).__name__}: {exc}"
                 print(f"fail {c.name}: {failed[c.name]}")
                 continue
             if rnd > 0:
                 times[c.name].append(this_round[c.name])
-        label = "warm-up" if rnd == 0 else f"round {rnd}/{repeats}"
-        print(f"  {label}: " + ", ".join(f"{n} {s:.3f}s" for n, s in this_round.items()), flush=True)
-    return times, failed
+        label = "warm-up" if rnd == 0 else f"round {rnd}/{repeats} ({per_turn} epochs a turn)"
+        print(f"  {label}: " + ", ".join(f"{n} {s:.4f}s" for n, s in this_round.items()), flush=True)
+        epoch += per_turn
+        if rnd == 0 and this_round:
+            per_turn = max(1, min(20, round(MIN_TURN_S / min(this_round.values()))))
+    return times, failed, epoch
 
 
 def check_isolation(contenders, args):
     """Each contender timed alone (the others idle), then side by side, medians printed."""
     alone = {}
     for c in contenders:
-        c.timed_epoch(0)
-        alone[c.name] = C.median([c.timed_epoch(r) for r in range(1, args.repeats + 1)])
-    together, _ = interleaved_rounds(contenders, args.repeats)
+        c.timed_epochs(0)
+        alone[c.name] = C.median([c.timed_epochs(r) for r in range(1, args.repeats + 1)])
+    together, _, _ = interleaved_rounds(contenders, args.repeats)
     print("isolation check: median s/epoch alone vs side by side")
     for c in contenders:
         both = C.median(together[c.name])
