@@ -73,5 +73,26 @@ def main() -> None:
         save(out, net, history=hist)
 
 
+
+
+def estimator_main() -> None:
+    """``python mpi_worker.py estimator DTYPE OUT``: MLPClassifier(distributed=True) on each rank's
+    rows (rank 1's rows miss a class); rank 0 writes the weights and classes."""
+    from xpmlp.estimators import MLPClassifier
+
+    comm = MPICommunicator()
+    X, _, y, _ = global_data()
+    rows = uneven(comm.rank, comm.size)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=15, batch_size=16, random_state=0, early_stopping=True,
+                        validation_fraction=0.2, distributed=True, dtype=sys.argv[2])
+    Xr, yr = X[rows], y[rows]
+    if comm.rank == 1:
+        keep = yr != 2  # a shard without class 2: the classes still come from every rank
+        Xr, yr = Xr[keep], yr[keep]
+    clf.fit(Xr, yr)
+    if comm.rank == 0:
+        np.savez(sys.argv[3], classes=clf.classes_, n_iter=clf.n_iter_, **{f"W{i}": W for i, W in enumerate(clf.coefs_)})
+
+
 if __name__ == "__main__":
-    main()
+    estimator_main() if sys.argv[1] == "estimator" else main()

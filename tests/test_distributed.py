@@ -111,3 +111,22 @@ def test_the_cli_trains_data_parallel_under_mpiexec(tmp_path):
     assert main([*argv, "--save", str(tmp_path / "one.npz")]) == 0
     for a, b in zip(load(tmp_path / "p.npz").net.get_weights()[0], load(tmp_path / "one.npz").net.get_weights()[0]):
         assert rel_err(a, b) <= TOL["float64"]
+
+
+def test_estimators_train_data_parallel_with_every_ranks_classes(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "clf.npz"
+    done = mpirun(2, "estimator", "float64", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    saved = np.load(out)
+    assert saved["classes"].tolist() == [0, 1, 2] and 1 <= int(saved["n_iter"]) <= 15
+    assert saved["W0"].shape == (5, 8)
+
+
+def test_distributed_estimators_need_mpiexec():
+    pytest.importorskip("sklearn")
+    from xpmlp.estimators import MLPClassifier
+
+    X, _, y, _ = global_data()
+    with pytest.raises(ValueError, match="started by mpiexec"):
+        MLPClassifier(distributed=True, max_iter=2).fit(X, y)

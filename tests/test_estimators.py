@@ -265,7 +265,7 @@ def test_parameters_are_sklearns_plus_xpmlps():
     for ours, ref in ((MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)):
         sig_ours, sig_ref = inspect.signature(ours).parameters, inspect.signature(ref).parameters
         assert list(sig_ours)[:len(sig_ref)] == list(sig_ref)
-        assert set(sig_ours) - set(sig_ref) == {"max_grad_norm", "backend", "dtype"}
+        assert set(sig_ours) - set(sig_ref) == {"max_grad_norm", "backend", "dtype", "distributed"}
         assert all(sig_ours[k].default == v.default for k, v in sig_ref.items())
         for key, constraints in ref._parameter_constraints.items():
             got = [_meaning(c) for c in ours._parameter_constraints[key]]

@@ -5,6 +5,7 @@ layout table that says what the code does."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,11 @@ def test_math_modules_never_import_training_io_or_interfaces():
     for m in sorted(MATH & set(GRAPH)):
         bad = reachable(m) & NOT_FOR_MATH
         assert not bad, f"math module {m} reaches {sorted(bad)}"
+
+
+def test_readme_architecture_table_says_what_the_code_does():
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)\.py` \| [^|]+ \| ([^|]+) \|$", text, flags=re.M)
+    table = {m: set() if deps.strip() == "-" else set(deps.strip().split(", ")) for m, deps in rows}
+    assert table == GRAPH, {m: (table.get(m), GRAPH.get(m)) for m in set(table) | set(GRAPH)
+                            if table.get(m) != GRAPH.get(m)}

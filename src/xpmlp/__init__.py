@@ -14,7 +14,7 @@ from .network import MLP, Gradients, Trace, backward, forward
 from .optimizers import SGD, Optimizer
 from .training import DivergenceError, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ACTIVATIONS",

@@ -72,6 +72,7 @@ class BaseMLP(PersistMixin, BaseEstimator):
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> "BaseMLP":
         hidden = hidden_sizes(self.hidden_layer_sizes)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        self._comm = self._communicator(y)
         X, Y = self._validate_input(X, y, incremental, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -85,6 +86,24 @@ class BaseMLP(PersistMixin, BaseEstimator):
         else:
             self._fit_stochastic(X, Y, sample_weight, incremental, rs)
         return self
+
+    def _communicator(self, y: Any) -> Any:
+        """With ``distributed=True`` (under ``mpiexec -n P``), the ranks' communicator: each rank's
+        ``fit`` gets its own rows, the classes are those of every rank's labels; else None."""
+        if not self.distributed:
+            return None
+        from .distributed import world
+
+        comm = world()
+        if comm is None:
+            raise ValueError("distributed=True needs the script to be started by mpiexec with more than one process")
+        if self.solver == "lbfgs":
+            raise ValueError("distributed=True trains with the stochastic solvers ('sgd', 'adam', 'adamw'); "
+                             "solver='lbfgs' runs in one process")
+        labels = np.asarray(y)
+        self._labels_of_all_ranks = (np.unique(np.concatenate(comm.comm.allgather(np.unique(labels))))
+                                     if is_classifier(self) and labels.ndim == 1 else None)
+        return comm
 
     def _initialize(self, X: Any, Y: np.ndarray, hidden: list[int], rs: np.random.RandomState) -> None:
         """A new network with scikit-learn's first weights, and fresh fitted attributes."""
@@ -119,19 +138,23 @@ class BaseMLP(PersistMixin, BaseEstimator):
             self.optimizer_, self.schedule_ = self._make_optimizer(), self._make_schedule()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if not hasattr(self, "_rng") and self._comm is not None:  # before the split, whose draws differ by rank
+            self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
         X, Y, w, validation = self._split(X, Y, w, rs)
         if not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))  # the shuffling stream
-        n, before = X.shape[0], self.history_.epochs
+        comm, before = self._comm, self.history_.epochs
+        n = X.shape[0] if comm is None else comm.comm.allreduce(X.shape[0])  # the rows of every rank
         alpha = 0.0 if self.solver == "adamw" else self.alpha / (1.0 if w is None else float(np.mean(w)))
-        callbacks = [SklearnVerbose(self.tol, self.n_iter_no_change)] if self.verbose else []
+        rank0 = comm is None or comm.rank == 0
+        callbacks = [SklearnVerbose(self.tol, self.n_iter_no_change)] if self.verbose and rank0 else []
         try:
             _fit_loop(
                 self.net_, X, Y, epochs=1 if incremental else self.max_iter, batch_size=self._batch_size(n),
                 optimizer=self.optimizer_, schedule=self.schedule_, alpha=alpha, alpha_per_batch=True,
                 shuffle=self.shuffle, seed=self._rng, sample_weight=w, validation_data=validation,
                 patience=self.n_iter_no_change, tol=self.tol, max_grad_norm=self.max_grad_norm,
-                history=self.history_, record_scale=self._record_scale(), callbacks=callbacks,
+                history=self.history_, record_scale=self._record_scale(), callbacks=callbacks, comm=comm,
             )
         except DivergenceError as exc:
             raise ValueError(f"{_NON_FINITE} ({exc})") from exc

@@ -68,6 +68,7 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
     "backend": [None, _BackendName(), Backend],
     "dtype": [None, StrOptions({"float32", "float64"})],
+    "distributed": ["boolean"],
 }
 
 

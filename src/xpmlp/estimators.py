@@ -15,7 +15,8 @@ xpmlp adds ``backend=`` (``"numpy"``, ``"torch"``, ``"torch:cuda"``, ``"cupy"``,
 ``"array_api_strict"``, a :class:`~xpmlp.backend.Backend`; default: CuPy when a CUDA device is
 usable, else NumPy), ``dtype=`` (``"float32"``/``"float64"``, overriding the input's),
 ``max_grad_norm=`` (clip each step's gradient norm), ``solver="adamw"`` (decoupled weight
-decay ``alpha``), and :meth:`~xpmlp._sklearn_persist.PersistMixin.save` /
+decay ``alpha``), ``distributed=True`` (under ``mpiexec -n P``: each process's ``fit`` gets
+its own rows and they train one model data-parallel, :mod:`xpmlp.distributed`), and :meth:`~xpmlp._sklearn_persist.PersistMixin.save` /
 :func:`load_estimator` (model files without pickle).  Training runs on the backend through
 :func:`xpmlp.training.fit` or :func:`xpmlp.lbfgs.fit_lbfgs`; every fitted attribute is
 host NumPy data.  Where the results differ from scikit-learn's, and why: README.md,
@@ -64,7 +65,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Binary targets train one logistic output with binary cross-entropy, multiclass targets a
     softmax output with cross-entropy, multilabel targets (an indicator matrix) one logistic
     output per label; labels may be any values ``LabelBinarizer`` takes.  Parameters and
-    attributes: scikit-learn's ``MLPClassifier`` plus ``max_grad_norm``, ``backend``, ``dtype``
+    attributes: scikit-learn's ``MLPClassifier`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``
     (module docstring).  ``coefs_[i]`` is ``(sizes[i], sizes[i+1])`` and ``intercepts_[i]``
     ``(sizes[i+1],)``, the model's dtype; ``predict_proba`` returns ``(n, n_classes)``.
     """
@@ -74,7 +75,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
         random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
         early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-        n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None,
+        n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
     ) -> None:
         store_params(self, locals())
 
@@ -86,7 +87,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = _validate_xy(self, X, y, reset, y_numeric=False)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
+            every_label = getattr(self, "_labels_of_all_ranks", None)  # distributed: every rank's classes
+            self._label_binarizer = LabelBinarizer().fit(y if every_label is None else every_label)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -158,7 +160,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ``loss="squared_error"``: identity output, half squared error; ``loss="poisson"``: exp
     output (log link), half Poisson deviance, targets ``>= 0``.  Single or multiple outputs;
     ``predict`` returns ``(n,)`` for one output, ``(n, n_outputs)`` otherwise.  Parameters and
-    attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``.
+    attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``.
     """
 
     _parameter_constraints: dict = {
@@ -169,7 +171,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
         shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-        epsilon=1e-8, n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None,
+        epsilon=1e-8, n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
     ) -> None:
         store_params(self, locals())
 

@@ -68,6 +68,10 @@ class Loss:
         is what the output activation computed beside ``a`` (:meth:`Activation.forward`), if anything."""
         raise NotImplementedError
 
+    def total(self, xp: Any, z: Any, a: Any, t: Any, aux: Any = None) -> Any:
+        """``sum_i C_i`` over the batch, a 0-d array (a loss may skip the per-sample vector)."""
+        return xp.sum(self.value(xp, z, a, t, aux))
+
     def dC_da(self, xp: Any, a: Any, t: Any) -> Any:
         """Gradient of the per-sample cost with respect to the output ``a``, ``(n, k)``."""
         raise NotImplementedError
@@ -150,8 +154,14 @@ class CrossEntropy(Loss):
         return xp.any(t < 0, axis=1) | (xp.abs(xp.sum(t, axis=1) - 1.0) > tol)
 
     def value(self, xp, z, a, t, aux=None):
+        return xp.sum(self._terms(xp, z, t, aux), axis=1)  # -sum_j t_j log softmax(z)_j
+
+    def total(self, xp, z, a, t, aux=None):
+        return xp.sum(self._terms(xp, z, t, aux))  # one reduction over the batch, no per-sample vector
+
+    def _terms(self, xp, z, t, aux):
         lse = aux if aux is not None else ACTIVATIONS["softmax"].forward(xp, z)[1]  # log sum_k exp(z_k), (n, 1)
-        return xp.sum(t * (lse - z), axis=1)  # -sum_j t_j log softmax(z)_j
+        return t * (lse - z)  # -t_j log softmax(z)_j
 
     def dC_da(self, xp, a, t):
         return -t / a

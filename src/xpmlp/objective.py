@@ -35,8 +35,9 @@ __all__ = [
 
 def batch_loss(net: MLP, trace: Trace, Tb: Any, wb: Any = None) -> Any:
     """``sum_i w_i C_i`` over a batch whose forward pass is ``trace``: a 0-d device array."""
-    per = net.loss.value(net.xp, trace.z[-1], trace.a[-1], Tb, trace.aux[-1])  # C_i, (b,)
-    return net.xp.sum(per if wb is None else per * wb)
+    if wb is None:
+        return net.loss.total(net.xp, trace.z[-1], trace.a[-1], Tb, trace.aux[-1])  # sum_i C_i
+    return net.xp.sum(net.loss.value(net.xp, trace.z[-1], trace.a[-1], Tb, trace.aux[-1]) * wb)  # C_i, (b,)
 
 
 def param_gradients(net: MLP, trace: Trace, Tb: Any, wb: Any = None, scale: float | None = None,
