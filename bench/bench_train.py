@@ -55,7 +55,7 @@ def run_config(cfg, args):
     try:
         if args.check_isolation:
             check_isolation(contenders, args)
-        times, failed, epochs = interleaved_rounds(contenders, args.repeats)
+        times, failed, epochs = interleaved_rounds(contenders, args.repeats, args.min_turn)
         losses = {c.name: C.mean_cross_entropy(*c.weights(), X, y)
                   for c in contenders if c.trains and c.name not in failed}
         rows = result_rows(cfg, contenders, times, failed, losses, initial_loss, args)
@@ -103,9 +103,9 @@ def start_contenders(names, cfg, args, skipped):
 MIN_TURN_S = 0.2
 
 
-def interleaved_rounds(contenders, repeats):
+def interleaved_rounds(contenders, repeats, min_turn=MIN_TURN_S):
     """Round 0 warms up; rounds 1..repeats are timed, the contenders taking turns; a turn is
-    ``per_turn`` epochs, the same for all, enough that the quickest turn lasts MIN_TURN_S."""
+    ``per_turn`` epochs, the same for all, enough that the quickest turn lasts ``min_turn``."""
     times = {c.name: [] for c in contenders}
     failed, per_turn, epoch = {}, 1, 0
     for rnd in range(repeats + 1):
@@ -125,18 +125,25 @@ def interleaved_rounds(contenders, repeats):
         print(f"  {label}: " + ", ".join(f"{n} {s:.4f}s" for n, s in this_round.items()), flush=True)
         epoch += per_turn
         if rnd == 0 and this_round:
-            per_turn = max(1, min(20, round(MIN_TURN_S / min(this_round.values()))))
+            per_turn = turn_length(min(this_round.values()), min_turn)
     return times, failed, epoch
 
 
+def turn_length(quickest_epoch_s, min_turn):
+    """Epochs per turn: enough for ``min_turn`` seconds of the quickest contender (1 to 20)."""
+    return max(1, min(20, round(min_turn / quickest_epoch_s))) if min_turn > 0 else 1
+
+
 def check_isolation(contenders, args):
-    """Each contender timed alone (the others idle), then side by side, medians printed."""
-    alone = {}
-    for c in contenders:
-        c.timed_epochs(0)
-        alone[c.name] = C.median([c.timed_epochs(r) for r in range(1, args.repeats + 1)])
-    together, _, _ = interleaved_rounds(contenders, args.repeats)
-    print("isolation check: median s/epoch alone vs side by side")
+    """Each contender timed alone (the others idle), then side by side, with the same turns, and
+    the medians printed."""
+    warm = {c.name: c.timed_epochs(0) for c in contenders}
+    per_turn = turn_length(min(warm.values()), args.min_turn)
+    alone = {c.name: C.median([c.timed_epochs(1 + r * per_turn, per_turn) for r in range(args.repeats)])
+             for c in contenders}
+    together, _, _ = interleaved_rounds(contenders, args.repeats, args.min_turn)
+    print(f"isolation check ({'one process' if args.in_process else 'a process per contender'}, "
+          f"{per_turn} epochs a turn): median s/epoch alone vs side by side")
     for c in contenders:
         both = C.median(together[c.name])
         print(f"  {c.name:24s} alone {alone[c.name]:.4f}  side by side {both:.4f}  ratio {both / alone[c.name]:.2f}")
@@ -279,6 +286,8 @@ def parse_args(argv=None):
     p.add_argument("--plot", metavar="PATH", help="write a bar chart (needs matplotlib)")
     p.add_argument("--in-process", action="store_true",
                    help="run every contender in this one process (shows how shared thread pools distort timings)")
+    p.add_argument("--min-turn", type=float, default=MIN_TURN_S,
+                   help="seconds a contender's turn lasts at least (short epochs repeat); 0: one epoch a turn")
     p.add_argument("--check-isolation", action="store_true",
                    help="first time each contender alone, then side by side, and print both")
     args = p.parse_args(argv)

@@ -415,3 +415,17 @@ def test_save_and_load_round_trip(tmp_path, iris, solver):
 def test_clone_and_params():
     clf = MLPClassifier(backend="torch", dtype="float64", max_grad_norm=1.0)
     assert clone(clf).get_params() == clf.get_params() and clf.set_params(alpha=0.5).alpha == 0.5
+
+
+def test_partial_fit_equals_fit_epoch_by_epoch_bitwise():
+    """The same epochs in the same order with the same arithmetic: equal to the last bit."""
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(8,), random_state=0, backend="numpy", batch_size=32, shuffle=True)
+    full = MLPClassifier(max_iter=3, n_iter_no_change=100, **kw).fit(X, y)
+    inc = MLPClassifier(**kw)
+    for _ in range(3):
+        inc.partial_fit(X, y, classes=np.unique(y))
+    assert inc.t_ == full.t_ == 450
+    np.testing.assert_array_equal(inc.loss_curve_, full.loss_curve_)
+    for a, b in zip(inc.coefs_ + inc.intercepts_, full.coefs_ + full.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -76,3 +76,17 @@ def test_09_io_save_takes_a_fitted_estimator(tmp_path):
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     with pytest.raises(TypeError, match="needs an xpmlp MLP"):
         io.save(tmp_path / "x.npz", object())
+
+
+def test_07_the_benchmarks_plot_option_needs_matplotlib_before_the_run(monkeypatch, capsys):
+    """`--plot` without matplotlib stops at once with the install hint (it used to say so after the run)."""
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    monkeypatch.syspath_prepend(str(bench))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    import bench_train
+
+    with pytest.raises(SystemExit) as exc:
+        bench_train.parse_args(["--config", "small", "--plot", "out.png"])
+    assert exc.value.code == 2 and "--plot needs matplotlib: pip install matplotlib" in capsys.readouterr().err

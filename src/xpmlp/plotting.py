@@ -43,6 +43,7 @@ def plot_history(history: History, path: "str | os.PathLike", title: str = "") -
             axes[1].legend(loc="lower right", fontsize="small")
         axes[1].set_ylabel("validation score")
     axes[-1].plot(epochs, history.learning_rate, color="tab:orange")
+    axes[-1].set_ylim(0, 1.1 * max(history.learning_rate, default=1.0))  # a constant rate reads as one
     axes[-1].set_ylabel("learning rate")
     axes[-1].set_xlabel("epoch")
     if title:
