@@ -86,3 +86,25 @@ def test_cli_reports_a_bad_backend_in_one_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "xpmlp: error: unknown backend 'jax'; valid names:" in err and "Traceback" not in err
+
+
+def test_the_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
+    """README's "Your own data" commands, in order, in a fresh directory holding examples/."""
+    import shutil
+
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("onnx")
+    from xpmlp.cli import main
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    section = README.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    lines = [ln for ln in re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)[0].splitlines()
+             if ln.startswith(".venv/bin/xpmlp ")]
+    assert len(lines) == 4
+    for line in lines:
+        assert main(shlex.split(line)[1:] + (["--no-progress"] if " train " in line else [])) == 0, line
+    out = capsys.readouterr().out
+    assert "accuracy:" in out and "confusion matrix" in out
+    for made in ("flowers.npz", "curve.png", "predictions.csv", "flowers.onnx"):
+        assert (tmp_path / made).stat().st_size > 0
