@@ -178,11 +178,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"accuracy: {value:.4f} on {len(table.y)} rows")
     C = confusion(pre, table.y, predict_table(net, pre, table)[0])
     names = [str(c) for c in pre.classes]
-    width = max(8, *(len(n) for n in names))
+    width = max(6, *(len(n) for n in names))
     print("confusion matrix (rows: true class, columns: predicted)")
-    print(" " * width + "".join(f"{n:>{width}}" for n in names))
+    print(" " * width + "".join(f"  {n:>{width}}" for n in names))
     for name, row in zip(names, C):
-        print(f"{name:>{width}}" + "".join(f"{v:>{width}d}" for v in row))
+        print(f"{name:>{width}}" + "".join(f"  {v:>{width}d}" for v in row))
     return 0
 
 
