@@ -102,5 +102,5 @@ def test_readme_selftest_command_parses():
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = text.split("## GPU users: run `xpmlp selftest` first", 1)[1].split("\n## ", 1)[0]
-    args = build_parser().parse_args(re.search(r"```bash\nxpmlp (.+?)\n```", section).group(1).split())
+    args = build_parser().parse_args(re.search(r"```bash\n(?:\.venv/bin/)?xpmlp (.+?)\n```", section).group(1).split())
     assert args.command == "selftest" and args.json == "selftest.json"

@@ -8,7 +8,14 @@ Layout: :mod:`~xpmlp.backend` (which library and device) | :mod:`~xpmlp.activati
 """
 
 from .activations import ACTIVATIONS, NotDifferentiableError, get_activation
-from .backend import BACKEND_NAMES, Backend, BackendError, available_backends, resolve, use
+from .backend import (
+    BACKEND_NAMES,
+    Backend,
+    BackendError,
+    available_backends,
+    resolve,
+    use,
+)
 from .losses import LOSSES, get_loss
 from .network import MLP, Gradients, Trace, backward, forward
 from .optimizers import SGD, Optimizer
@@ -43,9 +50,9 @@ __all__ = [
 from .callbacks import Callback, EpochLog, ModelCheckpoint  # noqa: E402
 from .history import History  # noqa: E402
 from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
+from .lbfgs import fit_lbfgs  # noqa: E402
 from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
 from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
-from .lbfgs import fit_lbfgs  # noqa: E402
 from .stopping import EarlyStopping  # noqa: E402
 from .targets import one_hot  # noqa: E402
 from .training import fit  # noqa: E402

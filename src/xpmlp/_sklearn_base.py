@@ -29,9 +29,18 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._sklearn_params import PARAMETER_CONSTRAINTS, hidden_sizes, initial_weights, model_backend
+from ._sklearn_params import (
+    PARAMETER_CONSTRAINTS,
+    hidden_sizes,
+    initial_weights,
+    model_backend,
+)
 from ._sklearn_persist import PersistMixin
 from ._sklearn_report import SklearnVerbose, warn_stop
 from .callbacks import DivergenceError

@@ -26,7 +26,16 @@ from . import __version__
 from .backend import BackendError, available_backends
 from .callbacks import DivergenceError
 from .tabular import read_table
-from .workflows import DATASETS, confusion, load_dataset, load_model, predict_table, save_model, score, train_table
+from .workflows import (
+    DATASETS,
+    confusion,
+    load_dataset,
+    load_model,
+    predict_table,
+    save_model,
+    score,
+    train_table,
+)
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 

@@ -124,7 +124,9 @@ class TrainingData:
         """One epoch's minibatches ``(X_b, T_b, w_b, |B|)`` in an order drawn from ``rng``; ``|B|``
         counts the batch's rows in every process (the mean's denominator)."""
         xp, n = self.backend.xp, self.n_total
-        order = self.backend.asarray(rng.permutation(n), dtype=self.backend.index_dtype) if self.shuffle else None  # host -> device
+        order = None  # host -> device below: the epoch's shuffled row order, once
+        if self.shuffle:
+            order = self.backend.asarray(rng.permutation(n), dtype=self.backend.index_dtype)
         for start, stop in batch_slices(n, self.batch_size):
             if order is None:
                 rows = slice(start, stop)

@@ -49,8 +49,9 @@ def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any
         x = builder.node("Sub", [x, builder.const("mean", preprocessor.mean)])
         x = builder.node("Div", [x, builder.const("scale", preprocessor.scale)])
     Ws, bs = net.get_weights()
-    for l, (W, b, act) in enumerate(zip(Ws, bs, net.activations), start=1):
-        z = builder.node("Add", [builder.node("MatMul", [x, builder.const(f"W{l}", W)]), builder.const(f"b{l}", b)])
+    for layer, (W, b, act) in enumerate(zip(Ws, bs, net.activations), start=1):
+        product = builder.node("MatMul", [x, builder.const(f"W{layer}", W)])
+        z = builder.node("Add", [product, builder.const(f"b{layer}", b)])  # z^l = a^{l-1} W^l + b^l
         x = builder.activation(act.name, z)
     if preprocessor is not None and preprocessor.task == "regression":
         x = builder.node("Mul", [x, builder.const("y_scale", np.array([preprocessor.y_scale]))])

@@ -37,11 +37,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .activations import get_activation
+from .history import History
 from .losses import get_loss
 from .network import MLP
 from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from .schedules import SCHEDULES, Schedule, make_schedule
-from .history import History
 
 __all__ = ["save", "load", "Checkpoint", "ModelFileError", "to_state", "from_state", "FORMAT", "VERSION"]
 

@@ -29,8 +29,8 @@ gradients are sums over the batch (seed 02's batch derivation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import functools
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np

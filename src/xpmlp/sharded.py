@@ -85,7 +85,8 @@ class ShardedData:
             rows = tr[(tr >= offset) & (tr < offset + Xh.shape[0])] - offset
             n, offset = tr.size, int(np.searchsorted(tr, offset))
         elif validation_data is not None:
-            vX, vT, vw = _host_shard(net, *validation_data[:2], None if len(validation_data) < 3 else validation_data[2])[:3]
+            weights = validation_data[2] if len(validation_data) > 2 else None
+            vX, vT, vw = _host_shard(net, validation_data[0], validation_data[1], weights)[:3]
             validation = _gather_rows(comm, vX, vT, vw, 0, None)
         be = net.backend
         if validation is not None:

@@ -62,7 +62,8 @@ def read_table(path: "str | Path", target: "str | int | None" = None, columns: "
     if not raw or len(raw[0]) == 0:
         raise DataError(f"{path}: no rows of data")
     if columns is not None:
-        names, raw = _select(path, names, raw, [str(c) for c in columns] + ([str(target)] if target is not None else []))
+        wanted = [str(c) for c in columns] + ([str(target)] if target is not None else [])
+        names, raw = _select(path, names, raw, wanted)
     return _to_table(path, names, raw, target)
 
 

@@ -29,7 +29,6 @@ Stopping and failure
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Sequence
 
@@ -38,12 +37,12 @@ import numpy as np
 from .callbacks import (
     Callback,
     CallbackList,
-    ModelCheckpoint,
     DivergenceError,
     EpochLog,
     EpochLogger,
     GradientClipping,
     LearningRateSchedule,
+    ModelCheckpoint,
     RecordHistory,
     Rollback,
 )
@@ -59,9 +58,6 @@ from .schedules import Schedule, make_schedule
 from .stopping import EarlyStopping
 
 __all__ = ["run_epochs", "fit", "train", "Run", "History", "DivergenceError"]
-
-logger = logging.getLogger(__name__)
-
 
 def run_epochs(run: Run, callbacks: CallbackList) -> History:
     """The training loop: ``run.max_epochs`` epochs of gradient descent on ``run.data``."""
@@ -211,19 +207,13 @@ def fit(
                         validation_data=validation_data, validation_fraction=validation_fraction, stratify=stratify)
     opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
     sched = make_schedule(schedule, learning_rate)
-    comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "schedule": [sched.name, sched.config()],
-                "alpha": alpha, "patience": patience, "tol": tol, "max_grad_norm": max_grad_norm, "reduction": reduction})
+    comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t],
+                "schedule": [sched.name, sched.config()], "alpha": alpha, "patience": patience, "tol": tol,
+                "max_grad_norm": max_grad_norm, "reduction": reduction})
     run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
               float(alpha), reduction, score or default_score(net.output_activation.name), comm,
               alpha_per_batch=bool(alpha_per_batch), record_scale=float(record_scale))
-    standard: list[Callback] = [Rollback(), RecordHistory(), LearningRateSchedule(sched)]
-    if max_grad_norm is not None:
-        standard.append(GradientClipping(max_grad_norm))
-    standard += [EarlyStopping(patience, tol, restore_best, sched), EpochLogger()]
-    if progress:
-        standard.append(ProgressBar())
-    if checkpoint is not None:
-        standard.append(ModelCheckpoint(checkpoint))
+    standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint)
     # the model's device current (cupy:1 allocates and computes on GPU 1); divergence is reported by Rollback
     try:
         with net.backend.activate(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -233,6 +223,20 @@ def fit(
     except Exception as exc:
         comm.failed(exc)  # data-parallel: an error on this process alone must stop the others
         raise
+
+
+def _standard_callbacks(schedule: Schedule, max_grad_norm: float | None, patience: int | None, tol: float,
+                        restore_best: bool, progress: bool, checkpoint: Any) -> list[Callback]:
+    """The callbacks ``fit``'s arguments ask for, in the order they must run (rollback first)."""
+    standard: list[Callback] = [Rollback(), RecordHistory(), LearningRateSchedule(schedule)]
+    if max_grad_norm is not None:
+        standard.append(GradientClipping(max_grad_norm))
+    standard += [EarlyStopping(patience, tol, restore_best, schedule), EpochLogger()]
+    if progress:
+        standard.append(ProgressBar())
+    if checkpoint is not None:
+        standard.append(ModelCheckpoint(checkpoint))
+    return standard
 
 
 def _check_fit_args(epochs: int, alpha: float, reduction: str) -> None:
