@@ -19,6 +19,7 @@ import numpy as np
 
 from .backend import Backend
 from .data import batch_slices, resolve_batch_size, split_validation
+from .sparse import is_sparse
 
 __all__ = ["ShardedData"]
 
@@ -98,6 +99,8 @@ class ShardedData:
 
 def _host_shard(net: Any, X: Any, T: Any, sample_weight: Any, stratify: Any = None) -> tuple:
     """The shard checked as one process checks its data, as host arrays of the model's dtype."""
+    if is_sparse(X):
+        raise ValueError("data-parallel training takes dense inputs (X is sparse); densify each rank's shard")
     be = net.backend
     Xd = net.as_input(X)
     Td = net.as_target(T, Xd.shape[0])
