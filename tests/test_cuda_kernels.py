@@ -34,7 +34,10 @@ def nvrtc_compile(source: str, arch: str) -> bytes:
     except Exception as exc:  # pragma: no cover - libnvrtc missing
         pytest.skip(f"NVRTC is not loadable here: {exc}")
     try:
-        nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", f"-I{include}", "--std=c++17"])
+        # the headers and flags CuPy compiles its kernels with (-ftz: float32 subnormals flushed on the device)
+        cccl = [f"-I{os.path.join(include, 'cupy', '_cccl', part)}" for part in ("libcudacxx", "thrust", "cub")]
+        nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", f"-I{include}", *cccl, "--std=c++17",
+                                    "-ftz=true", "--device-as-default-execution-space"])
     except nvrtc.NVRTCError as exc:
         raise RuntimeError(f"NVRTC: {exc}\n{nvrtc.getProgramLog(prog)}") from exc
     return nvrtc.getCUBIN(prog)

@@ -88,7 +88,8 @@ def cuda_source(spec: ElementwiseSpec, dtype: str) -> str:
     params.append("CIndexer<1, true> _ind")
     body = "\n    ".join([*bindings, spec.body + ";"])
     return (
-        "#include <cupy/carray.cuh>\n"
+        "#include <cupy/complex.cuh>\n#include <cupy/carray.cuh>\n#include <cupy/atomics.cuh>\n"
+        "#include <cupy/math_constants.h>\n"
         f"typedef {FLOAT_CTYPES[dtype]} T;\n"
         f'extern "C" __global__ void {spec.kernel_name}({", ".join(params)}) {{\n'
         "  #pragma unroll 1\n"
