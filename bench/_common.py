@@ -217,7 +217,7 @@ def xpmlp_backends() -> dict:
         return {}
     found = getattr(xpmlp, "available_backends", None)
     if found is None:
-        from xpmlp import backend as found_module
+        from xpmlp.backends import backend as found_module
         found = found_module.available_backends
     status = found()
     if not isinstance(status, dict):          # a plain list of names

@@ -79,7 +79,7 @@ def run_config(cfg, args):
 def operations_per_step(cfg):
     """xpmlp's array operations per step (kernel launches on a GPU), counted on the generic code."""
     try:
-        from xpmlp.opcount import ops_per_step
+        from xpmlp.diagnostics.opcount import ops_per_step
     except ImportError:
         return None
     ops = sum(ops_per_step(list(cfg.layers), batch=8, steps=2).values())

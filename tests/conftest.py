@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import xpmlp
-from xpmlp.backend import BackendError, _cupy_usable
+from xpmlp.backends.backend import BackendError
+from xpmlp.backends.libraries import cupy_usable
 
 # (library, device, dtype): the whole matrix.
 CASES = [
@@ -53,7 +54,7 @@ def make_backend(case: tuple) -> xpmlp.Backend:
     """Resolve a case, or skip the test with the reason it cannot run here."""
     lib, dev, dtype = case
     if lib == "cupy":
-        ok, why = _cupy_usable()
+        ok, why = cupy_usable()
         if not ok:
             pytest.skip(f"CuPy case skipped: {why}")
     if lib == "torch":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xpmlp.cli import build_parser
+from xpmlp.app.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -40,7 +40,7 @@ def test_every_xpmlp_command_in_the_readme_parses():
 
 
 def test_main_job_trains_digits_to_high_accuracy(capsys):
-    from xpmlp.cli import main
+    from xpmlp.app.cli import main
 
     assert main(["train", "--dataset", "digits", "--no-progress", "--backend", "numpy"]) == 0
     out = capsys.readouterr().out
@@ -52,7 +52,7 @@ def test_main_job_saves_a_model_that_loads_on_another_backend(tmp_path):
     import numpy as np
 
     from xpmlp import io
-    from xpmlp.cli import main
+    from xpmlp.app.cli import main
 
     path = tmp_path / "digits.npz"
     assert main(["train", "--no-progress", "--epochs", "3", "--backend", "numpy", "--save", str(path)]) == 0
@@ -79,7 +79,7 @@ def test_readme_python_examples_run_as_written(tmp_path):
 
 
 def test_cli_reports_a_bad_backend_in_one_line(capsys):
-    from xpmlp.cli import main
+    from xpmlp.app.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["train", "--no-progress", "--backend", "jax"])
@@ -94,7 +94,7 @@ def test_the_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys)
 
     pytest.importorskip("matplotlib")
     pytest.importorskip("onnx")
-    from xpmlp.cli import main
+    from xpmlp.app.cli import main
 
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     monkeypatch.chdir(tmp_path)

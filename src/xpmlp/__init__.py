@@ -1,95 +1,48 @@
 """xpmlp: multilayer perceptrons trained by backpropagation, written once on the Python Array API.
 
-The same code runs on NumPy (CPU), CuPy (CUDA GPU), PyTorch and array-api-strict.
-
-Layout: :mod:`~xpmlp.backend` (which library and device) | :mod:`~xpmlp.activations` |
-:mod:`~xpmlp.losses` | :mod:`~xpmlp.network` (forward / backward) | :mod:`~xpmlp.optimizers` |
-:mod:`~xpmlp.training` (the loop) | :mod:`~xpmlp.fastpaths` (backend-specific kernels behind one seam).
+The same code runs on NumPy (CPU), CuPy (CUDA GPU), PyTorch and array-api-strict.  The
+public names are assembled here; the layers, from the bottom up (each imports only those
+below it): :mod:`~xpmlp.backends` (library, device, dtype, fast paths) | :mod:`~xpmlp.nn`
+(forward, backward, losses) | :mod:`~xpmlp.optim` | :mod:`~xpmlp.io` (model files) |
+:mod:`~xpmlp.training` (the loop and its callbacks) | :mod:`~xpmlp.distributed` (MPI) |
+:mod:`~xpmlp.estimators` (scikit-learn) and :mod:`~xpmlp.diagnostics` (selftest) |
+:mod:`~xpmlp.app` (tables, command line, ONNX).
 """
 
-from .activations import ACTIVATIONS, NotDifferentiableError, get_activation
-from .backend import (
-    BACKEND_NAMES,
-    Backend,
-    BackendError,
-    available_backends,
-    resolve,
-    use,
-)
-from .losses import LOSSES, get_loss
-from .network import MLP, Gradients, Trace, backward, forward
-from .optimizers import SGD, Optimizer
-from .training import DivergenceError, train
+from . import _moved
+from .backends import BACKEND_NAMES, Backend, BackendError, available_backends, resolve, use
+from .history import History
+from .nn import ACTIVATIONS, LOSSES, MLP, Gradients, NotDifferentiableError, Objective, Trace, backward, forward
+from .nn import get_activation, get_loss
+from .nn.targets import one_hot
+from .optim import SGD, Adam, AdamW, Adaptive, Constant, InvScaling, Optimizer, Schedule, clip_grad_norm
+from .optim import make_optimizer, make_schedule
+from . import io
+from .io import Checkpoint, ModelFileError, load, save
+from .training import DivergenceError, fit, fit_lbfgs, train
+from .training.callbacks import Callback, EpochLog, ModelCheckpoint
+from .training.stopping import EarlyStopping
+from .diagnostics import selftest
 
-__version__ = "0.2.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
-    "ACTIVATIONS",
-    "BACKEND_NAMES",
-    "LOSSES",
-    "MLP",
-    "SGD",
-    "Backend",
-    "BackendError",
-    "DivergenceError",
-    "Gradients",
-    "NotDifferentiableError",
-    "Optimizer",
-    "Trace",
-    "available_backends",
-    "backward",
-    "forward",
-    "get_activation",
-    "get_loss",
-    "resolve",
-    "train",
-    "use",
+    "ACTIVATIONS", "BACKEND_NAMES", "LOSSES", "MLP", "SGD", "Adam", "AdamW", "Adaptive", "Backend", "BackendError",
+    "Callback", "Checkpoint", "Constant", "DivergenceError", "EarlyStopping", "EpochLog", "Gradients", "History",
+    "InvScaling", "ModelCheckpoint", "ModelFileError", "NotDifferentiableError", "Objective", "Optimizer",
+    "Schedule", "Trace", "available_backends", "backward", "clip_grad_norm", "fit", "fit_lbfgs", "forward",
+    "get_activation", "get_loss", "io", "load", "make_optimizer", "make_schedule", "one_hot", "resolve", "save",
+    "selftest", "train", "use",
 ]
 
-# Training that users expect: optimizers, schedules, the fit loop and its callbacks, persistence.
-from .callbacks import Callback, EpochLog, ModelCheckpoint  # noqa: E402
-from .history import History  # noqa: E402
-from .io import Checkpoint, ModelFileError, load, save  # noqa: E402
-from .lbfgs import fit_lbfgs  # noqa: E402
-from .optimizers import Adam, AdamW, clip_grad_norm, make_optimizer  # noqa: E402
-from .schedules import Adaptive, Constant, InvScaling, Schedule, make_schedule  # noqa: E402
-from .stopping import EarlyStopping  # noqa: E402
-from .targets import one_hot  # noqa: E402
-from .training import fit  # noqa: E402
-
-__all__ += [
-    "Adam",
-    "AdamW",
-    "Adaptive",
-    "Callback",
-    "Checkpoint",
-    "Constant",
-    "EarlyStopping",
-    "ModelCheckpoint",
-    "EpochLog",
-    "History",
-    "InvScaling",
-    "ModelFileError",
-    "Schedule",
-    "clip_grad_norm",
-    "fit",
-    "fit_lbfgs",
-    "load",
-    "make_optimizer",
-    "make_schedule",
-    "one_hot",
-    "save",
-]
-
-from .selftest import selftest  # noqa: E402  (xpmlp.selftest(): this machine's backends against NumPy)
-
-__all__ += ["selftest"]
+_moved.install()
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator")
 
 
 def __getattr__(name: str):
-    """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``)."""
+    """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``);
+    ``xpmlp.training.callbacks`` and the other module paths of 0.2 point to their new homes (:mod:`xpmlp._moved`)."""
     if name in _ESTIMATORS:
         try:
             from . import estimators
@@ -100,4 +53,9 @@ def __getattr__(name: str):
                 f"xpmlp.{name} needs scikit-learn, which is not installed: pip install 'xpmlp[sklearn]' "
                 "(or pip install scikit-learn)", name=exc.name) from exc
         return getattr(estimators, name)
+    import sys
+
+    moved = sys.modules.get(f"{__name__}.{name}")
+    if isinstance(moved, _moved.MovedModule):
+        return moved
     raise AttributeError(f"module 'xpmlp' has no attribute {name!r}")

@@ -1,0 +1,117 @@
+"""ONNX export: the trained network (and the preprocessing it carries) as one ONNX graph.
+
+``to_onnx(net, "model.onnx")`` writes a graph any ONNX runtime can run:
+``z^l = a^{l-1} W^l + b^l`` as ``MatMul`` + ``Add``, then the activation
+(``Relu``, ``Tanh``, ``Sigmoid``, ``Exp``, ``Softmax`` along the features, the
+identity, or the threshold unit as ``GreaterOrEqual`` + ``Cast``).  With a
+:class:`~xpmlp.app.preprocessing.Preprocessor`, the feature standardisation comes
+first (``Sub``, ``Div``) and a regression target's scaling last (``Mul``,
+``Add``), so the graph maps raw rows to what ``xpmlp predict`` gives: class
+probabilities (one column per class, in the preprocessor's class order) or
+target values.  The graph computes in the model's dtype; its input ``X`` is
+``(batch, n_features)``.  Needs the optional extra: ``pip install 'xpmlp[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..nn.network import MLP
+
+__all__ = ["to_onnx", "OPSET"]
+
+OPSET = 17
+_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "exp": "Exp"}
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError("ONNX export needs the onnx package: pip install 'xpmlp[onnx]'") from exc
+    return onnx
+
+
+def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any = None) -> Any:
+    """The network as an ``onnx.ModelProto`` (checked with ``onnx.checker``); also written to
+    ``path`` (atomically) when one is given."""
+    onnx = _onnx()
+    from onnx import helper
+
+    dtype = np.float32 if net.backend.dtype_name == "float32" else np.float64
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    builder = _Graph(helper, dtype)
+    x = "X"
+    if preprocessor is not None:
+        x = builder.node("Sub", [x, builder.const("mean", preprocessor.mean)])
+        x = builder.node("Div", [x, builder.const("scale", preprocessor.scale)])
+    Ws, bs = net.get_weights()
+    for layer, (W, b, act) in enumerate(zip(Ws, bs, net.activations), start=1):
+        product = builder.node("MatMul", [x, builder.const(f"W{layer}", W)])
+        z = builder.node("Add", [product, builder.const(f"b{layer}", b)])  # z^l = a^{l-1} W^l + b^l
+        x = builder.activation(act.name, z)
+    if preprocessor is not None and preprocessor.task == "regression":
+        x = builder.node("Mul", [x, builder.const("y_scale", np.array([preprocessor.y_scale]))])
+        x = builder.node("Add", [x, builder.const("y_mean", np.array([preprocessor.y_mean]))])
+    builder.nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    graph = helper.make_graph(
+        builder.nodes, "xpmlp_mlp",
+        [helper.make_tensor_value_info("X", elem, ["batch", net.sizes[0]])],
+        [helper.make_tensor_value_info("Y", elem, ["batch", net.sizes[-1]])],
+        initializer=builder.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="xpmlp")
+    onnx.checker.check_model(model)
+    if path is not None:
+        _write_atomically(path, model.SerializeToString())
+    return model
+
+
+class _Graph:
+    """Collects nodes and initialisers, naming intermediate values in order."""
+
+    def __init__(self, helper: Any, dtype: Any) -> None:
+        self.helper, self.dtype = helper, dtype
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.initializers.append(self.helper.make_tensor(
+            name, self.helper.np_dtype_to_tensor_dtype(np.dtype(self.dtype)), np.shape(value),
+            np.asarray(value, dtype=self.dtype).ravel().tolist()))
+        return name
+
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        out = f"t{len(self.nodes)}_{op.lower()}"
+        self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def activation(self, name: str, z: str) -> str:
+        """``a = f(z)`` for xpmlp's activation ``name``."""
+        if name in _ACTIVATION_OPS:
+            return self.node(_ACTIVATION_OPS[name], [z])
+        if name == "softmax":
+            return self.node("Softmax", [z], axis=1)
+        if name == "threshold":  # 1 where z >= 0, else 0
+            step = self.node("GreaterOrEqual", [z, self.const(f"zero{len(self.nodes)}", np.zeros(1))])
+            return self.node("Cast", [step], to=self.helper.np_dtype_to_tensor_dtype(np.dtype(self.dtype)))
+        if name == "identity":
+            return z
+        raise ValueError(f"no ONNX form for activation {name!r}")
+
+
+def _write_atomically(path: "str | os.PathLike", payload: bytes) -> None:
+    tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,154 @@
+"""What ``xpmlp train``, ``predict`` and ``evaluate`` do, as functions on tables.
+
+:func:`train_table` splits a :class:`~xpmlp.app.tables.Table` into training and
+test rows, fits a :class:`~xpmlp.app.preprocessing.Preprocessor` on the training
+rows, builds and trains an :class:`~xpmlp.nn.network.MLP`, and scores the model
+that training returned on both; the preprocessor travels inside the saved
+model file (:func:`save_model`), so :func:`predict_table` on raw rows gives
+exactly what training ended with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import io
+from ..history import History
+from ..nn.network import MLP
+from ..nn.objective import objective
+from ..optim.optimizers import Optimizer, make_optimizer
+from .preprocessing import Preprocessor
+from .tables import DataError, Table, infer_task, split_rows
+from ..training.loop import fit
+
+__all__ = ["TrainedModel", "load_dataset", "train_table", "score", "save_model", "load_model", "predict_table",
+           "DATASETS", "MIN_VALIDATION"]
+
+#: scikit-learn's bundled datasets (no download): name -> task.
+DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
+            "wine": "classification", "diabetes": "regression"}
+#: A validation split smaller than this judges early stopping on noise (iris: 11 rows hit 1.0 at epoch 3).
+MIN_VALIDATION = 50
+
+
+@dataclass
+class TrainedModel:
+    """A network, its preprocessing, and what training and testing measured."""
+
+    net: MLP
+    preprocessor: Preprocessor
+    optimizer: Optimizer
+    history: History
+    train_loss: float  # the objective on the training rows, for the returned weights
+    scores: dict[str, float] = field(default_factory=dict)  # "train", "test": accuracy or R^2
+    notes: list[str] = field(default_factory=list)
+
+
+def load_dataset(name: str) -> Table:
+    """One of :data:`DATASETS` (from scikit-learn, ``pip install 'xpmlp[demo]'``) as a :class:`Table`."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; bundled: {', '.join(DATASETS)}")
+    try:
+        from sklearn import datasets
+    except ImportError as exc:
+        raise ImportError("the bundled datasets come with scikit-learn: pip install 'xpmlp[demo]'") from exc
+    bunch = getattr(datasets, f"load_{name}")()
+    columns = [str(c) for c in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
+    return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target")
+
+
+def _validation_fraction(fraction: float, n_train: int, notes: list[str]) -> float | None:
+    held = int(round(fraction * n_train))
+    if fraction and held < MIN_VALIDATION:
+        notes.append(f"no validation split: {held} of {n_train} training rows would be too few to judge early "
+                     f"stopping (fewer than {MIN_VALIDATION}); stopping on the training loss instead")
+        return None
+    return fraction or None
+
+
+def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] = (100,), activation: str = "relu",
+                test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
+                momentum: float = 0.9, backend: Any = None, dtype: str = "float32", seed: int = 0,
+                **fit_kwargs: Any) -> TrainedModel:
+    """Split, preprocess, build, train and score; ``fit_kwargs`` go to :func:`xpmlp.training.fit`."""
+    if table.y is None:
+        raise DataError("training needs a target column (--target)")
+    task = task or infer_task(table.y)
+    rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
+    train = Table(table.X[rows_tr], table.columns, table.y[rows_tr], table.target)
+    pre = Preprocessor.fit(train, task)
+    X, T = pre.transform(train), pre.encode(train.y)
+    out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
+    net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed)
+    notes: list[str] = []
+    fraction = _validation_fraction(validation_fraction, len(rows_tr), notes)
+    opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
+    comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard of the rows
+    history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
+                  stratify=train.y[mine] if task == "classification" else None, **fit_kwargs)
+    model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes)
+    model.scores["train"] = score(model, train)
+    if rows_te.size:
+        model.scores["test"] = score(model, Table(table.X[rows_te], table.columns, table.y[rows_te], table.target))
+    return model
+
+
+def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
+    """``(communicator, rows)``: under ``mpiexec -n P`` every process trains on its shard of the
+    ``n`` training rows; otherwise one process takes them all."""
+    from ..distributed.mpi import shard, world
+
+    comm = world()
+    if comm is None:
+        return None, slice(None)
+    notes.append(f"data-parallel over {comm.size} processes (this is rank {comm.rank})")
+    return comm, shard(n, comm.rank, comm.size)
+
+
+def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """``(predictions (n,), outputs (n, k))``: labels or values, and the network's outputs."""
+    outputs = np.asarray(net.backend.to_numpy(net.predict(pre.transform(table))), dtype=np.float64)
+    return pre.decode(outputs), outputs
+
+
+def score(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> float:
+    """Accuracy (classification) or R^2 (regression) of the model on a table with targets."""
+    net, pre = (model.net, model.preprocessor) if isinstance(model, TrainedModel) else model
+    predicted, outputs = predict_table(net, pre, table)
+    if pre.task == "classification":  # encode refuses labels the model has never seen, naming them
+        return float(np.mean(np.argmax(pre.encode(table.y), axis=1) == np.argmax(outputs, axis=1)))
+    y = np.asarray(table.y, dtype=np.float64)
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    ss_res = float(np.sum((y - predicted) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
+
+
+def confusion(pre: Preprocessor, labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """``C[i, j]``: rows of true class ``classes[i]`` predicted as ``classes[j]``."""
+    true = np.argmax(pre.encode(labels), axis=1)
+    guess = np.argmax(pre.encode(predicted), axis=1)
+    C = np.zeros((len(pre.classes),) * 2, dtype=np.int64)
+    np.add.at(C, (true, guess), 1)
+    return C
+
+
+def save_model(path: Any, model: TrainedModel) -> Any:
+    """Save the network with its optimizer, history and preprocessing (atomically, no pickle)."""
+    return io.save(path, model.net, optimizer=model.optimizer, history=model.history,
+                   extra={"preprocessing": model.preprocessor.to_dict()})
+
+
+def load_model(path: Any, backend: Any = None) -> tuple[MLP, Preprocessor]:
+    """The network and its preprocessing from a file :func:`save_model` (or ``xpmlp train --save``) wrote."""
+    ck = io.load(path, backend=backend)
+    record = ck.extra.get("preprocessing")
+    if record is None:
+        raise io.ModelFileError(f"{path}: the model carries no preprocessing record; it was not saved by "
+                                "`xpmlp train --save` or xpmlp.app.workflows.save_model")
+    try:
+        return ck.net, Preprocessor.from_dict(record)
+    except ValueError as exc:
+        raise io.ModelFileError(f"{path}: {exc}") from exc

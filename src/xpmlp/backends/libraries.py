@@ -1,0 +1,159 @@
+"""What each array library needs that the Array API standard does not say: one table entry per library.
+
+:data:`LIBRARIES` maps a library name to a :class:`Library`: how to build its
+namespace and device, how to copy an array to the host, how to make its device
+current, how to recognise its arrays and how to name its device in a picklable
+way.  This and the fast paths (:mod:`.numpy_ops`, :mod:`.torch_ops`,
+:mod:`.cupy_ops`) are the only library-specific code in xpmlp;
+:class:`~xpmlp.backends.backend.Backend` reaches them through this table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Library", "LIBRARIES", "LibraryError", "cupy_usable"]
+
+
+class LibraryError(RuntimeError):
+    """A library or device was asked for that cannot run here (re-raised as ``BackendError``)."""
+
+
+@dataclass(frozen=True)
+class Library:
+    """One array library.
+
+    make : ``device spec or None -> (namespace, device)``; raises :class:`LibraryError`
+    to_numpy : an array of the library -> a host NumPy array (synchronises a GPU)
+    activate : ``device -> context manager`` in which the device is current
+    is_native : whether an object is an array of this library (any device)
+    device_spec : ``device -> picklable spec`` that ``make`` turns back into the device
+    """
+
+    name: str
+    make: Callable[[Any], tuple[Any, Any]]
+    to_numpy: Callable[[Any], np.ndarray]
+    activate: Callable[[Any], contextlib.AbstractContextManager]
+    is_native: Callable[[Any], bool]
+    device_spec: Callable[[Any], Any] = str
+
+
+def _compat_check(pred: str) -> Callable[[Any], bool]:
+    def check(x: Any) -> bool:
+        import array_api_compat
+
+        return getattr(array_api_compat, pred)(x)
+
+    return check
+
+
+def _no_device_context(device: Any) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+# -- NumPy ----------------------------------------------------------------------------------
+
+def _make_numpy(device: Any) -> tuple[Any, Any]:
+    import array_api_compat.numpy as xp
+
+    if device not in (None, "cpu"):
+        raise LibraryError(f"numpy has only the 'cpu' device, got {device!r}")
+    return xp, "cpu"
+
+
+# -- CuPy -----------------------------------------------------------------------------------
+
+def cupy_usable() -> tuple[bool, str]:
+    """``(True, "")`` when CuPy can run here, else ``(False, why)``."""
+    try:
+        import cupy
+    except ImportError:
+        return False, "CuPy is not installed: pip install 'xpmlp[cuda12]' (or 'xpmlp[cuda13]')"
+    try:
+        ok = bool(cupy.is_available())
+    except Exception as exc:  # a broken driver raises from inside is_available
+        return False, f"CuPy is installed but CUDA is unusable: {exc}"
+    if not ok:
+        return False, "CuPy is installed but no usable CUDA device was found (cupy.is_available() is False)"
+    return True, ""
+
+
+def _make_cupy(device: Any) -> tuple[Any, Any]:
+    ok, why = cupy_usable()
+    if not ok:
+        raise LibraryError(why)
+    import array_api_compat.cupy as xp
+    import cupy
+
+    # no device named: the current one (what cupy.cuda.Device() is), so that a process whose
+    # rank chose its GPU (xpmlp.distributed) builds its model there
+    return xp, cupy.cuda.Device() if device is None else cupy.cuda.Device(int(device))
+
+
+# -- PyTorch --------------------------------------------------------------------------------
+
+def _make_torch(device: Any) -> tuple[Any, Any]:
+    try:
+        import torch
+    except ImportError as exc:
+        raise LibraryError("PyTorch is not installed: pip install torch") from exc
+    import array_api_compat.torch as xp
+
+    dev = torch.device("cpu" if device is None else device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LibraryError(f"torch device {dev} requested but torch.cuda.is_available() is False")
+        if dev.index is None:  # tensors report "cuda:0", never "cuda": name the index so devices compare equal
+            dev = torch.device("cuda", torch.cuda.current_device())
+    return xp, dev
+
+
+def _torch_activate(device: Any) -> contextlib.AbstractContextManager:
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.cuda.device(device)
+
+
+# -- array-api-strict -----------------------------------------------------------------------
+
+def _make_strict(device: Any) -> tuple[Any, Any]:
+    try:
+        import array_api_strict as xp
+    except ImportError as exc:
+        raise LibraryError("array-api-strict is not installed: pip install array-api-strict") from exc
+    if device is None:
+        return xp, xp.Device("CPU_DEVICE")
+    if isinstance(device, str):
+        names = [str(d) for d in xp.__array_namespace_info__().devices()]
+        if not any(f"'{device}'" in n for n in names):
+            raise LibraryError(f"unknown array_api_strict device {device!r}; devices: {names}")
+        return xp, xp.Device(device)
+    return xp, device
+
+
+def _strict_to_numpy(x: Any) -> np.ndarray:
+    import array_api_strict as xp
+
+    return np.asarray(x.to_device(xp.Device("CPU_DEVICE")))
+
+
+def _strict_spec(device: Any) -> str:
+    return str(device).split("'")[1] if "'" in str(device) else str(device)
+
+
+#: Library name -> its entry.
+LIBRARIES: dict[str, Library] = {
+    "numpy": Library("numpy", _make_numpy, np.asarray, _no_device_context, _compat_check("is_numpy_array")),
+    "cupy": Library("cupy", _make_cupy, lambda x: x.get(), lambda device: device,  # a Device is its own context
+                    _compat_check("is_cupy_array"), lambda device: int(device.id)),
+    "torch": Library("torch", _make_torch, lambda x: x.detach().cpu().numpy(), _torch_activate,
+                     _compat_check("is_torch_array")),
+    "array_api_strict": Library("array_api_strict", _make_strict, _strict_to_numpy, _no_device_context,
+                                lambda x: type(x).__module__.startswith("array_api_strict"), _strict_spec),
+}

@@ -1,0 +1,12 @@
+"""scikit-learn's ``MLPClassifier`` and ``MLPRegressor``, trained by xpmlp on any backend (``pip install 'xpmlp[sklearn]'``).
+
+The estimators (``mlp.py``) on their shared training (``_base.py``), with scikit-learn's
+parameters and first weights (``_params.py``), its verbose lines and warnings
+(``_report.py``), and pickling and model files (``_persist.py``).
+
+May import: backends, nn, optim, io, training, distributed, history.
+"""
+
+from .mlp import MLPClassifier, MLPRegressor, load_estimator
+
+__all__ = ["MLPClassifier", "MLPRegressor", "load_estimator"]

@@ -1,0 +1,267 @@
+"""The estimators' shared training: scikit-learn's MLP semantics on xpmlp's loop and L-BFGS.
+
+One ``fit``/``partial_fit`` call:
+
+1. validate ``X`` (dense or sparse CSR/CSC; float32 stays float32, the rest becomes float64),
+   ``y`` and ``sample_weight`` with scikit-learn's helpers;
+2. first pass (no ``coefs_`` yet, or a cold ``fit``): build the network on the backend, with
+   scikit-learn's first weights drawn from ``random_state``; otherwise continue from
+   ``coefs_`` and ``intercepts_`` as they are now (they may have been assigned);
+3. train: ``adam``/``sgd``/``adamw`` through :func:`xpmlp.training.fit` (one epoch for
+   ``partial_fit``, at most ``max_iter`` for ``fit``), ``lbfgs`` through
+   :func:`xpmlp.training.lbfgs.fit_lbfgs`;
+4. refresh the fitted attributes (host NumPy), warn as scikit-learn does.
+
+The objective is scikit-learn's: for SGD/Adam a batch of ``|B|`` rows descends
+``mean_B C + (alpha / (2|B|)) ||W||^2`` (``Objective(alpha, alpha_per_batch=True)``); L-BFGS the whole set with
+``alpha / (2n)``; with sample weights ``alpha`` is divided by their mean, so a full batch
+matches scikit-learn's ``alpha / (2 sum w)``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._params import (
+    PARAMETER_CONSTRAINTS,
+    hidden_sizes,
+    initial_weights,
+    model_backend,
+)
+from ._persist import PersistMixin
+from ._report import SklearnVerbose, warn_stop
+from ..training.callbacks import DivergenceError
+from ..history import History
+from ..training.lbfgs import fit_lbfgs
+from ..nn.network import MLP
+from ..nn.objective import Objective
+from ..optim.optimizers import SGD, Adam, Optimizer
+from ..optim.schedules import Schedule, make_schedule
+from ..training.loop import fit as _fit_loop
+
+__all__ = ["BaseMLP"]
+
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values and need "
+               "to be preprocessed.")
+_STOCHASTIC_ATTRS = ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "optimizer_",
+                     "schedule_")
+
+
+class BaseMLP(PersistMixin, BaseEstimator):
+    """Training shared by :class:`~xpmlp.estimators.MLPClassifier` and :class:`~xpmlp.estimators.MLPRegressor`."""
+
+    _parameter_constraints: dict = dict(PARAMETER_CONSTRAINTS)
+
+    # -- subclass hooks -------------------------------------------------------------------
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, np.ndarray]:
+        """``(X, Y)``: validated inputs and the 2-D training targets ``(n, n_outputs)``."""
+        raise NotImplementedError
+
+    def _output_layer(self) -> tuple[str, str]:
+        """``(output activation, loss)`` of a new network."""
+        raise NotImplementedError
+
+    def _record_scale(self) -> float:
+        """Factor on the recorded data loss (:class:`~xpmlp.nn.objective.Objective`)."""
+        return 1.0
+
+    # -- fit ------------------------------------------------------------------------------
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> "BaseMLP":
+        hidden = hidden_sizes(self.hidden_layer_sizes)
+        first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        self._comm = self._communicator(y)
+        X, Y = self._validate_input(X, y, incremental, reset=first)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        rs = check_random_state(self.random_state)
+        if first:
+            self._initialize(X, Y, hidden, rs)
+        else:
+            self._resume(Y)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
+        else:
+            self._fit_stochastic(X, Y, sample_weight, incremental, rs)
+        return self
+
+    def _communicator(self, y: Any) -> Any:
+        """With ``distributed=True`` (under ``mpiexec -n P``), the ranks' communicator: each rank's
+        ``fit`` gets its own rows, the classes are those of every rank's labels; else None."""
+        if not self.distributed:
+            return None
+        from ..distributed.mpi import world
+
+        comm = world()
+        if comm is None:
+            raise ValueError("distributed=True needs the script to be started by mpiexec with more than one process")
+        if self.solver == "lbfgs":
+            raise ValueError("distributed=True trains with the stochastic solvers ('sgd', 'adam', 'adamw'); "
+                             "solver='lbfgs' runs in one process")
+        labels = np.asarray(y)
+        self._labels_of_all_ranks = (np.unique(np.concatenate(comm.comm.allgather(np.unique(labels))))
+                                     if is_classifier(self) and labels.ndim == 1 else None)
+        return comm
+
+    def _initialize(self, X: Any, Y: np.ndarray, hidden: list[int], rs: np.random.RandomState) -> None:
+        """A new network with scikit-learn's first weights, and fresh fitted attributes."""
+        for name in _STOCHASTIC_ATTRS + ("_rng",):
+            self.__dict__.pop(name, None)
+        be = model_backend(self.backend, self.dtype, X.dtype)
+        sizes = [X.shape[1], *hidden, Y.shape[1]]
+        out, loss = self._output_layer()
+        self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
+        self.net_.set_weights(*initial_weights(rs, sizes, self.activation))
+        self.history_ = History()
+        self.n_iter_, self.t_ = 0, 0
+        self.n_outputs_, self.n_layers_, self.out_activation_ = Y.shape[1], len(sizes), out
+        self._pull()
+
+    def _resume(self, Y: np.ndarray) -> None:
+        """Continue from ``coefs_``/``intercepts_`` as they are now (possibly assigned by the user)."""
+        if not hasattr(self, "net_"):  # weights assigned to an estimator that was never fitted
+            sizes = [np.shape(self.coefs_[0])[0]] + [np.shape(c)[1] for c in self.coefs_]
+            out, loss = self._output_layer()
+            be = model_backend(self.backend, self.dtype, np.asarray(self.coefs_[0]).dtype)
+            self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
+            self.history_ = History(samples_seen=int(getattr(self, "t_", 0)))
+            self.n_outputs_, self.n_layers_, self.out_activation_ = sizes[-1], len(sizes), out
+        if Y.shape[1] != self.net_.sizes[-1]:
+            raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with {self.net_.sizes[-1]}")
+        self.net_.set_weights(list(self.coefs_), list(self.intercepts_))  # host -> device, once per call
+        self._pull()
+
+    def _fit_stochastic(self, X: Any, Y: np.ndarray, w: Any, incremental: bool, rs: np.random.RandomState) -> None:
+        if not incremental or not hasattr(self, "optimizer_"):
+            self.optimizer_, self.schedule_ = self._make_optimizer(), self._make_schedule()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if not hasattr(self, "_rng") and self._comm is not None:  # before the split, whose draws differ by rank
+            self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        X, Y, w, validation = self._split(X, Y, w, rs)
+        if not hasattr(self, "_rng"):
+            self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))  # the shuffling stream
+        comm, before = self._comm, self.history_.epochs
+        n = X.shape[0] if comm is None else comm.comm.allreduce(X.shape[0])  # the rows of every rank
+        alpha = 0.0 if self.solver == "adamw" else self.alpha / (1.0 if w is None else float(np.mean(w)))
+        rank0 = comm is None or comm.rank == 0
+        callbacks = [SklearnVerbose(self.tol, self.n_iter_no_change)] if self.verbose and rank0 else []
+        try:
+            _fit_loop(
+                self.net_, X, Y, epochs=1 if incremental else self.max_iter, batch_size=self._batch_size(n),
+                optimizer=self.optimizer_, schedule=self.schedule_,
+                shuffle=self.shuffle, seed=self._rng, sample_weight=w, validation_data=validation,
+                patience=self.n_iter_no_change, tol=self.tol, max_grad_norm=self.max_grad_norm,
+                history=self.history_, callbacks=callbacks, comm=comm,
+                objective=Objective(alpha, alpha_per_batch=True, record_scale=self._record_scale()),
+            )
+        except DivergenceError as exc:
+            raise ValueError(f"{_NON_FINITE} ({exc})") from exc
+        finally:
+            self._pull()
+        self.n_iter_ = self.history_.epochs - before
+        self._set_curves()
+        warn_stop(self.history_, self.max_iter, incremental)
+
+    def _fit_lbfgs(self, X: Any, Y: np.ndarray, w: Any) -> None:
+        mean_w = 1.0 if w is None else float(np.mean(w))
+        alpha = self.alpha / (X.shape[0] * mean_w)  # scikit-learn: alpha / (2 sum w) on the mean loss
+        try:
+            result = fit_lbfgs(self.net_, X, Y, sample_weight=w, alpha=alpha, max_iter=self.max_iter,
+                               max_fun=self.max_fun, tol=self.tol)
+        finally:
+            self._pull()
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        penalty = 0.5 * alpha * sum(float(np.sum(np.square(W, dtype=np.float64))) for W in self.coefs_)
+        self.loss_ = np.float64(self._record_scale() * (result.fun - penalty) + penalty)
+
+    def _split(self, X: Any, Y: np.ndarray, w: Any, rs: np.random.RandomState) -> tuple:
+        """``(X, Y, w, validation)``: the validation split of ``early_stopping``, scikit-learn's
+        (``train_test_split`` drawn from ``random_state``, stratified for a single output)."""
+        if not self.early_stopping:
+            return X, Y, w, None
+        stratify = Y if is_classifier(self) and Y.shape[1] == 1 else None
+        arrays = (X, Y) if w is None else (X, Y, w)
+        parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify)
+        if parts[1].shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                             "your dataset.")
+        X_tr, X_va, Y_tr, Y_va = parts[:4]
+        w_tr, w_va = (parts[4], parts[5]) if w is not None else (None, None)
+        return X_tr, Y_tr, w_tr, (X_va, Y_va, w_va)
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=5)
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _make_optimizer(self) -> Optimizer:
+        if self.solver == "sgd":
+            momentum = min(float(self.momentum), 1.0 - 1e-12)  # scikit-learn allows 1 (no decay)
+            return SGD(momentum=momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+        decay = float(self.alpha) if self.solver == "adamw" else 0.0
+        return Adam(self.beta_1, self.beta_2, self.epsilon, weight_decay=decay)
+
+    def _make_schedule(self) -> Schedule:
+        name = self.learning_rate if self.solver == "sgd" else "constant"  # Adam ignores learning_rate
+        kw = {"power_t": self.power_t} if name == "invscaling" else {}
+        return make_schedule(name, self.learning_rate_init, **kw)
+
+    # -- fitted attributes ----------------------------------------------------------------
+    def _pull(self) -> None:
+        """``coefs_``/``intercepts_`` from the network (host copies, the model's dtype); refuses non-finite."""
+        self.coefs_, self.intercepts_ = self.net_.get_weights()
+        self._pulled = [a.copy() for a in self.coefs_ + self.intercepts_]
+        if not all(np.isfinite(a).all() for a in self._pulled):
+            raise ValueError(_NON_FINITE)
+
+    def _set_curves(self) -> None:
+        """The per-epoch attributes of the stochastic solvers, from the history."""
+        h = self.history_
+        self.loss_curve_ = [np.float64(v) for v in h.loss]
+        self.loss_ = self.loss_curve_[-1] if h.loss else None
+        self.t_ = h.samples_seen
+        self._no_improvement_count = h.no_improvement  # scikit-learn's private counter, for reading
+        if self.early_stopping:
+            self.validation_scores_ = [float(v) for v in h.validation_score]
+            self.best_validation_score_ = float(h.best_score) if h.validation_score else None
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.float64(h.best_loss) if math.isfinite(h.best_loss) else None
+
+    # -- prediction -----------------------------------------------------------------------
+    def _forward(self, X: Any) -> np.ndarray:
+        """The network's output ``(n, n_outputs_)`` for ``X``, a host array."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
+        current = list(self.coefs_) + list(self.intercepts_)
+        if len(current) != len(self._pulled) or not all(
+                np.shape(a) == b.shape and np.array_equal(a, b) for a, b in zip(current, self._pulled)):
+            self.net_.set_weights(list(self.coefs_), list(self.intercepts_))  # the user changed them
+            self._pull()
+        out = self.net_.backend.to_numpy(self.net_.predict(X))
+        return np.asarray(out, dtype=np.result_type(X.dtype, out.dtype))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "net_") and hasattr(self, "coefs_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,225 @@
+"""scikit-learn's ``MLPClassifier`` and ``MLPRegressor``, trained by xpmlp on any backend.
+
+Needs the optional extra: ``pip install 'xpmlp[sklearn]'``.
+
+A drop-in for ``sklearn.neural_network``: every constructor parameter of scikit-learn 1.9's
+MLPs with the same name, default and meaning (``solver="lbfgs"`` with ``max_fun``,
+``loss="poisson"``, ``n_iter_no_change=np.inf``, ...), every fitted attribute it documents
+(``coefs_``, ``intercepts_``, ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``,
+``best_validation_score_``, ``t_``, ``n_iter_``, ``n_layers_``, ``n_outputs_``,
+``out_activation_``, ``classes_``, ``n_features_in_``, ``feature_names_in_``) with the same
+shapes and dtypes, its warnings, errors and ``verbose`` lines, and sparse input.  The model's
+dtype follows the input as in scikit-learn (float32 data: float32; otherwise float64).
+
+xpmlp adds ``backend=`` (``"numpy"``, ``"torch"``, ``"torch:cuda"``, ``"cupy"``,
+``"array_api_strict"``, a :class:`~xpmlp.backends.backend.Backend`; default: CuPy when a CUDA device is
+usable, else NumPy), ``dtype=`` (``"float32"``/``"float64"``, overriding the input's),
+``max_grad_norm=`` (clip each step's gradient norm), ``solver="adamw"`` (decoupled weight
+decay ``alpha``), ``distributed=True`` (under ``mpiexec -n P``: each process's ``fit`` gets
+its own rows and they train one model data-parallel, :mod:`xpmlp.distributed`), and :meth:`~xpmlp._sklearn_persist.PersistMixin.save` /
+:func:`load_estimator` (model files without pickle).  Training runs on the backend through
+:func:`xpmlp.training.fit` or :func:`xpmlp.training.lbfgs.fit_lbfgs`; every fitted attribute is
+host NumPy data.  Where the results differ from scikit-learn's, and why: README.md,
+"scikit-learn estimators".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from .. import io as _io
+from ._base import BaseMLP
+from ._params import store_params
+from ._persist import PersistMixin
+
+__all__ = ["MLPClassifier", "MLPRegressor", "load_estimator"]
+
+
+def _stochastic(est: BaseMLP) -> bool:
+    """``partial_fit`` exists for the stochastic solvers only, as in scikit-learn."""
+    if est.solver == "lbfgs":
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not "
+                             "stochastic.")
+    return True
+
+
+def _validate_xy(est: BaseMLP, X: Any, y: Any, reset: bool, y_numeric: bool) -> tuple[Any, np.ndarray]:
+    X, y = validate_data(est, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=y_numeric,
+                         dtype=(np.float64, np.float32), reset=reset)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    return X, y
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's, trained by xpmlp on any backend.
+
+    Binary targets train one logistic output with binary cross-entropy, multiclass targets a
+    softmax output with cross-entropy, multilabel targets (an indicator matrix) one logistic
+    output per label; labels may be any values ``LabelBinarizer`` takes.  Parameters and
+    attributes: scikit-learn's ``MLPClassifier`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``
+    (module docstring).  ``coefs_[i]`` is ``(sizes[i], sizes[i+1])`` and ``intercepts_[i]``
+    ``(sizes[i+1],)``, the model's dtype; ``predict_proba`` returns ``(n, n_classes)``.
+    """
+
+    def __init__(
+        self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001, batch_size="auto",
+        learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+        random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+        early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+        n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
+    ) -> None:
+        store_params(self, locals())
+
+    def _output_layer(self) -> tuple[str, str]:
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax", "cross_entropy"
+        return "logistic", "binary_cross_entropy"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validate_xy(self, X, y, reset, y_numeric=False)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            every_label = getattr(self, "_labels_of_all_ranks", None)  # distributed: every rank's classes
+            self._label_binarizer = LabelBinarizer().fit(y if every_label is None else every_label)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and set(classes) != set(self.classes_):
+                raise ValueError("warm_start can only be used where `y` has the same classes as in the previous "
+                                 f"call to fit. Previously got {self.classes_}, `y` has {classes}")
+            if not self.warm_start and len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
+        """Train on ``X`` ``(n, n_features)`` (dense or CSR/CSC) and labels ``y`` ``(n,)`` or an
+        indicator matrix ``(n, n_labels)``; ``sample_weight`` ``(n,)``."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @available_if(_stochastic)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> "MLPClassifier":
+        """One epoch over ``X, y``; the first call needs ``classes`` (every label of all calls)."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels ``(n,)`` from ``classes_`` (an indicator matrix ``(n, n_labels)`` for multilabel)."""
+        out = self._forward(X)
+        return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1 else out)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` (binary: ``[1 - p, p]``; multilabel: per label)."""
+        out = self._forward(X)
+        if self.n_outputs_ == 1:
+            p = out.ravel()
+            return np.vstack([1 - p, p]).T
+        return out
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log(predict_proba(X))``."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"y_type": self._label_binarizer.y_type_}
+
+    def _extra_arrays(self) -> dict[str, np.ndarray]:
+        classes = np.asarray(self.classes_)
+        return {"classes": classes.astype(str) if classes.dtype == object else classes}  # no pickle
+
+    def _restore_extra(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        y_type, classes = extra.get("y_type"), arrays.get("classes")
+        if y_type not in ("binary", "multiclass", "multilabel-indicator") or classes is None:
+            raise ValueError("classifier record lacks its target type or classes")
+        lb = LabelBinarizer()
+        lb.fit(np.eye(classes.size, dtype=int) if y_type == "multilabel-indicator" else classes)
+        self._label_binarizer, self.classes_ = lb, lb.classes_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's, trained by xpmlp on any backend.
+
+    ``loss="squared_error"``: identity output, half squared error; ``loss="poisson"``: exp
+    output (log link), half Poisson deviance, targets ``>= 0``.  Single or multiple outputs;
+    ``predict`` returns ``(n,)`` for one output, ``(n, n_outputs)`` otherwise.  Parameters and
+    attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints, "loss": [StrOptions({"squared_error", "poisson"})]}
+
+    def __init__(
+        self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+        batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+        shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+        nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+        epsilon=1e-8, n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
+    ) -> None:
+        store_params(self, locals())
+
+    def _output_layer(self) -> tuple[str, str]:
+        return ("exp", "poisson") if self.loss == "poisson" else ("identity", "squared_error")
+
+    def _record_scale(self) -> float:
+        # scikit-learn reports the squared error averaged over the outputs (and descends their sum)
+        return 1.0 / self.n_outputs_ if self.loss == "squared_error" else 1.0
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validate_xy(self, X, y, reset, y_numeric=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for loss='poisson'.")
+        return X, y.reshape(-1, 1) if y.ndim == 1 else y
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
+        """Train on ``X`` ``(n, n_features)`` (dense or CSR/CSC) and targets ``y`` ``(n,)`` or
+        ``(n, n_outputs)``; ``sample_weight`` ``(n,)``."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @available_if(_stochastic)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
+        """One epoch over ``X, y``."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions ``(n,)`` for one output, else ``(n, n_outputs)``."""
+        out = self._forward(X)
+        return out.ravel() if out.shape[1] == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def load_estimator(path: Any, *, backend: Any = None, dtype: str | None = None) -> PersistMixin:
+    """Load an :class:`MLPClassifier` or :class:`MLPRegressor` saved with ``.save(path)``."""
+    meta, _ = _io.read_state(path)
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}.get(kind)
+    if cls is None:
+        raise _io.ModelFileError(f"{path}: holds a {kind!r}, not an xpmlp estimator")
+    return cls.load(path, backend=backend, dtype=dtype)

@@ -1,0 +1,86 @@
+"""The model file container: one ``.npz`` archive of named arrays and a JSON record, written atomically.
+
+:func:`write_state` puts the JSON metadata (as a ``uint8`` array named ``__xpmlp__``)
+and the named host arrays into one uncompressed NumPy archive, readable with
+``numpy.load(path, allow_pickle=False)``.  It writes a temporary file in the
+target's directory, flushes and fsyncs it, then renames it over the target
+(:func:`os.replace`), so a failure or an interruption leaves any earlier file
+whole.  :func:`read_state` reads every member (CRC errors surface there) and the
+metadata, and reports any problem as :class:`ModelFileError`.  What the record
+means is :mod:`xpmlp.io.model`'s business.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io as _io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ModelFileError", "write_state", "read_state", "digest"]
+
+_META = "__xpmlp__"
+
+
+class ModelFileError(ValueError):
+    """A model file (or in-memory state) is truncated, corrupt or incompatible; nothing was loaded."""
+
+
+def digest(a: np.ndarray) -> str:
+    """The SHA-256 of an array's bytes (C order), as hex."""
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def write_state(path: "str | os.PathLike", meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``(meta, arrays)`` as a model file, atomically (temp file, fsync, ``os.replace``)."""
+    path = Path(path)
+    payload = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{_META: payload}, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return path
+
+
+def read_state(path: "str | os.PathLike") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model file's metadata and arrays (no pickle), checking the archive's integrity."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        raw = path.read_bytes()
+        with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}  # reads every member: CRC errors surface here
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"{path}: not a readable xpmlp model file (truncated or corrupt?): {exc}") from exc
+    if _META not in arrays:
+        raise ModelFileError(f"{path}: no {_META} metadata; not an xpmlp model file")
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: metadata is not valid JSON: {exc}") from exc
+    return meta, arrays

@@ -1,0 +1,18 @@
+"""The training loop and its callbacks.
+
+The loop itself, ``fit`` and ``train`` (``loop.py``); a fit's data on the device and its
+minibatches (``data.py``); the state a fit shares with its callbacks (``state.py``); the
+callbacks (``callbacks.py``: rollback, history, schedule, clipping, logging, checkpoints;
+``stopping.py``: early stopping; ``progress.py``: the progress bar); the communicator seam for
+several processes (``comm.py``); and full-batch L-BFGS on the same objective (``lbfgs.py``).
+
+May import: backends, nn, optim, io, history.
+"""
+
+from ..history import History
+from .callbacks import DivergenceError
+from .lbfgs import fit_lbfgs
+from .loop import fit, run_epochs, train
+from .state import Run
+
+__all__ = ["DivergenceError", "History", "Run", "fit", "fit_lbfgs", "run_epochs", "train"]

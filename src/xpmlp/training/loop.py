@@ -1,0 +1,270 @@
+"""The training loop: epochs of online, mini-batch or full-batch gradient descent.
+
+:func:`run_epochs` is the algorithm (seeds 01-04): for each epoch, for each
+minibatch, forward, backward, update; then the epoch's one device-to-host read
+and the callbacks.  :func:`fit` assembles a :class:`Run` and the standard
+callbacks (:mod:`xpmlp.training.callbacks`, :mod:`xpmlp.training.stopping`, :mod:`xpmlp.training.progress`)
+from its keyword arguments; :func:`train` is its small form (plain SGD, returns
+the per-epoch losses).
+
+Device discipline
+    Data, targets and sample weights move to the backend once (:func:`xpmlp.training.data.prepare`).
+    Inside an epoch nothing is read back to the host: the summed loss stays a
+    device scalar, gradient hooks work on the device, and the learning rate is a
+    host float.  After each epoch one read brings back the loss, the validation
+    score and every value a callback asked for.
+
+Objective
+    See :mod:`xpmlp.nn.objective`: the sample-weighted mean loss plus
+    ``(alpha/2) sum_l ||W^l||^2``; the recorded epoch loss is its mean over the
+    epoch, each batch measured before its update.
+
+Stopping and failure
+    :class:`~xpmlp.training.stopping.EarlyStopping` (monitor, patience, best weights),
+    :class:`~xpmlp.training.callbacks.Rollback` (a non-finite loss or weight raises
+    :class:`DivergenceError` with the model and optimizer restored to the start
+    of the failing epoch; Ctrl-C rolls the open epoch back, ends the fit
+    cleanly and sets ``History.stop_reason = "interrupted"``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from .callbacks import (
+    Callback,
+    CallbackList,
+    DivergenceError,
+    EpochLog,
+    EpochLogger,
+    GradientClipping,
+    LearningRateSchedule,
+    ModelCheckpoint,
+    RecordHistory,
+    Rollback,
+)
+from .comm import Communicator, SingleProcess
+from ..history import History
+from ..nn.metrics import ScoreFn, default_score
+from ..nn.network import MLP, forward
+from ..nn.objective import Objective, batch_gradients
+from ..optim.optimizers import SGD, Optimizer, make_optimizer
+from .progress import ProgressBar
+from .state import Run
+from ..optim.schedules import Schedule, make_schedule
+from .stopping import EarlyStopping
+
+__all__ = ["run_epochs", "fit", "train", "Run", "History", "DivergenceError"]
+
+def run_epochs(run: Run, callbacks: CallbackList) -> History:
+    """The training loop: ``run.max_epochs`` epochs of gradient descent on ``run.data``."""
+    net, xp = run.net, run.net.xp
+    run.history.stop_reason = "max_epochs"
+    callbacks.on_fit_begin(run)
+    try:
+        for _ in range(run.max_epochs):
+            run.epoch_open = True
+            callbacks.on_epoch_begin(run)
+            loss = penalty = xp.zeros((), dtype=net.backend.dtype, device=net.backend.device)
+            for Xb, Tb, wb, B in run.data.minibatches(run.rng):
+                # forward, backward (delta^l -> dC/dW^l, dC/db^l), summed over processes, + alpha_B W^l
+                step = batch_gradients(net, Xb, Tb, wb, run.objective, rows=B, reduce=run.comm.allreduce_)
+                loss = loss + step.loss  # sum_i w_i C_i, stays on the device
+                if step.penalty is not None:
+                    penalty = penalty + step.penalty  # |B| alpha_B ||W||^2, recorded
+                callbacks.on_gradients(run, step.grads)  # e.g. clipping, on the device
+                run.optimizer.step(net.params, step.grads, run.learning_rate)  # W <- W - eta dC/dW (or Adam, ...)
+            callbacks.on_epoch_end(run, _read_epoch(run, callbacks, loss, penalty))  # the epoch's one read
+            if run.stopping:
+                break
+    except KeyboardInterrupt:
+        run.stop("interrupted")
+        callbacks.on_interrupt(run)
+    finally:
+        callbacks.on_fit_end(run)
+    return run.history
+
+
+def _read_epoch(run: Run, callbacks: CallbackList, loss: Any, penalty: Any) -> EpochLog:
+    """Fetch the epoch's numbers from the device in one read: the loss, the validation
+    score and every callback's :meth:`~xpmlp.training.callbacks.Callback.epoch_values`."""
+    net, xp, data = run.net, run.net.xp, run.data
+    summed = xp.stack([loss])
+    run.comm.allreduce_([summed])  # every process's share of the epoch's loss
+    device = {"loss": summed[0], "penalty": penalty}
+    if data.validation is not None:
+        Xv, Tv, wv = data.validation
+        device["validation"] = xp.astype(run.score(xp, forward(net.Ws, net.bs, net.activations, Xv, xp).a[-1], Tv, wv),
+                                         net.backend.dtype)
+    device.update(callbacks.epoch_values(run))
+    host = dict(zip(device, (float(v) for v in net.backend.to_numpy(xp.stack(list(device.values()))))))
+    n = data.n_total
+    return EpochLog(
+        epoch=run.history.epochs + 1,
+        loss=(run.objective.record_scale * host.pop("loss") + 0.5 * host.pop("penalty")) / n,
+        learning_rate=run.learning_rate,
+        samples=n,
+        validation_score=host.pop("validation", None),
+        values=host,
+    )
+
+
+def fit(
+    net: MLP,
+    X: Any,
+    T: Any,
+    *,
+    epochs: int = 200,
+    batch_size: "int | str | None" = 32,
+    optimizer: "Optimizer | str | None" = None,
+    learning_rate: float = 0.001,
+    schedule: "Schedule | str" = "constant",
+    alpha: float = 0.0,
+    shuffle: bool = True,
+    seed: "int | np.random.Generator | None" = 0,
+    sample_weight: Any = None,
+    validation_data: "tuple | None" = None,
+    validation_fraction: float | None = None,
+    stratify: Any = None,
+    patience: int | None = 10,
+    tol: float = 1e-4,
+    restore_best: bool = True,
+    max_grad_norm: float | None = None,
+    score: ScoreFn | None = None,
+    progress: bool = False,
+    history: History | None = None,
+    reduction: str = "mean",
+    checkpoint: "str | os.PathLike | None" = None,
+    callbacks: Sequence[Callback] = (),
+    comm: Communicator | None = None,
+    objective: Objective | None = None,
+) -> History:
+    """Train ``net`` in place; return its :class:`History`.
+
+    Parameters
+    ----------
+    net : MLP
+    X : ``(n, sizes[0])`` inputs; T : ``(n, sizes[-1])`` targets (one-hot or 0/1 for classification;
+        :func:`xpmlp.one_hot` turns labels into one-hot rows).  NumPy arrays (moved to the backend
+        once, here) or arrays of the net's backend.
+    epochs : maximum passes over the training data.
+    batch_size : 1 (online), k (mini-batch), or ``"full"``/``None`` (full batch).
+    optimizer : an :class:`~xpmlp.optim.optimizers.Optimizer` (its state carries over between calls)
+        or a name; default Adam.
+    learning_rate, schedule : the initial rate (a float) and how it changes, ``constant``/
+        ``invscaling``/``adaptive`` (or a :class:`~xpmlp.optim.schedules.Schedule`, whose own rate is used).
+    alpha : L2 penalty, ``(alpha/2) sum ||W||^2`` added to the mean per-sample loss (shorthand for
+        ``objective=Objective(alpha)``).
+    shuffle, seed : reshuffle every epoch, from a host generator seeded by ``seed``.
+    sample_weight : ``(n,)`` non-negative host weights (normalised to mean 1).
+    validation_data : ``(X_val, T_val)`` or ``(X_val, T_val, w_val)``.
+    validation_fraction : split this fraction off ``X`` instead (``stratify``: labels per row).
+    patience, tol : stop (or let an adaptive schedule cut the rate) once more than ``patience``
+        epochs in a row fail to improve the monitor by ``tol``; ``patience=None`` never stops early.
+    restore_best : with validation, end on the best-scoring weights.
+    max_grad_norm : clip the global gradient norm of each step to this (on the device).
+    score : validation score function (see :func:`xpmlp.nn.metrics.default_score`), higher is better.
+    progress : show a tqdm progress bar (epoch, loss, validation score).
+    history : continue this record (warm start); counts and best values carry on.
+    reduction : ``"mean"`` (default) or ``"sum"`` gradients over each batch (shorthand, as ``alpha``).
+    checkpoint : save model, optimizer and history to this file after every epoch (atomically).
+    callbacks : more :class:`~xpmlp.training.callbacks.Callback` objects, called after the standard ones.
+    comm : a :class:`~xpmlp.training.comm.Communicator` for data-parallel training (default: one process).
+    objective : the whole :class:`~xpmlp.nn.objective.Objective` (L2 ``alpha`` and how it scales with
+        the batch, the recorded loss's scale, the reduction), instead of ``alpha`` and ``reduction``;
+        the estimators pass scikit-learn's.
+
+    Raises
+    ------
+    DivergenceError
+        If an epoch's loss or the weights after it are NaN or inf; the weights and the optimizer
+        state are restored to those at the start of that epoch.
+    """
+    net._check_trainable()
+    objective = _objective(objective, alpha, reduction)
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    comm = comm or SingleProcess()
+    data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
+                        validation_data=validation_data, validation_fraction=validation_fraction, stratify=stratify)
+    opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
+    sched = make_schedule(schedule, learning_rate)
+    comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t],
+                "schedule": [sched.name, sched.config()], "objective": objective, "patience": patience, "tol": tol,
+                "max_grad_norm": max_grad_norm})
+    run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs), objective,
+              score or default_score(net.output_activation.name), comm)
+    standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint)
+    # the model's device current (cupy:1 allocates and computes on GPU 1); divergence is reported by Rollback
+    try:
+        with net.backend.activate(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return run_epochs(run, CallbackList([*standard, *callbacks]))
+    except DivergenceError:
+        raise  # the loss is global: every process raises it in the same epoch
+    except Exception as exc:
+        comm.failed(exc)  # data-parallel: an error on this process alone must stop the others
+        raise
+
+
+def _standard_callbacks(schedule: Schedule, max_grad_norm: float | None, patience: int | None, tol: float,
+                        restore_best: bool, progress: bool, checkpoint: Any) -> list[Callback]:
+    """The callbacks ``fit``'s arguments ask for, in the order they must run (rollback first)."""
+    standard: list[Callback] = [Rollback(), RecordHistory(), LearningRateSchedule(schedule)]
+    if max_grad_norm is not None:
+        standard.append(GradientClipping(max_grad_norm))
+    standard += [EarlyStopping(patience, tol, restore_best, schedule), EpochLogger()]
+    if progress:
+        standard.append(ProgressBar())
+    if checkpoint is not None:
+        standard.append(ModelCheckpoint(checkpoint))
+    return standard
+
+
+def _objective(objective: Objective | None, alpha: float, reduction: str) -> Objective:
+    """``objective``, or one made of the ``alpha`` and ``reduction`` shorthands (not both)."""
+    if objective is None:
+        return Objective(alpha=float(alpha), reduction=reduction)
+    if alpha or reduction != "mean":
+        raise ValueError("give objective= or alpha=/reduction=, not both")
+    return objective
+
+
+def train(
+    net: MLP,
+    X: Any,
+    T: Any,
+    *,
+    epochs: int = 1,
+    batch_size: "int | str | None" = 32,
+    learning_rate: float = 0.1,
+    shuffle: bool = True,
+    seed: "int | np.random.Generator | None" = 0,
+    reduction: str = "mean",
+    optimizer: Optimizer | None = None,
+    **kwargs: Any,
+) -> list[float]:
+    """Train ``net`` in place by backpropagation and gradient descent (plain SGD by default).
+
+    The same loop as :func:`fit` with no early stopping; ``kwargs`` go to :func:`fit`.
+
+    Returns
+    -------
+    list of float
+        The mean per-sample loss of each epoch, accumulated over its batches
+        before each batch's update.
+
+    Raises
+    ------
+    DivergenceError
+        If an epoch's loss or the weights after it are NaN or inf; the weights are restored to those at
+        the start of that epoch.
+    """
+    kwargs.setdefault("patience", None)
+    return fit(
+        net, X, T, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, shuffle=shuffle,
+        seed=seed, reduction=reduction, optimizer=optimizer if optimizer is not None else SGD(), **kwargs,
+    ).loss

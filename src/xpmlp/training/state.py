@@ -1,0 +1,45 @@
+"""The state of one fit: the :class:`Run` the training loop and its callbacks share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .comm import Communicator, SingleProcess
+from .data import TrainingData
+from ..history import History
+from ..nn.metrics import ScoreFn
+from ..nn.network import MLP
+from ..nn.objective import Objective
+from ..optim.optimizers import Optimizer
+from ..optim.schedules import Schedule
+
+__all__ = ["Run"]
+
+
+@dataclass
+class Run:
+    """Everything one fit works with; callbacks read it and may call :meth:`stop`.
+
+    ``learning_rate`` is the host float the current epoch trains with; ``epoch_open`` is
+    True from an epoch's first step until its record is in ``history``.
+    """
+
+    net: MLP
+    optimizer: Optimizer
+    schedule: Schedule
+    history: History
+    data: TrainingData
+    rng: np.random.Generator
+    max_epochs: int
+    objective: Objective = Objective()
+    score: ScoreFn | None = None
+    comm: Communicator = SingleProcess()
+    learning_rate: float = 0.0
+    epoch_open: bool = False
+    stopping: bool = False
+
+    def stop(self, reason: str) -> None:
+        """End the fit after the current epoch, recording ``reason`` in the history."""
+        self.stopping, self.history.stop_reason = True, reason

@@ -1,0 +1,101 @@
+"""ONNX export against ``predict`` for every activation and output, depth and dtype; the model
+file carries its preprocessing exactly; tables are read and split as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xpmlp
+from xpmlp.nn.activations import ACTIVATIONS
+from xpmlp.app.preprocessing import Preprocessor
+from xpmlp.app.tables import DataError, Table, infer_task, read_table, split_rows
+from xpmlp.app.workflows import TrainedModel, load_model, predict_table, save_model
+
+OUTPUTS = [("softmax", "cross_entropy"), ("logistic", "binary_cross_entropy"), ("identity", "squared_error"),
+           ("tanh", "squared_error"), ("relu", "squared_error"), ("threshold", "squared_error"), ("exp", "poisson")]
+HIDDEN = [name for name, act in ACTIVATIONS.items() if not act.output_only]
+#: float32: each of ~10 ops rounds once, in another order than NumPy; float64: likewise at 1e-16.
+TOL = {"float32": 1e-5, "float64": 1e-12}
+
+
+def run_onnx(model, X):
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"X": X})[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("depth", [0, 1, 3])
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("out,loss", OUTPUTS, ids=[o for o, _ in OUTPUTS])
+def test_onnx_matches_predict(out, loss, hidden, depth, dtype):
+    pytest.importorskip("onnx")
+    from xpmlp.app.export import to_onnx
+
+    net = xpmlp.MLP([5] + [7] * depth + [3], hidden, out, loss, backend="numpy", dtype=dtype, seed=depth)
+    X = np.random.default_rng(1).normal(size=(13, 5)).astype(dtype)
+    got, want = run_onnx(to_onnx(net), X), net.backend.to_numpy(net.predict(X))
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("backend", ["torch", "array_api_strict"])
+def test_export_from_any_backend_gives_the_same_graph_outputs(backend, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip(backend)
+    from xpmlp.app.export import to_onnx
+
+    X = np.random.default_rng(2).normal(size=(9, 4)).astype(np.float32)
+    ref = xpmlp.MLP([4, 6, 3], backend="numpy", seed=5)
+    net = xpmlp.MLP([4, 6, 3], backend=backend, seed=5)
+    to_onnx(net, tmp_path / "m.onnx")
+    np.testing.assert_array_equal(run_onnx(to_onnx(net), X), run_onnx(to_onnx(ref), X))  # same weights, same graph
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def regression_table(n=80, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(loc=[5.0, -3.0, 100.0], scale=[1.0, 10.0, 0.1], size=(n, 3))
+    return Table(X, ["a", "b", "c"], X @ [1.0, 0.2, 3.0] + 7.0, "y")
+
+
+def test_preprocessing_rides_in_the_model_file_exactly(tmp_path):
+    table = regression_table()
+    pre = Preprocessor.fit(table, "regression")
+    net = xpmlp.MLP([3, 5, 1], "tanh", "identity", "squared_error", backend="numpy", dtype="float64")
+    xpmlp.fit(net, pre.transform(table), pre.encode(table.y), epochs=5, patience=None)
+    model = TrainedModel(net, pre, xpmlp.Adam(), xpmlp.History(), 0.0)
+    save_model(tmp_path / "m.npz", model)
+    net2, pre2 = load_model(tmp_path / "m.npz")
+    shuffled = Table(table.X[:, [2, 0, 1]], ["c", "a", "b"], None, None)  # columns in another order: taken by name
+    np.testing.assert_array_equal(predict_table(net2, pre2, shuffled)[0], predict_table(net, pre, table)[0])
+    assert Preprocessor.from_dict(pre.to_dict()).to_dict() == pre.to_dict()
+    with pytest.raises(ValueError, match="malformed preprocessing record"):
+        Preprocessor.from_dict({**pre.to_dict(), "scale": [1.0, 0.0, 1.0]})
+
+
+def test_onnx_includes_the_preprocessing(tmp_path):
+    pytest.importorskip("onnx")
+    from xpmlp.app.export import to_onnx
+
+    table = regression_table()
+    pre = Preprocessor.fit(table, "regression")
+    net = xpmlp.MLP([3, 5, 1], "relu", "identity", "squared_error", backend="numpy", dtype="float64", seed=3)
+    values, _ = predict_table(net, pre, table)
+    np.testing.assert_allclose(run_onnx(to_onnx(net, preprocessor=pre), table.X)[:, 0], values, rtol=1e-12)
+
+
+def test_tables_task_inference_and_splits(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("x1,x2,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n")
+    t = read_table(path, "label")
+    assert t.columns == ["x1", "x2"] and t.y.tolist() == ["cat", "dog", "cat", "dog"] and t.X.dtype == np.float64
+    assert infer_task(t.y) == "classification"
+    assert infer_task(np.arange(100) % 3) == "classification" and infer_task(np.linspace(0, 1, 100)) == "regression"
+    assert infer_task(np.arange(100)) == "regression"  # 100 distinct integers: a quantity, not classes
+    kept, held = split_rows(40, 0.25, 0, labels=np.arange(40) % 2)
+    assert len(held) == 10 and np.bincount(np.arange(40)[held] % 2).tolist() == [5, 5]
+    assert not set(kept) & set(held)
+    (tmp_path / "t.xls").write_text("x")
+    with pytest.raises(DataError, match="unknown format '.xls'"):
+        read_table(tmp_path / "t.xls")
