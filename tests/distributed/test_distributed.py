@@ -76,7 +76,7 @@ def test_other_libraries_reduce_through_their_transport(backend, tmp_path):
 def test_a_bad_shard_stops_every_rank_naming_it(tmp_path):
     done = mpirun(2, "nan", "float64", tmp_path / "x.npz")
     assert done.returncode != 0
-    assert "1 of 2 ranks failed before training (rank 1: ValueError: X contains NaN" in done.stderr
+    assert "1 of 2 ranks failed (rank 1: ValueError: X contains NaN" in done.stderr
 
 
 def test_an_error_mid_training_stops_every_rank_naming_it(tmp_path):

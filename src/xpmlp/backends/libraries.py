@@ -16,7 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Library", "LIBRARIES", "LibraryError", "cupy_usable"]
+__all__ = ["Library", "LIBRARIES", "LibraryError", "cupy_usable", "set_default_gpu"]
+
+#: The GPU a name without a device index means, when set (one process per GPU: :mod:`xpmlp.distributed`
+#: sets it from the local rank), else the library's current device.
+_DEFAULT_GPU: list[int | None] = [None]
 
 
 class LibraryError(RuntimeError):
@@ -55,6 +59,15 @@ def _no_device_context(device: Any) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def set_default_gpu(index: int | None) -> None:
+    """Make ``cupy`` and ``torch:cuda`` without an index mean GPU ``index % count`` (None: the current one)."""
+    _DEFAULT_GPU[0] = index
+
+
+def _default_gpu(count: int) -> int | None:
+    return None if _DEFAULT_GPU[0] is None or count < 1 else _DEFAULT_GPU[0] % count
+
+
 # -- NumPy ----------------------------------------------------------------------------------
 
 def _make_numpy(device: Any) -> tuple[Any, Any]:
@@ -89,8 +102,8 @@ def _make_cupy(device: Any) -> tuple[Any, Any]:
     import array_api_compat.cupy as xp
     import cupy
 
-    # no device named: the current one (what cupy.cuda.Device() is), so that a process whose
-    # rank chose its GPU (xpmlp.distributed) builds its model there
+    if device is None:  # the default GPU (one process per GPU), else the current one
+        device = _default_gpu(cupy.cuda.runtime.getDeviceCount())
     return xp, cupy.cuda.Device() if device is None else cupy.cuda.Device(int(device))
 
 
@@ -108,7 +121,8 @@ def _make_torch(device: Any) -> tuple[Any, Any]:
         if not torch.cuda.is_available():
             raise LibraryError(f"torch device {dev} requested but torch.cuda.is_available() is False")
         if dev.index is None:  # tensors report "cuda:0", never "cuda": name the index so devices compare equal
-            dev = torch.device("cuda", torch.cuda.current_device())
+            index = _default_gpu(torch.cuda.device_count())
+            dev = torch.device("cuda", torch.cuda.current_device() if index is None else index)
     return xp, dev
 
 

@@ -12,7 +12,8 @@ product, checks it, and takes minibatch rows from it.
 backend             sparse ``X`` on the device         minibatch rows
 ==================  ================================  ==================================
 ``numpy``           SciPy CSR (matrix or array kind)   ``X[idx]`` (CSR row gather)
-``cupy``            ``cupyx.scipy.sparse`` CSR         ``X[idx]`` on the device
+``cupy``            ``cupyx.scipy.sparse`` CSR         gathered on the device, its size from the
+                    (canonical)                        host's ``indptr`` (no sync)
 ``torch``           ``torch.sparse_coo_tensor``        ``index_select`` (CSR has none)
 ``array_api_strict``  dense: the standard has no sparse arrays; densified once, here
 ==================  ================================  ==================================
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import array_api_compat
 import numpy as np
 
 from .backend import Backend
@@ -80,13 +82,18 @@ def _to_cupyx(be: Backend, X: Any) -> Any:
     import cupyx.scipy.sparse as csp
 
     if _is_cupyx(X):
-        return X.tocsr().astype(be.dtype_name)
+        X = X.tocsr().astype(be.dtype_name)
+        X.sum_duplicates()  # the one check cupyx makes (a sync, here at the boundary) before its products
+        return X
     if not _is_scipy(X):
         raise TypeError(f"a {type(X).__module__}.{type(X).__name__} cannot be used on {be.describe()}")
-    csr = X.tocsr()
+    csr = X.tocsr(copy=True)
+    csr.sum_duplicates()  # canonical (sorted, no duplicates) on the host, so cupyx need not check on the device
     xp = be.xp
     parts = (be.asarray(csr.data), be.asarray(csr.indices, dtype=xp.int32), be.asarray(csr.indptr, dtype=xp.int32))
-    return csp.csr_matrix(parts, shape=csr.shape)
+    out = csp.csr_matrix(parts, shape=csr.shape)
+    out.has_canonical_format = True
+    return out
 
 
 def _to_torch(be: Backend, X: Any) -> Any:
@@ -104,23 +111,57 @@ def _to_torch(be: Backend, X: Any) -> Any:
     return torch.sparse_coo_tensor(indices, be.asarray(coo.data), size=coo.shape, check_invariants=True).coalesce()
 
 
-def _take_scipy(X: Any, rows: Any) -> Any:
-    return X[rows]  # a slice or an integer array: CSR row selection (cupyx too)
+def _take_scipy(X: Any) -> Callable[[Any, np.ndarray], Any]:
+    return lambda rows, host_rows: X[rows]  # a slice or an integer array: SciPy's CSR row selection
 
 
-def _take_torch(X: Any, rows: Any) -> Any:
+def _take_torch(X: Any) -> Callable[[Any, np.ndarray], Any]:
     import torch
 
-    if isinstance(rows, slice):
-        rows = torch.arange(rows.start, rows.stop, device=X.device)
-    return torch.index_select(X, 0, rows)
+    def take(rows: Any, host_rows: np.ndarray) -> Any:
+        if isinstance(rows, slice):
+            rows = torch.arange(rows.start, rows.stop, device=X.device)
+        return torch.index_select(X, 0, rows)
+
+    return take
 
 
-def row_taker(X: Any) -> "Callable[[Any, Any], Any] | None":
-    """For a sparse ``X`` on the backend, ``take(X, rows)`` selecting rows by a slice or a 1-D
-    integer index array of the backend; ``None`` for a dense array (use the Array API)."""
+def _take_cupyx(X: Any) -> Callable[[Any, np.ndarray], Any]:
+    """Rows of a cupyx CSR matrix without a host sync (cupyx's own ``X[rows]`` reads the result's
+    size back): the batch's number of stored entries comes from the host copy of ``indptr``
+    (read once, here), the rest is gathered on the device, and the result is marked canonical
+    (rows of a canonical matrix are), so cupyx's products do not check it with a sync either."""
+    import cupyx.scipy.sparse as csp
+
+    xp = array_api_compat.array_namespace(X.data)
+    host_indptr = X.indptr.get()  # device -> host, once per fit
+    Ap = X.indptr
+
+    def take(rows: Any, host_rows: np.ndarray) -> Any:
+        if isinstance(rows, slice):
+            rows = xp.arange(rows.start, rows.stop, dtype=Ap.dtype)
+        nnz = int(np.sum(host_indptr[host_rows + 1] - host_indptr[host_rows]))  # on the host
+        starts = xp.take(Ap, rows)
+        counts = xp.take(Ap, rows + 1) - starts
+        Bp = xp.concat([xp.zeros(1, dtype=Ap.dtype), xp.cumulative_sum(counts, dtype=Ap.dtype)])
+        k = xp.arange(nnz, dtype=Ap.dtype)  # the batch's stored entries, in row order
+        r = xp.searchsorted(Bp[1:], k, side="right")  # ... and the batch row each belongs to
+        src = xp.take(starts, r) + (k - xp.take(Bp, r))  # its position in X
+        out = csp.csr_matrix((xp.take(X.data, src), xp.take(X.indices, src), Bp), shape=(host_rows.size, X.shape[1]))
+        out.has_canonical_format = True
+        return out
+
+    return take
+
+
+def row_taker(X: Any) -> "Callable[[Any, np.ndarray], Any] | None":
+    """For a sparse ``X`` on the backend, ``take(rows, host_rows)``: its rows ``rows`` (a slice, or a
+    1-D integer index array of the backend) whose values ``host_rows`` (a NumPy array) the caller
+    also holds; ``None`` for a dense array (use the Array API)."""
     if _is_torch_sparse(X):
-        return _take_torch
-    if _is_scipy(X) or _is_cupyx(X):
-        return _take_scipy
+        return _take_torch(X)
+    if _is_cupyx(X):
+        return _take_cupyx(X)
+    if _is_scipy(X):
+        return _take_scipy(X)
     return None

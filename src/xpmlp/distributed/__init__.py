@@ -7,6 +7,6 @@ May import: backends, nn, training.
 """
 
 from .mpi import DistributedError, MPICommunicator, shard, world
-from .transports import TRANSPORTS
+from .transports import choose_transport
 
-__all__ = ["DistributedError", "MPICommunicator", "TRANSPORTS", "shard", "world"]
+__all__ = ["DistributedError", "MPICommunicator", "choose_transport", "shard", "world"]

@@ -11,7 +11,7 @@ process's.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -25,38 +25,45 @@ __all__ = ["prepare_shard"]
 def prepare_shard(comm: Any, net: Any, X: Any, T: Any, *, batch_size: Any, shuffle: bool,
                   rng: np.random.Generator, sample_weight: Any = None, validation_data: tuple | None = None,
                   validation_fraction: float | None = None, stratify: Any = None) -> TrainingData:
-    """This rank's :class:`~xpmlp.training.data.TrainingData`: every rank's shard checked (errors are
-    reported on every rank, naming the rank), the model and settings agreed, weights normalised by
-    the global mean, validation split off globally or gathered; ``offset`` and ``n_total`` place
-    this rank's rows among every rank's."""
+    """This rank's :class:`~xpmlp.training.data.TrainingData`.  Every rank checks its shard (an error on
+    one rank reaches every rank through the communicator's next exchange), the ranks agree on the
+    model and settings, weights are normalised by the global mean, validation rows are split off
+    globally or gathered; ``offset`` and ``n_total`` place this rank's rows among every rank's.
+    A rank may hold no rows at all."""
     if validation_data is not None and validation_fraction:
         raise ValueError("give validation_data or validation_fraction, not both")
-    error, local = None, None
-    try:
-        local = _host_shard(net, X, T, sample_weight, stratify)
-    except Exception as exc:  # reported collectively below
-        error = exc
-    comm.all_ok(error)
-    Xh, Th, wh, strata = local
-    counts = comm.comm.allgather(Xh.shape[0])
+    Xh, Th, wh, strata = _host_shard(net, X, T, sample_weight, stratify)
+    held = None
+    if validation_data is not None:
+        if len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, T_val) or (X_val, T_val, sample_weight_val)")
+        held = _host_shard(net, validation_data[0], validation_data[1], (list(validation_data) + [None])[2])[:3]
+    facts = comm.exchange((Xh.shape[0], held is not None, None if wh is None else float(wh.sum())))
+    counts, given = [f[0] for f in facts], [r for r, f in enumerate(facts) if f[1]]
+    if given and len(given) < comm.size:
+        raise ValueError(f"validation_data was given on rank(s) {given} only: give every rank its share of the "
+                         "validation rows (possibly none), or give it on no rank")
     n, offset = sum(counts), sum(counts[:comm.rank])
+    if n == 0:
+        raise ValueError("no rank holds a training row")
     comm.agree({"sizes": net.sizes, "activations": [a.name for a in net.activations], "loss": net.loss.name,
                 "dtype": net.backend.dtype_name, "weights": _digest(net.get_weights()),
                 "rng": rng.bit_generator.state, "batch_size": batch_size, "shuffle": shuffle,
                 "validation_fraction": validation_fraction, "weighted": wh is not None})
     if wh is not None:
-        wh = wh * (n / comm.comm.allreduce(float(wh.sum())))  # mean 1 over every rank's rows
+        total = sum(f[2] for f in facts)
+        if not total > 0:
+            raise ValueError("sample_weight sums to 0 over every rank: no sample would be trained on")
+        wh = wh * (n / total)  # mean 1 over every rank's rows
     validation, rows = None, np.arange(Xh.shape[0])
     if validation_fraction:
-        strata_all = None if strata is None else np.concatenate(comm.comm.allgather(strata))
+        strata_all = None if strata is None else np.concatenate(comm.exchange(strata))
         tr, va = split_validation(n, validation_fraction, rng, strata_all)
         validation = _gather_rows(comm, Xh, Th, wh, offset, va)
         rows = tr[(tr >= offset) & (tr < offset + Xh.shape[0])] - offset
         n, offset = tr.size, int(np.searchsorted(tr, offset))
-    elif validation_data is not None:
-        weights = validation_data[2] if len(validation_data) > 2 else None
-        vX, vT, vw = _host_shard(net, validation_data[0], validation_data[1], weights)[:3]
-        validation = _gather_rows(comm, vX, vT, vw, 0, None)
+    elif held is not None:
+        validation = _gather_rows(comm, *held, 0, None)
     be = net.backend
     if validation is not None:
         validation = tuple(None if a is None else be.asarray(a) for a in validation)
@@ -66,10 +73,17 @@ def prepare_shard(comm: Any, net: Any, X: Any, T: Any, *, batch_size: Any, shuff
 
 
 def _host_shard(net: Any, X: Any, T: Any, sample_weight: Any, stratify: Any = None) -> tuple:
-    """The shard checked as one process checks its data, as host arrays of the model's dtype."""
+    """The shard checked as one process checks its data, as host arrays of the model's dtype
+    (a shard of no rows passes with the right number of columns)."""
     if is_sparse(X):
         raise ValueError("data-parallel training takes dense inputs (X is sparse); densify each rank's shard")
     be = net.backend
+    if not be.is_device_array(X) and np.shape(X)[:1] == (0,):
+        empty = [np.zeros((0, k), dtype=be.dtype_name) for k in (net.sizes[0], net.sizes[-1])]
+        if np.ndim(X) != 2 or np.shape(X)[1] != net.sizes[0]:
+            raise ValueError(f"X must be 2-D with {net.sizes[0]} columns, got shape {np.shape(X)}")
+        return empty[0], empty[1], None if sample_weight is None else np.zeros(0), \
+            None if stratify is None else np.asarray(stratify)
     Xd = net.as_input(X)
     Td = net.as_target(T, Xd.shape[0])
     w = None if sample_weight is None else check_sample_weight(be, sample_weight, Xd.shape[0])
@@ -81,7 +95,7 @@ def _gather_rows(comm: Any, X: np.ndarray, T: np.ndarray, w: Any, offset: int, r
     """Every rank's rows on every rank: those with global indices ``rows``, in that order (as one
     process takes them), or with ``rows=None`` all of them in rank order."""
     mine = np.arange(X.shape[0]) if rows is None else rows[(rows >= offset) & (rows < offset + X.shape[0])] - offset
-    parts = comm.comm.allgather((mine + offset, X[mine], T[mine], None if w is None else w[mine]))
+    parts = comm.exchange((mine + offset, X[mine], T[mine], None if w is None else w[mine]))
     idx = np.concatenate([p[0] for p in parts]) if rows is not None else None
     pick = slice(None) if rows is None else _positions(idx, rows)
     Xv, Tv = np.concatenate([p[1] for p in parts])[pick], np.concatenate([p[2] for p in parts])[pick]

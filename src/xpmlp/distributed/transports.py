@@ -1,117 +1,218 @@
-"""How each library's arrays are all-reduced across the ranks: one transport per library.
+"""How each library's arrays are all-reduced across the ranks: one transport per library, chosen collectively.
 
-The training loop all-reduces a list of gradient arrays once per step
-(:meth:`~xpmlp.distributed.mpi.MPICommunicator.allreduce_`); :data:`TRANSPORTS`
-picks how they travel for the model's library.
+==================  ==========================================================================
+library             transport
+==================  ==========================================================================
+``numpy``           :class:`HostTransport`: packed into one reused host buffer, MPI all-reduce in place
+``torch``           :class:`TorchDistributed`: ``torch.distributed`` (gloo on the CPU, NCCL on CUDA),
+                    its process group set up from the MPI ranks
+``cupy``            :class:`NcclTransport` (``cupy.cuda.nccl``) where every rank has NCCL and a GPU of
+                    its own; :class:`CudaAwareMpi` where every rank says its MPI is CUDA-aware
+                    (``XPMLP_MPI_CUDA_AWARE=1``); else :class:`HostStaging`
+other               :class:`HostStaging`: copied through host memory
+==================  ==========================================================================
+
+:func:`choose_transport` runs on every rank: each probes what it has (NCCL, torch.distributed,
+its host and GPU), the probes are exchanged, and every rank derives the same choice from all of
+them, so no rank waits in a collective another rank skipped; a fallback is said once, on rank 0.
+A library's collective initialisation (NCCL's, torch.distributed's rendezvous) runs inside
+:meth:`~xpmlp.distributed.mpi.MPICommunicator.critical`: a failure there ends every rank.
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
+import math
 import os
+import socket
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TRANSPORTS", "HostTransport", "HostStaging", "CupyTransport", "TorchTransport"]
+__all__ = ["choose_transport", "HostTransport", "HostStaging", "NcclTransport", "CudaAwareMpi", "TorchDistributed"]
 
 logger = logging.getLogger("xpmlp.distributed")
+#: How long torch.distributed waits for a peer before it gives up (its default is 30 minutes).
+TORCH_TIMEOUT = datetime.timedelta(seconds=60)
 
 
 class HostTransport:
-    """Arrays whose memory NumPy can see (NumPy; torch on the CPU, zero-copy): packed into one
-    reused host buffer, all-reduced in place."""
+    """NumPy arrays: packed into one reused host buffer, all-reduced in place, unpacked."""
 
     def __init__(self, comm: Any, backend: Any) -> None:
         self.comm, self.backend, self.buffer = comm, backend, None
 
-    def host_view(self, a: Any) -> np.ndarray:
-        return a.numpy() if self.backend.name == "torch" else a  # a torch CPU tensor shares its memory
-
     def allreduce_(self, arrays: list) -> None:
-        views = [self.host_view(a) for a in arrays]
-        n = sum(v.size for v in views)
-        if self.buffer is None or self.buffer.size != n or self.buffer.dtype != views[0].dtype:
-            self.buffer = np.empty(n, dtype=views[0].dtype)
+        n = sum(a.size for a in arrays)
+        if self.buffer is None or self.buffer.size != n or self.buffer.dtype != arrays[0].dtype:
+            self.buffer = np.empty(n, dtype=arrays[0].dtype)
         offset = 0
-        for v in views:
-            self.buffer[offset:offset + v.size] = v.reshape(-1)
-            offset += v.size
+        for a in arrays:
+            self.buffer[offset:offset + a.size] = a.reshape(-1)
+            offset += a.size
         self.comm.comm.Allreduce(self.comm.MPI.IN_PLACE, self.buffer, op=self.comm.MPI.SUM)
         offset = 0
-        for v in views:
-            v[...] = self.buffer[offset:offset + v.size].reshape(v.shape)
-            offset += v.size
+        for a in arrays:
+            a[...] = self.buffer[offset:offset + a.size].reshape(a.shape)
+            offset += a.size
 
 
 class HostStaging(HostTransport):
-    """Any other library: copied to host memory and back at every all-reduce (said once)."""
-
-    _said = False
+    """Any library: copied to host memory, all-reduced there, copied back (every step)."""
 
     def allreduce_(self, arrays: list) -> None:
-        if not HostStaging._said and self.comm.rank == 0:
-            logger.warning("%s arrays are staged through host memory for every all-reduce; on GPUs install "
-                           "NCCL (CuPy) or use a CUDA-aware MPI (XPMLP_MPI_CUDA_AWARE=1)", self.backend.describe())
-            HostStaging._said = True
         host = [np.array(self.backend.to_numpy(a)) for a in arrays]
         super().allreduce_(host)
         for a, h in zip(arrays, host):
             a[...] = self.backend.asarray(h, dtype=a.dtype)
 
 
-class CupyTransport(HostStaging):
-    """CuPy arrays: one device bucket, summed by NCCL, or by a CUDA-aware MPI, else staged on the host.
+def _bucket(xp: Any, arrays: list) -> Any:
+    """The arrays' values in one flat device buffer."""
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
 
-    Written for GPUs and not run in CI (no GPU there): the host staging it falls back to is tested.
+
+def _unbucket(xp: Any, bucket: Any, arrays: list) -> None:
+    offset = 0
+    for a in arrays:
+        size = math.prod(a.shape)
+        a[...] = xp.reshape(bucket[offset:offset + size], a.shape)
+        offset += size
+
+
+class NcclTransport:
+    """CuPy arrays, summed on the GPUs by NCCL: one communicator per fit's device, made with the device current."""
+
+    def __init__(self, comm: Any, backend: Any) -> None:
+        from cupy.cuda import nccl
+
+        self.backend, self.nccl = backend, nccl
+        with backend.activate():
+            uid = comm.exchange(nccl.get_unique_id() if comm.rank == 0 else None)[0]
+            with comm.critical():  # collective inside NCCL: a rank that fails here must not leave the others waiting
+                self.nc = nccl.NcclCommunicator(comm.size, uid, comm.rank)
+        self.kinds = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64, "float16": nccl.NCCL_FLOAT16}
+
+    def allreduce_(self, arrays: list) -> None:
+        import cupy
+
+        xp = self.backend.xp
+        bucket = _bucket(xp, arrays)
+        self.nc.allReduce(bucket.data.ptr, bucket.data.ptr, bucket.size, self.kinds[str(bucket.dtype)],
+                          self.nccl.NCCL_SUM, cupy.cuda.get_current_stream().ptr)
+        _unbucket(xp, bucket, arrays)
+
+
+class CudaAwareMpi:
+    """CuPy arrays handed to a CUDA-aware MPI by their device pointers."""
+
+    def __init__(self, comm: Any, backend: Any) -> None:
+        self.comm, self.backend = comm, backend
+
+    def allreduce_(self, arrays: list) -> None:
+        import cupy
+
+        xp = self.backend.xp
+        bucket = _bucket(xp, arrays)
+        cupy.cuda.get_current_stream().synchronize()  # MPI does not follow CUDA streams
+        self.comm.comm.Allreduce(self.comm.MPI.IN_PLACE, bucket, op=self.comm.MPI.SUM)
+        _unbucket(xp, bucket, arrays)
+
+
+class TorchDistributed:
+    """torch tensors through ``torch.distributed``: gloo on the CPU, NCCL on CUDA.
+
+    Its process group is made from the MPI ranks when there is none yet: rank 0 opens a
+    ``TCPStore`` on a free port of its host and the address goes to every rank over MPI.
     """
 
     def __init__(self, comm: Any, backend: Any) -> None:
-        super().__init__(comm, backend)
-        self.nccl = self.cuda_aware = None
+        import torch.distributed as dist
+
+        self.dist, self.backend = dist, backend
+        if not dist.is_initialized():
+            store = None
+            if comm.rank == 0:
+                store = dist.TCPStore(_reachable_host(), 0, comm.size, is_master=True, timeout=TORCH_TIMEOUT,
+                                      wait_for_workers=False)
+            host, port = comm.exchange(None if store is None else (store.host, store.port))[0]
+            with comm.critical():  # torch's rendezvous is collective: a failure here ends every rank
+                if store is None:
+                    store = dist.TCPStore(host, port, comm.size, is_master=False, timeout=TORCH_TIMEOUT)
+                dist.init_process_group(_torch_backend(backend), store=store, rank=comm.rank, world_size=comm.size,
+                                        timeout=TORCH_TIMEOUT)
+
+    def allreduce_(self, arrays: list) -> None:
+        import torch
+
+        bucket = torch.cat([a.reshape(-1) for a in arrays])
+        self.dist.all_reduce(bucket)
+        offset = 0
+        for a in arrays:
+            a.copy_(bucket[offset:offset + a.numel()].view_as(a))
+            offset += a.numel()
+
+
+def _torch_backend(backend: Any) -> str:
+    return "nccl" if backend.device.type == "cuda" else "gloo"
+
+
+def _reachable_host() -> str:
+    """This host's address for the other ranks (its name where it resolves, else the loopback)."""
+    name = socket.gethostname()
+    try:
+        socket.getaddrinfo(name, None)
+        return name
+    except OSError:
+        return "127.0.0.1"
+
+
+def _probe(backend: Any) -> dict[str, Any]:
+    """What this rank can offer for its model's library."""
+    found: dict[str, Any] = {"host": socket.gethostname(), "device": str(backend.device),
+                             "cuda_aware": os.environ.get("XPMLP_MPI_CUDA_AWARE") == "1"}
+    if backend.name == "cupy":
         try:
             from cupy.cuda import nccl
 
-            uid = comm.comm.bcast(nccl.get_unique_id() if comm.rank == 0 else None, root=0)
-            self.nccl = (nccl, nccl.NcclCommunicator(comm.size, uid, comm.rank))
-        except Exception:  # no NCCL in this CuPy build: try a CUDA-aware MPI, else the host
-            self.cuda_aware = os.environ.get("XPMLP_MPI_CUDA_AWARE") == "1"
+            found["nccl"] = bool(getattr(nccl, "available", False)) and hasattr(nccl, "get_unique_id")
+        except ImportError:
+            found["nccl"] = False
+    if backend.name == "torch":
+        import torch.distributed as dist
 
-    def allreduce_(self, arrays: list) -> None:
-        if self.nccl is None and not self.cuda_aware:
-            return super().allreduce_(arrays)
-        import cupy
-
-        bucket = cupy.concatenate([cupy.ravel(cupy.asarray(a)) for a in arrays])  # one device buffer
-        if self.nccl is not None:
-            nccl, nc = self.nccl
-            kind = nccl.NCCL_FLOAT32 if bucket.dtype == cupy.float32 else nccl.NCCL_FLOAT64
-            nc.allReduce(bucket.data.ptr, bucket.data.ptr, bucket.size, kind, nccl.NCCL_SUM,
-                         cupy.cuda.get_current_stream().ptr)
-        else:
-            cupy.cuda.get_current_stream().synchronize()  # MPI does not follow CUDA streams
-            self.comm.comm.Allreduce(self.comm.MPI.IN_PLACE, bucket, op=self.comm.MPI.SUM)
-        offset = 0
-        for a in arrays:
-            cupy.asarray(a)[...] = bucket[offset:offset + a.size].reshape(a.shape)
-            offset += a.size
+        wanted = _torch_backend(backend)
+        found["torch"] = dist.is_available() and (wanted == "gloo" and dist.is_gloo_available()
+                                                  or wanted == "nccl" and dist.is_nccl_available())
+    return found
 
 
-class TorchTransport(CupyTransport):
-    """torch tensors: on the CPU, zero-copy through NumPy; on CUDA, through DLPack to the CuPy paths."""
+def _decide(library: str, probes: list[dict[str, Any]]) -> tuple[type, str]:
+    """The transport every rank takes, from every rank's probe, and why (empty: the library's own)."""
+    own_gpu = len({(p["host"], p["device"]) for p in probes}) == len(probes)
+    if library == "numpy":
+        return HostTransport, ""
+    if library == "torch":
+        if not all(p["torch"] for p in probes):
+            return HostStaging, "torch.distributed (gloo on the CPU, NCCL on CUDA) is missing on some rank"
+        if probes[0]["device"].startswith("cuda") and not own_gpu:
+            return HostStaging, "two ranks share a GPU, which NCCL refuses: start one rank per GPU"
+        return TorchDistributed, ""
+    if library == "cupy":
+        if all(p["nccl"] for p in probes) and own_gpu:
+            return NcclTransport, ""
+        if all(p["cuda_aware"] for p in probes):
+            return CudaAwareMpi, ""
+        why = "two ranks share a GPU, which NCCL refuses" if not own_gpu else "CuPy has no NCCL on some rank"
+        return HostStaging, f"{why}; install NCCL (pip install nvidia-nccl-cu12) or use a CUDA-aware MPI " \
+                            "(XPMLP_MPI_CUDA_AWARE=1)"
+    return HostStaging, f"{library} arrays have no device transport"
 
-    def __init__(self, comm: Any, backend: Any) -> None:
-        HostStaging.__init__(self, comm, backend)
-        self.nccl = self.cuda_aware = None
-        if backend.device.type == "cuda":
-            CupyTransport.__init__(self, comm, backend)
 
-    def allreduce_(self, arrays: list) -> None:
-        if self.backend.device.type != "cuda":
-            return HostTransport.allreduce_(self, arrays)
-        return super().allreduce_(arrays)  # cupy.asarray takes the tensors by DLPack / CUDA array interface
-
-
-#: Library -> how its arrays are all-reduced (the one seam; the rest of xpmlp does not know).
-TRANSPORTS = {"numpy": HostTransport, "torch": TorchTransport, "cupy": CupyTransport, "array_api_strict": HostStaging}
-
+def choose_transport(comm: Any, backend: Any) -> Any:
+    """The transport for ``backend``'s arrays, the same on every rank (see the module docstring)."""
+    kind, why = _decide(backend.name, comm.exchange(_probe(backend)))
+    if why and comm.rank == 0:
+        logger.warning("%s arrays are staged through host memory at every all-reduce: %s", backend.describe(), why)
+    return kind(comm, backend)

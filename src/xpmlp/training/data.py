@@ -111,7 +111,7 @@ class TrainingData:
         if not self.shuffle:  # in order: this process's rows of each batch are a contiguous slice
             for a, b in slices:
                 lo, hi = max(a, self.offset) - self.offset, min(b, self.offset + n_local) - self.offset
-                yield (*self._rows(slice(lo, max(lo, hi))), b - a)
+                yield (*self._rows(slice(lo, max(lo, hi)), np.arange(lo, max(lo, hi))), b - a)
             return
         order = rng.permutation(self.n_total)  # the order one process would draw for every row
         mine = [order[a:b][(order[a:b] >= self.offset) & (order[a:b] < self.offset + n_local)] - self.offset
@@ -119,16 +119,16 @@ class TrainingData:
         idx = self.backend.asarray(np.concatenate(mine), dtype=self.backend.index_dtype)  # host -> device, once
         start = 0
         for (a, b), rows in zip(slices, mine):
-            yield (*self._rows(idx[start:start + rows.size]), b - a)  # gathered on the device
+            yield (*self._rows(idx[start:start + rows.size], rows), b - a)  # gathered on the device
             start += rows.size
 
-    def _rows(self, rows: Any) -> tuple[Any, Any, Any]:
-        """``(X, T, w)`` at ``rows``: a slice, or a 1-D index array on the device."""
+    def _rows(self, rows: Any, host_rows: np.ndarray) -> tuple[Any, Any, Any]:
+        """``(X, T, w)`` at ``rows``: a slice, or a 1-D index array on the device (``host_rows`` on the host)."""
         if isinstance(rows, slice):
-            Xb = self.X[rows, ...] if self._take_X is None else self._take_X(self.X, rows)
+            Xb = self.X[rows, ...] if self._take_X is None else self._take_X(rows, host_rows)
             return Xb, self.T[rows, ...], None if self.w is None else self.w[rows]
         xp = self.backend.xp
-        Xb = xp.take(self.X, rows, axis=0) if self._take_X is None else self._take_X(self.X, rows)
+        Xb = xp.take(self.X, rows, axis=0) if self._take_X is None else self._take_X(rows, host_rows)
         return Xb, xp.take(self.T, rows, axis=0), None if self.w is None else xp.take(self.w, rows, axis=0)
 
 
@@ -164,9 +164,10 @@ def prepare(
         tr, va = split_validation(X.shape[0], validation_fraction, rng, stratify)
         tr_d, va_d = be.asarray(tr, dtype=be.index_dtype), be.asarray(va, dtype=be.index_dtype)
         take = lambda a, rows: None if a is None else xp.take(a, rows, axis=0)  # noqa: E731
-        take_X = sparse.row_taker(X) or take
-        validation = (take_X(X, va_d), take(T, va_d), take(w, va_d))
-        X, T, w = take_X(X, tr_d), take(T, tr_d), take(w, tr_d)
+        sparse_rows = sparse.row_taker(X)
+        take_X = (lambda a, rows, host: take(a, rows)) if sparse_rows is None else (lambda a, rows, host: sparse_rows(rows, host))
+        validation = (take_X(X, va_d, va), take(T, va_d), take(w, va_d))
+        X, T, w = take_X(X, tr_d, tr), take(T, tr_d), take(w, tr_d)
     elif validation_data is not None:
         validation = _validation_arrays(net, validation_data)
     return TrainingData(be, X, T, w, resolve_batch_size(batch_size, X.shape[0]), bool(shuffle), validation)

@@ -46,7 +46,7 @@ from .callbacks import (
     RecordHistory,
     Rollback,
 )
-from .comm import Communicator, SingleProcess
+from .comm import Communicator, Interrupted, SingleProcess
 from ..history import History
 from ..nn.metrics import ScoreFn, default_score
 from ..nn.network import MLP, forward
@@ -80,7 +80,9 @@ def run_epochs(run: Run, callbacks: CallbackList) -> History:
             callbacks.on_epoch_end(run, _read_epoch(run, callbacks, loss, penalty))  # the epoch's one read
             if run.stopping:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if run.comm.size > 1 and not isinstance(exc, Interrupted):
+            raise  # Ctrl-C inside one process of several, outside the agreed stop: the guard ends them all
         run.stop("interrupted")
         callbacks.on_interrupt(run)
     finally:
@@ -101,6 +103,7 @@ def _read_epoch(run: Run, callbacks: CallbackList, loss: Any, penalty: Any) -> E
                                          net.backend.dtype)
     device.update(callbacks.epoch_values(run))
     host = dict(zip(device, (float(v) for v in net.backend.to_numpy(xp.stack(list(device.values()))))))
+    host = run.comm.consensus(host)  # data-parallel: every process decides from the same numbers
     n = data.n_total
     return EpochLog(
         epoch=run.history.epochs + 1,
@@ -183,31 +186,27 @@ def fit(
         If an epoch's loss or the weights after it are NaN or inf; the weights and the optimizer
         state are restored to those at the start of that epoch.
     """
-    net._check_trainable()
-    objective = _objective(objective, alpha, reduction)
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     comm = comm or SingleProcess()
-    data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
-                        validation_data=validation_data, validation_fraction=validation_fraction, stratify=stratify)
-    opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
-    sched = make_schedule(schedule, learning_rate)
-    comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t],
-                "schedule": [sched.name, sched.config()], "objective": objective, "patience": patience, "tol": tol,
-                "max_grad_norm": max_grad_norm})
-    run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs), objective,
-              score or default_score(net.output_activation.name), comm)
-    standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint)
-    # the model's device current (cupy:1 allocates and computes on GPU 1); divergence is reported by Rollback
-    try:
-        with net.backend.activate(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return run_epochs(run, CallbackList([*standard, *callbacks]))
-    except DivergenceError:
-        raise  # the loss is global: every process raises it in the same epoch
-    except Exception as exc:
-        comm.failed(exc)  # data-parallel: an error on this process alone must stop the others
-        raise
+    # the model's device current (cupy:1 computes on GPU 1); a failure in one of several processes ends them all
+    with net.backend.activate(), comm.guard():
+        net._check_trainable()
+        objective = _objective(objective, alpha, reduction)
+        if epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {epochs}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
+        sched = make_schedule(schedule, learning_rate)
+        standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint)
+        data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
+                            validation_data=validation_data, validation_fraction=validation_fraction,
+                            stratify=stratify)
+        with comm.loop(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "objective": objective,
+                        "schedule": [sched.name, sched.config()], "patience": patience, "tol": tol,
+                        "max_grad_norm": max_grad_norm})
+            run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
+                      objective, score or default_score(net.output_activation.name), comm)
+            return run_epochs(run, CallbackList([*standard, *callbacks]))  # divergence: Rollback raises
 
 
 def _standard_callbacks(schedule: Schedule, max_grad_norm: float | None, patience: int | None, tol: float,
