@@ -1,98 +1,109 @@
-"""Run by tests/test_distributed.py under ``mpiexec -n P``: one data-parallel fit per scenario.
+"""Run by the tests in this folder under ``mpiexec -n P``: ``python mpi_worker.py SCENARIO DTYPE OUTDIR``.
 
-``python mpi_worker.py SCENARIO DTYPE OUT`` -- every rank builds the same global data, keeps its
-(uneven) shard and trains with ``comm=MPICommunicator()``; rank 0 saves the model to OUT.
+Every rank builds the same global data (:func:`global_data`), keeps its shard, runs the scenario
+and writes ``OUTDIR/rank<r>.npz``: its parameters, its history (JSON) and what it raised, so a
+test compares every rank with one process.  ``SCENARIO@BACKEND`` runs it on another backend
+(``momentum@torch``, ``adam@cupy`` with the CuPy stand-in on the path).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
 import xpmlp
-from xpmlp.distributed import MPICommunicator
-from xpmlp.io import save
+from xpmlp.distributed import MPICommunicator, shard
 
-N, SIZES = 103, [5, 8, 3]
+from estimator_scenarios import ESTIMATORS
+from scenario_data import FITS, N, SIZES, fit_kwargs, global_data, uneven  # noqa: F401
 
+class At(xpmlp.Callback):
+    """Runs ``action`` on one rank at the end of one epoch."""
 
-def global_data(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, N)
-    X = rng.normal(size=(N, 5)) + np.eye(3, 5)[y]
-    return X, np.eye(3)[y], y, rng.uniform(0.2, 2.0, N)
-
-
-def uneven(rank: int, size: int) -> slice:
-    """Shards of very different sizes (rank 0 holds about half)."""
-    cuts = np.linspace(0, 1, size + 1) ** 0.6 * N
-    cuts = np.round(cuts).astype(int)
-    return slice(int(cuts[rank]), int(cuts[rank + 1]))
-
-
-SCENARIOS = {
-    "adam": dict(optimizer="adam", alpha=1e-3, max_grad_norm=1.0, validation_fraction=0.2, patience=3, epochs=12,
-                 weighted=True, learning_rate=0.01),
-    "momentum": dict(optimizer=xpmlp.SGD(momentum=0.9, nesterov=True), epochs=8, learning_rate=0.05, patience=None),
-}
-
-
-def fit_kwargs(name: str, y: np.ndarray, w: np.ndarray, rows: slice = slice(None)) -> dict:
-    kw = dict(SCENARIOS[name])
-    weighted = kw.pop("weighted", False)
-    if isinstance(kw["optimizer"], xpmlp.SGD):
-        kw["optimizer"] = xpmlp.SGD(momentum=0.9, nesterov=True)  # a fresh one for every fit
-    return dict(kw, batch_size=16, seed=7, sample_weight=w[rows] if weighted else None,
-                stratify=y[rows] if kw.get("validation_fraction") else None)
-
-
-class Crash(xpmlp.Callback):
-    """An error on one rank in the middle of training (the others are waiting in an all-reduce)."""
+    def __init__(self, epoch: int, action) -> None:
+        self.epoch, self.action = epoch, action
 
     def on_epoch_end(self, run, log):
-        if log.epoch == 2:
-            raise RuntimeError("simulated failure on this rank")
+        if log.epoch == self.epoch:
+            self.action()
 
 
-def main() -> None:
-    scenario, dtype, out = sys.argv[1:4]
-    scenario, _, backend = scenario.partition("@")  # e.g. momentum@torch
+def failure(out: Path):
+    def fail():
+        (out / "failed_at").write_text(repr(time.time()))
+        raise RuntimeError("simulated failure on this rank")
+    return fail
+
+
+def run_fit(name: str, backend: str, dtype: str, out: Path):
+    """xpmlp.fit on uneven shards; the scenario's fault (if any) on rank 1."""
     comm = MPICommunicator()
     X, T, y, w = global_data()
     rows = uneven(comm.rank, comm.size)
-    seed = 1 if scenario == "mismatch" and comm.rank == 1 else 0
-    net = xpmlp.MLP(SIZES, "tanh", backend=backend or "numpy", dtype=dtype, seed=seed)
-    if scenario == "nan" and comm.rank == 1:
+    base = name.split("-")[0] if name.split("-")[0] in FITS else "momentum"
+    kwargs = fit_kwargs(base, y, w, rows)
+    one = comm.rank == 1
+    seed = 1 if name == "mismatch" and one else 0
+    net = xpmlp.MLP(SIZES, "tanh", backend=backend, dtype=dtype, seed=seed)
+    if name == "nan" and one:
         X = X.copy()
-        X[rows.start + 2, 1] = np.nan  # a bad shard on rank 1 only
-    name = scenario if scenario in SCENARIOS else "momentum"
-    callbacks = [Crash()] if scenario == "crash" and comm.rank == 1 else []
-    hist = xpmlp.fit(net, X[rows], T[rows], comm=comm, callbacks=callbacks, **fit_kwargs(name, y, w, rows))
-    if comm.rank == 0:
-        save(out, net, history=hist)
+        X[rows.start + 2, 1] = np.nan
+    if name == "bad-optimizer" and one:
+        kwargs["optimizer"] = "adamx"
+    callbacks = []
+    if name == "crash" and one:
+        callbacks = [At(2, failure(out))]
+    if name == "interrupt" and one:
+        callbacks = [At(2, lambda: os.kill(os.getpid(), signal.SIGINT))]
+    if name in ("slow", "interrupt"):
+        kwargs.update(epochs=60)
+        callbacks.append(At(1, lambda: (out / f"pid{comm.rank}").write_text(str(os.getpid()))))
+        callbacks.append(SlowEpochs())
+    if name == "validation-some":
+        kwargs.update(validation_data=(X[:10], T[:10]) if comm.rank == 0 else None)
+    return net, xpmlp.fit(net, X[rows], T[rows], comm=comm, callbacks=callbacks, **kwargs)
 
 
+class SlowEpochs(xpmlp.Callback):
+    def on_epoch_end(self, run, log):
+        time.sleep(0.1)
 
 
-def estimator_main() -> None:
-    """``python mpi_worker.py estimator DTYPE OUT``: MLPClassifier(distributed=True) on each rank's
-    rows (rank 1's rows miss a class); rank 0 writes the weights and classes."""
-    from xpmlp.estimators import MLPClassifier
-
+def run_few_rows(name: str, backend: str, dtype: str, out: Path):
+    """Fewer rows than ranks: some ranks hold none."""
     comm = MPICommunicator()
-    X, _, y, _ = global_data()
-    rows = uneven(comm.rank, comm.size)
-    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=15, batch_size=16, random_state=0, early_stopping=True,
-                        validation_fraction=0.2, distributed=True, dtype=sys.argv[2])
-    Xr, yr = X[rows], y[rows]
-    if comm.rank == 1:
-        keep = yr != 2  # a shard without class 2: the classes still come from every rank
-        Xr, yr = Xr[keep], yr[keep]
-    clf.fit(Xr, yr)
-    if comm.rank == 0:
-        np.savez(sys.argv[3], classes=clf.classes_, n_iter=clf.n_iter_, **{f"W{i}": W for i, W in enumerate(clf.coefs_)})
+    X, T, _, _ = global_data(n=2)
+    net = xpmlp.MLP(SIZES, "tanh", backend=backend, dtype=dtype, seed=0)
+    rows = shard(2, comm.rank, comm.size)
+    return net, xpmlp.fit(net, X[rows], T[rows], comm=comm, epochs=5, batch_size=2, optimizer="sgd",
+                          learning_rate=0.1, patience=None, seed=3)
+
+
+def main() -> None:
+    scenario, dtype, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    name, _, backend = scenario.partition("@")
+    runner = ESTIMATORS.get(name) or (run_few_rows if name == "few-rows" else run_fit)
+    rank = int(os.environ.get("PMI_RANK", "0"))
+    record: dict = {}
+    try:
+        net, hist, *extra = runner(name, backend or "numpy", dtype, out)
+        record["history"] = json.dumps(hist.to_dict())
+        record["backend"] = net.backend.describe()
+        record.update(extra[0] if extra else {})
+        params = {f"p{i}": np.asarray(a) for i, a in enumerate(net.get_weights()[0] + net.get_weights()[1])}
+    except Exception as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        params = {}
+        np.savez(out / f"rank{rank}.npz", **record)
+        raise
+    np.savez(out / f"rank{rank}.npz", **record, **params)
 
 
 if __name__ == "__main__":
-    estimator_main() if sys.argv[1] == "estimator" else main()
+    main()

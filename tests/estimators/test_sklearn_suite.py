@@ -3,9 +3,8 @@
 The installed ``sklearn/neural_network/tests/test_mlp.py`` is loaded with
 ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` swapped for xpmlp's while its
 imports run: the "swap the import" test of the drop-in claim.  Its test functions are
-collected here as they are.  The few that fail are marked, each with the reason: three
-read scikit-learn's private internals, one expects scikit-learn's handling of a diverging
-fit (xpmlp raises; README, "scikit-learn estimators").
+collected here as they are.  The three that fail are marked, each with the reason: they
+read scikit-learn's private internals.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ _EXPECTED_FAILURES = {
     "test_gradient": "calls scikit-learn's private MLP._loss_grad_lbfgs",
     "test_learning_rate_warmstart": "reads scikit-learn's private MLP._optimizer",
     "test_adaptive_learning_rate": "reads scikit-learn's private MLP._optimizer",
-    "test_mlp_diverging_loss": "a fit whose loss becomes NaN raises ValueError in xpmlp (weights of the last "
-                               "finite epoch); scikit-learn trains on and restores its best weights",
 }
 
 

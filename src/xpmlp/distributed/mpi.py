@@ -80,11 +80,16 @@ def shard(n: int, rank: int, size: int) -> slice:
 
 def world() -> "MPICommunicator | None":
     """The communicator of all processes when this one was started by ``mpiexec -n P`` with P > 1,
-    else None (and mpi4py is not even imported)."""
+    else None (and mpi4py is not even imported).  One per process: later calls return the same,
+    so its transports (an NCCL communicator, a torch process group) serve every fit."""
     if not any(v in os.environ for v in LAUNCHER_VARIABLES):
         return None
-    comm = MPICommunicator()
-    return comm if comm.size > 1 else None
+    if not _WORLD:
+        _WORLD.append(MPICommunicator())
+    return _WORLD[0] if _WORLD[0].size > 1 else None
+
+
+_WORLD: list["MPICommunicator"] = []
 
 
 class MPICommunicator(Communicator):

@@ -20,6 +20,7 @@ matches scikit-learn's ``alpha / (2 sum w)``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Any
@@ -80,40 +81,46 @@ class BaseMLP(PersistMixin, BaseEstimator):
 
     # -- fit ------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> "BaseMLP":
-        hidden = hidden_sizes(self.hidden_layer_sizes)
-        first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        self._comm = self._communicator(y)
-        X, Y = self._validate_input(X, y, incremental, reset=first)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-        rs = check_random_state(self.random_state)
-        if first:
-            self._initialize(X, Y, hidden, rs)
-        else:
-            self._resume(Y)
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight)
-        else:
-            self._fit_stochastic(X, Y, sample_weight, incremental, rs)
+        comm = self._communicator()
+        with contextlib.nullcontext() if comm is None else comm.guard():  # a failing rank ends every rank's fit
+            hidden = hidden_sizes(self.hidden_layer_sizes)
+            first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+            self._labels_of_all_ranks = None if comm is None else self._every_ranks_labels(comm, y)
+            X, Y = self._validate_input(X, y, incremental, reset=first)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X)
+            rs = check_random_state(self.random_state)
+            if first:
+                self._initialize(X, Y, hidden, rs)
+            else:
+                self._resume(Y)
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(X, Y, sample_weight)
+            else:
+                self._fit_stochastic(X, Y, sample_weight, incremental, rs, comm)
         return self
 
-    def _communicator(self, y: Any) -> Any:
-        """With ``distributed=True`` (under ``mpiexec -n P``), the ranks' communicator: each rank's
-        ``fit`` gets its own rows, the classes are those of every rank's labels; else None."""
+    def _communicator(self) -> Any:
+        """With ``distributed=True`` (under ``mpiexec -n P``), the ranks' communicator (each rank's ``fit``
+        gets its own rows); else None."""
         if not self.distributed:
             return None
+        if self.solver == "lbfgs":
+            raise ValueError("distributed=True trains with the stochastic solvers ('sgd', 'adam', 'adamw'); "
+                             "solver='lbfgs' runs in one process")
         from ..distributed.mpi import world
 
         comm = world()
         if comm is None:
             raise ValueError("distributed=True needs the script to be started by mpiexec with more than one process")
-        if self.solver == "lbfgs":
-            raise ValueError("distributed=True trains with the stochastic solvers ('sgd', 'adam', 'adamw'); "
-                             "solver='lbfgs' runs in one process")
-        labels = np.asarray(y)
-        self._labels_of_all_ranks = (np.unique(np.concatenate(comm.comm.allgather(np.unique(labels))))
-                                     if is_classifier(self) and labels.ndim == 1 else None)
         return comm
+
+    def _every_ranks_labels(self, comm: Any, y: Any) -> Any:
+        """A classifier's classes are those of every rank's labels (a rank may miss some)."""
+        labels = np.asarray(y)
+        if not is_classifier(self) or labels.ndim != 1:
+            return None
+        return np.unique(np.concatenate(comm.exchange(np.unique(labels))))
 
     def _initialize(self, X: Any, Y: np.ndarray, hidden: list[int], rs: np.random.RandomState) -> None:
         """A new network with scikit-learn's first weights, and fresh fitted attributes."""
@@ -143,20 +150,18 @@ class BaseMLP(PersistMixin, BaseEstimator):
         self.net_.set_weights(list(self.coefs_), list(self.intercepts_))  # host -> device, once per call
         self._pull()
 
-    def _fit_stochastic(self, X: Any, Y: np.ndarray, w: Any, incremental: bool, rs: np.random.RandomState) -> None:
+    def _fit_stochastic(self, X: Any, Y: np.ndarray, w: Any, incremental: bool, rs: np.random.RandomState,
+                        comm: Any) -> None:
         if not incremental or not hasattr(self, "optimizer_"):
             self.optimizer_, self.schedule_ = self._make_optimizer(), self._make_schedule()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        if not hasattr(self, "_rng") and self._comm is not None:  # before the split, whose draws differ by rank
-            self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-        X, Y, w, validation = self._split(X, Y, w, rs)
+        X, Y, w, validation, positions = self._split(X, Y, w, rs, comm)
         if not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))  # the shuffling stream
-        comm, before = self._comm, self.history_.epochs
-        n = X.shape[0] if comm is None else comm.comm.allreduce(X.shape[0])  # the rows of every rank
-        alpha = 0.0 if self.solver == "adamw" else self.alpha / (1.0 if w is None else float(np.mean(w)))
-        rank0 = comm is None or comm.rank == 0
+        n, mean_w = _rows_and_mean_weight(X, w, comm)  # over every rank's training rows
+        alpha = 0.0 if self.solver == "adamw" else self.alpha / mean_w
+        rank0, before = comm is None or comm.rank == 0, self.history_.epochs
         callbacks = [SklearnVerbose(self.tol, self.n_iter_no_change)] if self.verbose and rank0 else []
         try:
             _fit_loop(
@@ -164,8 +169,9 @@ class BaseMLP(PersistMixin, BaseEstimator):
                 optimizer=self.optimizer_, schedule=self.schedule_,
                 shuffle=self.shuffle, seed=self._rng, sample_weight=w, validation_data=validation,
                 patience=self.n_iter_no_change, tol=self.tol, max_grad_norm=self.max_grad_norm,
-                history=self.history_, callbacks=callbacks, comm=comm,
+                history=self.history_, callbacks=callbacks, comm=comm, positions=positions,
                 objective=Objective(alpha, alpha_per_batch=True, record_scale=self._record_scale()),
+                on_divergence="continue" if self.early_stopping else "raise",  # scikit-learn's issue 29504
             )
         except DivergenceError as exc:
             raise ValueError(f"{_NON_FINITE} ({exc})") from exc
@@ -187,20 +193,31 @@ class BaseMLP(PersistMixin, BaseEstimator):
         penalty = 0.5 * alpha * sum(float(np.sum(np.square(W, dtype=np.float64))) for W in self.coefs_)
         self.loss_ = np.float64(self._record_scale() * (result.fun - penalty) + penalty)
 
-    def _split(self, X: Any, Y: np.ndarray, w: Any, rs: np.random.RandomState) -> tuple:
-        """``(X, Y, w, validation)``: the validation split of ``early_stopping``, scikit-learn's
-        (``train_test_split`` drawn from ``random_state``, stratified for a single output)."""
+    def _split(self, X: Any, Y: np.ndarray, w: Any, rs: np.random.RandomState, comm: Any) -> tuple:
+        """``(X, Y, w, validation, positions)``: the validation split of ``early_stopping``, scikit-learn's
+        (``train_test_split`` drawn from ``random_state``, stratified for a single output).  Under
+        ``distributed=True`` the split is of every rank's rows, the one a single process would draw;
+        ``positions`` place this rank's training rows among every rank's (None: in rank order)."""
         if not self.early_stopping:
-            return X, Y, w, None
+            return X, Y, w, None, None
         stratify = Y if is_classifier(self) and Y.shape[1] == 1 else None
-        arrays = (X, Y) if w is None else (X, Y, w)
-        parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify)
-        if parts[1].shape[0] < 2:
-            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
-                             "your dataset.")
-        X_tr, X_va, Y_tr, Y_va = parts[:4]
-        w_tr, w_va = (parts[4], parts[5]) if w is not None else (None, None)
-        return X_tr, Y_tr, w_tr, (X_va, Y_va, w_va)
+        if comm is None:
+            arrays = (X, Y) if w is None else (X, Y, w)
+            parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify)
+            _check_validation_size(parts[1].shape[0])
+            X_tr, X_va, Y_tr, Y_va = parts[:4]
+            w_tr, w_va = (parts[4], parts[5]) if w is not None else (None, None)
+            return X_tr, Y_tr, w_tr, (X_va, Y_va, w_va), None
+        everyone = comm.exchange((X.shape[0], None if stratify is None else stratify[:, 0]))
+        counts = [c for c, _ in everyone]
+        offset, n = sum(counts[:comm.rank]), sum(counts)
+        strata = None if stratify is None else np.concatenate([s for _, s in everyone])
+        tr, va = train_test_split(np.arange(n), random_state=rs, test_size=self.validation_fraction, stratify=strata)
+        _check_validation_size(va.size)
+        positions = np.flatnonzero((tr >= offset) & (tr < offset + X.shape[0]))
+        rows, held = tr[positions] - offset, np.sort(va[(va >= offset) & (va < offset + X.shape[0])]) - offset
+        validation = (X[held], Y[held], None if w is None else w[held])
+        return X[rows], Y[rows], None if w is None else w[rows], validation, positions
 
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
@@ -265,3 +282,17 @@ class BaseMLP(PersistMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _check_validation_size(n_validation: int) -> None:
+    if n_validation < 2:
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
+                         "dataset.")
+
+
+def _rows_and_mean_weight(X: Any, w: Any, comm: Any) -> tuple[int, float]:
+    """The training rows of every rank, and their mean sample weight (1 without weights)."""
+    mine = (X.shape[0], 0.0 if w is None else float(np.sum(w)))
+    rows = [mine] if comm is None else comm.exchange(mine)
+    n = sum(r for r, _ in rows)
+    return n, 1.0 if w is None else sum(t for _, t in rows) / n

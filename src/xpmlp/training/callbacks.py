@@ -144,9 +144,17 @@ class Rollback(Callback):
 
     Divergence: a non-finite epoch loss, or weights with a NaN or inf (checked as
     ``max |p|`` over every parameter, which cannot overflow where a sum of the weights
-    can), restores the model and the optimizer and raises :class:`DivergenceError`.
-    Ctrl-C inside an epoch restores them too, so an interrupted fit ends on whole epochs.
+    can), restores the model and the optimizer and raises :class:`DivergenceError`; with
+    ``on_divergence="continue"`` training goes on instead (the loss stays non-finite, so
+    early stopping ends the fit on its best weights: scikit-learn's behaviour with
+    ``early_stopping=True``).  Ctrl-C inside an epoch restores the state too, so an
+    interrupted fit ends on whole epochs.
     """
+
+    def __init__(self, on_divergence: str = "raise") -> None:
+        if on_divergence not in ("raise", "continue"):
+            raise ValueError(f"on_divergence must be 'raise' or 'continue', got {on_divergence!r}")
+        self.on_divergence = on_divergence
 
     def on_epoch_begin(self, run):
         self._good = ([run.net.xp.asarray(p, copy=True) for p in run.net.params], run.optimizer.snapshot())
@@ -156,7 +164,7 @@ class Rollback(Callback):
         return {"weights_max_abs": xp.max(xp.stack([xp.max(xp.abs(p)) for p in run.net.params]))}
 
     def on_epoch_end(self, run, log):
-        if math.isfinite(log.loss) and math.isfinite(log.values["weights_max_abs"]):
+        if math.isfinite(log.loss) and math.isfinite(log.values["weights_max_abs"]) or self.on_divergence == "continue":
             return
         self.restore(run)
         run.stop("diverged")

@@ -82,10 +82,11 @@ class TrainingData:
     """A fit's training rows on the model's device, and how an epoch walks through them.
 
     ``X`` ``(n, n_in)`` (dense, or sparse in the backend's format: :mod:`xpmlp.backends.sparse`),
-    ``T`` ``(n, n_out)``, ``w`` ``(n,)`` or None: this process's training rows, which sit at
-    positions ``offset .. offset + n`` of the fit's ``n_total`` rows (one process: all of them;
-    data-parallel training: its shard, :mod:`xpmlp.distributed`).  ``validation``:
-    ``(X_val, T_val, w_val)``, the whole validation set, or None.
+    ``T`` ``(n, n_out)``, ``w`` ``(n,)`` or None: this process's training rows.  The fit's rows
+    are ``n_total`` positions; ``positions`` (host ints, ``(n,)``) says which of them this
+    process holds, by default ``offset .. offset + n`` (one process: all of them; data-parallel
+    training: its shard, :mod:`xpmlp.distributed`).  ``validation``: ``(X_val, T_val, w_val)``,
+    the whole validation set, or None.
     """
 
     backend: Backend
@@ -97,25 +98,31 @@ class TrainingData:
     validation: tuple | None = None
     n_total: int = -1
     offset: int = 0
+    positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        n_local = int(self.X.shape[0])
         if self.n_total < 0:
-            self.n_total = int(self.X.shape[0])
+            self.n_total = n_local
+        if self.positions is None:
+            self.positions = np.arange(self.offset, self.offset + n_local)
+        self._contiguous = bool(np.array_equal(self.positions, np.arange(self.offset, self.offset + n_local)))
+        self._local = np.full(self.n_total, -1, dtype=np.int64)  # position -> this process's row, or -1
+        self._local[self.positions] = np.arange(n_local)
         self._take_X = sparse.row_taker(self.X)  # a sparse X has its own row selection; None: dense
 
     def minibatches(self, rng: np.random.Generator) -> Iterator[tuple[Any, Any, Any, int]]:
         """One epoch's minibatches ``(X_b, T_b, w_b, |B|)``: of every global batch of the ``n_total``
-        rows, in an order drawn from ``rng``, this process's rows (possibly none); ``|B|`` counts
-        the batch's rows in every process (the mean's denominator)."""
-        n_local, slices = int(self.X.shape[0]), batch_slices(self.n_total, self.batch_size)
-        if not self.shuffle:  # in order: this process's rows of each batch are a contiguous slice
+        positions, in an order drawn from ``rng``, this process's rows (possibly none); ``|B|``
+        counts the batch's rows in every process (the mean's denominator)."""
+        slices = batch_slices(self.n_total, self.batch_size)
+        if not self.shuffle and self._contiguous:  # in order: this process's rows of a batch are a slice
             for a, b in slices:
-                lo, hi = max(a, self.offset) - self.offset, min(b, self.offset + n_local) - self.offset
+                lo, hi = max(a, self.offset) - self.offset, min(b, self.offset + self.X.shape[0]) - self.offset
                 yield (*self._rows(slice(lo, max(lo, hi)), np.arange(lo, max(lo, hi))), b - a)
             return
-        order = rng.permutation(self.n_total)  # the order one process would draw for every row
-        mine = [order[a:b][(order[a:b] >= self.offset) & (order[a:b] < self.offset + n_local)] - self.offset
-                for a, b in slices]
+        order = rng.permutation(self.n_total) if self.shuffle else np.arange(self.n_total)  # as one process
+        mine = [rows[rows >= 0] for rows in (self._local[order[a:b]] for a, b in slices)]
         idx = self.backend.asarray(np.concatenate(mine), dtype=self.backend.index_dtype)  # host -> device, once
         start = 0
         for (a, b), rows in zip(slices, mine):
@@ -146,7 +153,7 @@ def _validation_arrays(net: MLP, validation_data: tuple) -> tuple:
 def prepare(
     net: MLP, X: Any, T: Any, *, batch_size: "int | str | None", shuffle: bool, rng: np.random.Generator,
     sample_weight: Any = None, validation_data: tuple | None = None, validation_fraction: float | None = None,
-    stratify: Any = None,
+    stratify: Any = None, positions: Any = None,
 ) -> TrainingData:
     """Check the data and move it to the model's device, once; split off the validation rows.
 
@@ -155,6 +162,9 @@ def prepare(
     """
     if validation_data is not None and validation_fraction:
         raise ValueError("give validation_data or validation_fraction, not both")
+    if positions is not None:
+        raise ValueError("positions place a process's rows among several processes' (comm=...); one process "
+                         "holds its rows in their order")
     be, xp = net.backend, net.xp
     X = net.as_input(X)  # host -> device, once
     T = net.as_target(T, X.shape[0])

@@ -143,7 +143,9 @@ def fit(
     checkpoint: "str | os.PathLike | None" = None,
     callbacks: Sequence[Callback] = (),
     comm: Communicator | None = None,
+    positions: Any = None,
     objective: Objective | None = None,
+    on_divergence: str = "raise",
 ) -> History:
     """Train ``net`` in place; return its :class:`History`.
 
@@ -176,6 +178,13 @@ def fit(
     checkpoint : save model, optimizer and history to this file after every epoch (atomically).
     callbacks : more :class:`~xpmlp.training.callbacks.Callback` objects, called after the standard ones.
     comm : a :class:`~xpmlp.training.comm.Communicator` for data-parallel training (default: one process).
+    positions : data-parallel training only: the places of this process's rows among every process's
+        (ints, ``(n,)``; together a permutation of all the rows), so that the minibatches are those one
+        process would draw from the rows in that order; default: the processes' rows end to end in
+        rank order (e.g. for strided shards ``X[rank::size]`` pass ``range(rank, n, size)``).
+    on_divergence : ``"raise"``: a non-finite loss or weight raises :class:`DivergenceError` with the state of
+        the start of that epoch; ``"continue"``: train on (with validation, early stopping then ends the fit
+        on the best weights, as scikit-learn's estimators do with ``early_stopping=True``).
     objective : the whole :class:`~xpmlp.nn.objective.Objective` (L2 ``alpha`` and how it scales with
         the batch, the recorded loss's scale, the reduction), instead of ``alpha`` and ``reduction``;
         the estimators pass scikit-learn's.
@@ -196,10 +205,11 @@ def fit(
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
         sched = make_schedule(schedule, learning_rate)
-        standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint)
+        standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint,
+                                       on_divergence)
         data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
                             validation_data=validation_data, validation_fraction=validation_fraction,
-                            stratify=stratify)
+                            stratify=stratify, positions=positions)
         with comm.loop(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "objective": objective,
                         "schedule": [sched.name, sched.config()], "patience": patience, "tol": tol,
@@ -210,9 +220,9 @@ def fit(
 
 
 def _standard_callbacks(schedule: Schedule, max_grad_norm: float | None, patience: int | None, tol: float,
-                        restore_best: bool, progress: bool, checkpoint: Any) -> list[Callback]:
+                        restore_best: bool, progress: bool, checkpoint: Any, on_divergence: str) -> list[Callback]:
     """The callbacks ``fit``'s arguments ask for, in the order they must run (rollback first)."""
-    standard: list[Callback] = [Rollback(), RecordHistory(), LearningRateSchedule(schedule)]
+    standard: list[Callback] = [Rollback(on_divergence), RecordHistory(), LearningRateSchedule(schedule)]
     if max_grad_norm is not None:
         standard.append(GradientClipping(max_grad_norm))
     standard += [EarlyStopping(patience, tol, restore_best, schedule), EpochLogger()]

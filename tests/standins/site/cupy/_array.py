@@ -212,6 +212,14 @@ class ndarray:
     def __dlpack_device__(self) -> tuple[int, int]:
         return (2, self._dev)  # kDLCUDA: a consumer on the host must refuse it
 
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """The device buffer, as CuPy hands it to CUDA-aware libraries (a CUDA-aware MPI, Numba)."""
+        if self._dev != _standin.current():
+            raise ValueError(_NO_PEER.format(self._dev, _standin.current()))
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (int(self._a.ctypes.data), False),
+                "strides": None if self._a.flags.c_contiguous else self.strides, "version": 3, "stream": 1}
+
 
 for _name, _op in [("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide),
                    ("floordiv", np.floor_divide), ("mod", np.remainder), ("pow", np.power),

@@ -1,0 +1,59 @@
+"""The GPU data-parallel path, run on the CPU through the CuPy stand-in (``tests/standins``) under
+``mpiexec``: NCCL (``cupy.cuda.nccl`` over MPI) equals one process, one GPU per rank by its local
+rank; CuPy from pip without NCCL, two ranks on one GPU, a CUDA-aware MPI; and an NCCL that fails
+to start on one rank, which ends every rank within the bound."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mpirun import mpirun, ranks
+from test_data_parallel import assert_like_one_process, single_process
+from test_faults import BOUND
+
+pytest.importorskip("mpi4py", reason="the data-parallel tests need mpi4py and an MPI library (pip install 'xpmlp[mpi]')")
+STAGED = "staged through host memory"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_nccl_on_one_gpu_per_rank_equals_one_process(dtype, tmp_path):
+    done = mpirun(2, "adam@cupy", dtype, tmp_path, standins=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert STAGED not in done.stderr  # NCCL carried it
+    net, hist = single_process("adam", dtype)
+    found = ranks(tmp_path, 2)
+    assert_like_one_process(found, net, hist, dtype)
+    assert [rank["backend"] for rank in found] == [f"cupy:0 {dtype}", f"cupy:1 {dtype}"]  # by local rank
+
+
+@pytest.mark.parametrize("n_ranks,env,why", [
+    (2, {"XPMLP_STANDIN_NCCL": "missing"}, "CuPy has no NCCL on some rank"),
+    (3, {"XPMLP_STANDIN_GPUS": "2"}, "two ranks share a GPU"),  # local ranks 0 and 2 both on GPU 0
+])
+def test_without_nccl_every_rank_falls_back_together_and_says_so_once(n_ranks, env, why, tmp_path):
+    done = mpirun(n_ranks, "momentum@cupy", "float64", tmp_path, env=env, standins=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count(STAGED) == 1 and why in done.stderr
+    net, hist = single_process("momentum", "float64")
+    assert_like_one_process(ranks(tmp_path, n_ranks), net, hist, "float64")
+
+
+def test_a_cuda_aware_mpi_takes_the_device_buffers(tmp_path):
+    env = {"XPMLP_STANDIN_NCCL": "missing", "XPMLP_MPI_CUDA_AWARE": "1"}
+    done = mpirun(2, "momentum@cupy", "float64", tmp_path, env=env, standins=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert STAGED not in done.stderr
+    net, hist = single_process("momentum", "float64")
+    assert_like_one_process(ranks(tmp_path, 2), net, hist, "float64")
+
+
+@pytest.mark.parametrize("n_ranks", [2, 3])
+def test_nccl_failing_to_start_on_one_rank_ends_every_rank(n_ranks, tmp_path):
+    env = {"XPMLP_STANDIN_NCCL": "init-fails:1", "XPMLP_STANDIN_GPUS": str(n_ranks)}
+    start = time.time()
+    done = mpirun(n_ranks, "adam@cupy", "float64", tmp_path, env=env, standins=True)
+    assert done.returncode != 0
+    assert f"rank 1 of {n_ranks} failed: NcclError: ncclSystemError" in done.stderr
+    assert time.time() - start < 10 + BOUND  # start-up (imports on every rank) and the bound
