@@ -12,7 +12,9 @@ Set ``XPMLP_TEST_BACKENDS=numpy,torch`` (names or id prefixes) to run a subset.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -20,6 +22,8 @@ import pytest
 import xpmlp
 from xpmlp.backends.backend import BackendError
 from xpmlp.backends.libraries import cupy_usable
+
+from standins import cupy_standin
 
 # (library, device, dtype): the whole matrix.
 CASES = [
@@ -32,9 +36,11 @@ CASES = [
     ("torch", "cpu", "float32"),
     ("cupy", None, "float64"),
     ("cupy", None, "float32"),
+    ("cupy-standin", "1", "float64"),
+    ("cupy-standin", "1", "float32"),
 ]
 
-SHORT = {"numpy": "np", "array_api_strict": "strict", "torch": "torch", "cupy": "cupy"}
+SHORT = {"numpy": "np", "array_api_strict": "strict", "torch": "torch", "cupy": "cupy", "cupy-standin": "cupy-standin"}
 
 
 def case_id(case: tuple) -> str:
@@ -48,6 +54,27 @@ def _selected(case: tuple) -> bool:
         return True
     cid = case_id(case)
     return any(cid.startswith(w.strip()) or case[0] == w.strip() for w in wanted.split(","))
+
+
+@contextlib.contextmanager
+def backend_of(case: tuple, request: pytest.FixtureRequest | None = None) -> Iterator[xpmlp.Backend]:
+    """The case's backend for the block (the CuPy stand-in's cases with the stand-in in place).
+
+    A test marked ``on_device`` calls functions that run on the current device (the math's
+    forward and backward, optimizer steps, metrics), as xpmlp's loop does, so it runs with the
+    backend's device current; every other test gets the device of a fresh process (device 0),
+    so a public entry point that forgot to make its model's device current fails there, as on
+    a GPU (``cupy:1``)."""
+    active = request is not None and request.node.get_closest_marker("on_device") is not None
+    with contextlib.ExitStack() as stack:
+        if case[0] == "cupy-standin":
+            stack.enter_context(cupy_standin())
+            backend = xpmlp.resolve("cupy", device=case[1], dtype=case[2])
+        else:
+            backend = make_backend(case)
+        if active:
+            stack.enter_context(backend.activate())
+        yield backend
 
 
 def make_backend(case: tuple) -> xpmlp.Backend:
@@ -75,21 +102,24 @@ F64_CASES = [p for p in BACKEND_CASES if p.values[0][2] == "float64"]
 
 
 @pytest.fixture(params=BACKEND_CASES)
-def be(request) -> xpmlp.Backend:
+def be(request) -> Iterator[xpmlp.Backend]:
     """Every backend case of the matrix (skips where unavailable)."""
-    return make_backend(request.param)
+    with backend_of(request.param, request) as backend:
+        yield backend
 
 
 @pytest.fixture(params=F64_CASES)
-def be64(request) -> xpmlp.Backend:
+def be64(request) -> Iterator[xpmlp.Backend]:
     """Every float64 backend case."""
-    return make_backend(request.param)
+    with backend_of(request.param, request) as backend:
+        yield backend
 
 
 @pytest.fixture(params=OTHER_CASES)
-def be_other(request) -> xpmlp.Backend:
+def be_other(request) -> Iterator[xpmlp.Backend]:
     """Every non-NumPy backend case (for parity against NumPy)."""
-    return make_backend(request.param)
+    with backend_of(request.param, request) as backend:
+        yield backend
 
 
 # Parity tolerances, as a norm-relative error ||x - ref|| / ||ref||.
@@ -186,6 +216,8 @@ def make_problem(backend, sizes, hidden="tanh", out="softmax", loss="cross_entro
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "run_last: run after every other test (coverage checks)")
+    config.addinivalue_line("markers", "on_device: runs with its backend's device current (it calls functions "
+                                       "that run on the current device, as the training loop does)")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,43 +1,40 @@
-"""Every CUDA kernel xpmlp launches compiles with NVRTC, for float32 and float64 and two GPU
-architectures, on this machine without a GPU; a body with a typo fails to compile.
+"""Every CUDA kernel xpmlp launches compiles with NVRTC, as CuPy generates and compiles it, for
+float32 and float64 and two GPU architectures, on this machine without a GPU; a body with a typo
+fails to compile; and CuPy's bindings are the ones the CuPy stand-in runs the bodies with.
 
-NVRTC comes from pip (``nvidia-cuda-nvrtc-cu12``), CuPy's headers and NVRTC binding from
-``cupy-cuda12x``; neither needs a GPU or a driver.  The sources are what CuPy's
-ElementwiseKernel generates (xpmlp.backends.cuda_kernels.cuda_source); their bodies also run, compiled
-for the host, in tests/test_fastpaths.py.
+NVRTC comes from pip (``nvidia-cuda-nvrtc-cu12``); CuPy's code generator, headers and NVRTC
+binding from ``cupy-cuda12x``; neither needs a GPU or a driver.  The same bodies run, compiled for
+the host by the CuPy stand-in, in ``tests/backends/test_fastpaths.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import re
 
+import numpy as np
 import pytest
-from host_kernels import HostKernel, compiler
+from cupy_codegen import cupy_options, cupy_source
 
-from xpmlp.backends.cuda_kernels import SPECS, ElementwiseSpec, cuda_source, host_source, parse_params
+from xpmlp.backends.cuda_kernels import SPECS, ElementwiseSpec
+
+from standins import cupy_standin
 
 ARCHS = ("sm_80", "sm_90")  # A100, H100: cubin for each, as CuPy builds for the device it runs on
 
 
 def nvrtc_compile(source: str, arch: str) -> bytes:
-    """Compile CUDA source with NVRTC against CuPy's headers; return the cubin, or raise
-    RuntimeError carrying NVRTC's log."""
+    """Compile CUDA source with NVRTC and CuPy's options; the cubin, or RuntimeError with NVRTC's log."""
     try:
-        import cupy
         from cupy_backends.cuda.libs import nvrtc
-    except ImportError as exc:  # pragma: no cover - CI installs both
+    except ImportError as exc:  # pragma: no cover - CI installs it
         pytest.skip(f"NVRTC compile tests need cupy-cuda12x and nvidia-cuda-nvrtc-cu12 ({exc})")
-    include = os.path.join(os.path.dirname(cupy.__file__), "_core", "include")
     try:
         prog = nvrtc.createProgram(source, "xpmlp_kernel.cu", [], [])
     except Exception as exc:  # pragma: no cover - libnvrtc missing
         pytest.skip(f"NVRTC is not loadable here: {exc}")
     try:
-        # the headers and flags CuPy compiles its kernels with (-ftz: float32 subnormals flushed on the device)
-        cccl = [f"-I{os.path.join(include, 'cupy', '_cccl', part)}" for part in ("libcudacxx", "thrust", "cub")]
-        nvrtc.compileProgram(prog, [f"--gpu-architecture={arch}", f"-I{include}", *cccl, "--std=c++17",
-                                    "-ftz=true", "--device-as-default-execution-space"])
+        nvrtc.compileProgram(prog, cupy_options(arch))
     except nvrtc.NVRTCError as exc:
         raise RuntimeError(f"NVRTC: {exc}\n{nvrtc.getProgramLog(prog)}") from exc
     return nvrtc.getCUBIN(prog)
@@ -47,32 +44,36 @@ def nvrtc_compile(source: str, arch: str) -> bytes:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_every_kernel_compiles_with_nvrtc(name, dtype, arch):
-    cubin = nvrtc_compile(cuda_source(SPECS[name], dtype), arch)
+    cubin = nvrtc_compile(cupy_source(SPECS[name], dtype), arch)
     assert cubin[:4] == b"\x7fELF" and SPECS[name].kernel_name.encode() in cubin
 
 
 def test_a_typo_in_a_kernel_body_fails_to_compile():
     broken = dataclasses.replace(SPECS["sgd_update"], body="p -= (T)lr * gg")  # no such name
     with pytest.raises(RuntimeError, match='identifier "gg" is undefined'):
-        nvrtc_compile(cuda_source(broken, "float32"), "sm_80")
+        nvrtc_compile(cupy_source(broken, "float32"), "sm_80")
 
 
 def test_a_typo_fails_the_host_build_too():
-    if compiler() is None:
-        pytest.skip("no C++ compiler")
-    broken = ElementwiseSpec("typo_kernel", "T g", "T d", "d = g +* 2")
-    with pytest.raises(RuntimeError, match="host build of typo_kernel"):
-        HostKernel(broken, "float64")
+    with cupy_standin() as cupy:
+        kernel = cupy.ElementwiseKernel("T g", "T d", "d = g +* 2", "typo_kernel")
+        with pytest.raises(RuntimeError, match="host build of typo_kernel"):
+            kernel(cupy.ones(3))
 
 
-def test_sources_bind_inputs_const_and_outputs_by_reference():
-    spec = SPECS["adam_update"]
-    src = cuda_source(spec, "float32")
-    assert "typedef float T;" in src and "const T &g = _raw_g[_ind.get()];" in src
-    assert "T &p = _raw_p[_ind.get()];" in src and "const double lr" in src
-    assert "CUPY_FOR(i, _ind.size())" in src
-    host = host_source(spec, "float64")
-    assert "typedef double T;" in host and "const T &g = _raw_g[i];" in host and "T &m = _raw_m[i];" in host
-    assert parse_params(spec.in_params)[0] == ("T", "g")
-    with pytest.raises(ValueError, match="not '<type> <name>'"):
-        parse_params("T")
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_the_stand_in_binds_arguments_as_cupys_generated_code_does(name):
+    """CuPy binds each array element by reference (``const`` for inputs) and passes scalars by value,
+    with their declared types: the stand-in's host loop must do the same for its runs to mean anything."""
+    spec = SPECS[name]
+    generated = cupy_source(spec, "float64")
+    cupy_bindings = re.findall(r"(const )?T &(\w+) = _raw_\w+\[_ind\.get\(\)\];", generated)
+    cupy_scalars = re.findall(r"const (double|float|int|long long) (\w+)[,)]", generated)
+    with cupy_standin():
+        from cupy._elementwise import ElementwiseKernel, host_source
+
+        host = host_source(ElementwiseKernel(spec.in_params, spec.out_params, spec.body, spec.kernel_name),
+                           {"T": np.dtype("float64")})
+    assert re.findall(r"(const )?T &(\w+) = _raw_\w+\[i\];", host) == cupy_bindings
+    assert re.findall(r"const (double|float|int|long long) (\w+)[,)]", host) == cupy_scalars
+    assert spec.body in generated and spec.body in host

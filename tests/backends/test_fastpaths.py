@@ -1,12 +1,12 @@
 """Every registered fast path equals the generic Array API code it replaces.
 
-The registry (xpmlp.backends.fastpaths) demands an example for each fast path, and the
-parity test runs every one of them on every backend case that can.  CuPy fast
-paths launch kernels declared as data (xpmlp.backends.cuda_kernels): here, with no GPU,
-their bodies run compiled for the host (tests/host_kernels.py) inside the very
-fast-path functions, against the generic code; tests/test_cuda_kernels.py
-compiles the same bodies with NVRTC.  The coverage test, run last, fails if a
-registered fast path had no parity case that actually ran.
+Each registration names the generic function it replaces (xpmlp.backends.fastpaths); the parity
+test builds that function's inputs from the name (xpmlp.diagnostics.parity) and runs the fast
+path and the generic code on every backend case of its library.  CuPy fast paths run on the
+CuPy stand-in (tests/standins), which builds their kernels with ``cupy.ElementwiseKernel`` as
+CuPy does and runs the bodies compiled for the host, on CuPy's argument rules;
+test_cuda_kernels.py compiles the same bodies with NVRTC, as CuPy generates them.  The coverage
+test, run last, fails if a registered fast path had no parity case that actually ran.
 """
 
 from __future__ import annotations
@@ -16,55 +16,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from host_kernels import HostKernel, compiler
 
 import xpmlp
 from xpmlp.backends import fastpaths
-from xpmlp.backends.cuda_kernels import SPECS
-from xpmlp.backends import cupy_ops
 from xpmlp.diagnostics.parity import compare_fast_path, compared_arrays, example_of, generic_of
 
-from conftest import CASES, RTOL, assert_close, assert_on_backend, case_id, make_backend
+from conftest import CASES, RTOL, assert_close, assert_on_backend, backend_of, case_id
 
+#: A fast path of a library runs on that library's cases (CuPy's on the stand-in's too).
+LIBRARY = {"cupy-standin": "cupy"}
 FAST = [
     pytest.param(fp, case, id=f"{fp.name}-{case_id(case)}")
     for fp in fastpaths.registered()
     for case in CASES
-    if case[0] == fp.backend and fp.backend != "cupy"
+    if LIBRARY.get(case[0], case[0]) == fp.backend
 ]
-CUPY = [pytest.param(fp, dtype, id=f"{fp.name}-{dtype}")
-        for fp in fastpaths.registered() if fp.backend == "cupy" for dtype in ("float32", "float64")]
 #: (name, backend) of every fast path whose parity case passed in this session.
 RAN: set[tuple[str, str]] = set()
 
 
 def check_parity(fp, be) -> None:
-    """``fp.impl`` and ``fp.generic`` on fresh copies of the example give the same arrays (the
-    selftest's comparison), and the fast path's arrays stay on the backend, dtype and device."""
+    """``fp.impl`` and the generic function on fresh copies of the same inputs give the same arrays
+    (the selftest's comparison), and the fast path's arrays stay on the backend, dtype and device."""
     assert compare_fast_path(fp, be) <= RTOL[be.dtype_name], fp.name
-    args = example_of(fp.name, be, np.random.default_rng(0))
-    for arr in compared_arrays(fp.name, args, fp.impl(*args)):
-        assert_on_backend(be, arr)
+    with be.activate():
+        args = example_of(fp.name, be, np.random.default_rng(0))
+        for arr in compared_arrays(fp.name, args, fp.impl(*args)):
+            assert_on_backend(be, arr)
 
 
 @pytest.mark.parametrize("fp,case", FAST)
 def test_fast_path_matches_generic(fp, case):
-    check_parity(fp, make_backend(case))
-    RAN.add((fp.name, fp.backend))
-
-
-@pytest.fixture
-def host_cupy_kernels(monkeypatch, request):
-    """The CuPy fast paths launch host builds of their declared kernels, on NumPy arrays."""
-    if compiler() is None:
-        pytest.skip("no C++ compiler to build the kernel bodies for the host")
-    dtype = request.node.callspec.params["dtype"]
-    monkeypatch.setattr(cupy_ops, "kernel", lambda name: HostKernel(SPECS[name], dtype))
-
-
-@pytest.mark.parametrize("fp,dtype", CUPY)
-def test_cupy_fast_path_with_its_kernel_on_the_host_matches_generic(fp, dtype, host_cupy_kernels):
-    check_parity(fp, xpmlp.resolve("numpy", dtype=dtype))
+    with backend_of(case) as be:
+        check_parity(fp, be)
     RAN.add((fp.name, fp.backend))
 
 
@@ -72,23 +56,37 @@ def test_cupy_fast_path_with_its_kernel_on_the_host_matches_generic(fp, dtype, h
 def test_adam_kernel_over_five_steps_with_its_state(dtype):
     """Read-modify-write state carried from step to step: p, m, v after 5 kernel steps equal
     5 generic steps, with the bias corrections of each step."""
-    if compiler() is None:
-        pytest.skip("no C++ compiler to build the kernel bodies for the host")
+    from xpmlp.backends import cupy_ops
     from xpmlp.optim.updates import adam_update
 
-    kernel, rng = HostKernel(SPECS["adam_update"], dtype), np.random.default_rng(1)
-    be = xpmlp.resolve("numpy", dtype=dtype)
-    p0 = rng.normal(size=(6, 5)).astype(dtype)
-    k_state = [p0.copy(), np.zeros_like(p0), np.zeros_like(p0)]
-    g_state = [p0.copy(), np.zeros_like(p0), np.zeros_like(p0)]
-    for t in range(1, 6):
-        g = rng.normal(size=p0.shape).astype(dtype)
-        c1, c2 = 1 - 0.9**t, 1 - 0.999**t
-        kernel(g, 0.01, 0.9, 0.999, 1e-8, c1, c2, *k_state)
-        adam_update(be.xp, g_state[0], g, g_state[1], g_state[2], 0.01, 0.9, 0.999, 1e-8, c1, c2)
-    for k, e, what in zip(k_state, g_state, ("p", "m", "v")):
-        assert_close(k, e, RTOL[dtype], what)
-    assert not np.allclose(k_state[0], p0)
+    with backend_of(("cupy-standin", "1", dtype)) as be, be.activate():
+        rng, xp = np.random.default_rng(1), be.xp
+        p0 = rng.normal(size=(6, 5))
+        kernel_state = [be.asarray(p0), xp.zeros((6, 5), dtype=be.dtype), xp.zeros((6, 5), dtype=be.dtype)]
+        generic_state = [xp.asarray(a, copy=True) for a in kernel_state]
+        for t in range(1, 6):
+            g = be.asarray(rng.normal(size=p0.shape))
+            c1, c2 = 1 - 0.9**t, 1 - 0.999**t
+            cupy_ops.kernel("adam_update")(g, 0.01, 0.9, 0.999, 1e-8, c1, c2, *kernel_state)
+            adam_update(xp, generic_state[0], g, generic_state[1], generic_state[2], 0.01, 0.9, 0.999, 1e-8, c1, c2)
+        for k, e, what in zip(kernel_state, generic_state, ("p", "m", "v")):
+            assert_close(be.to_numpy(k), be.to_numpy(e), RTOL[dtype], what)
+        assert not np.allclose(be.to_numpy(kernel_state[0]), p0)
+
+
+def test_a_cupy_kernel_refuses_what_cupy_refuses():
+    """Arrays of another dtype for one placeholder, NumPy arrays, arrays on another device."""
+    from xpmlp.backends import cupy_ops
+
+    with backend_of(("cupy-standin", "1", "float32")) as be:
+        with be.activate():
+            p, g64 = be.xp.ones(4, dtype=be.xp.float32), be.xp.ones(4, dtype=be.xp.float64)
+            with pytest.raises(TypeError, match="Type is mismatched"):
+                cupy_ops.kernel("sgd_update")(g64, 0.1, p)
+            with pytest.raises(TypeError, match="Unsupported type"):
+                cupy_ops.kernel("sgd_update")(np.ones(4, dtype=np.float32), 0.1, p)
+        with pytest.raises(ValueError, match="different from the current device"):
+            cupy_ops.kernel("sgd_update")(p, 0.1, p)  # device 1's arrays while device 0 is current
 
 
 def test_network_uses_the_fast_path_on_its_backend():
@@ -99,9 +97,9 @@ def test_network_uses_the_fast_path_on_its_backend():
 
 
 @pytest.mark.parametrize("fp", fastpaths.registered(), ids=lambda fp: f"{fp.name}-{fp.backend}")
-def test_every_example_runs_through_its_generic_on_numpy(fp):
-    """CPU-side check of each registration: the example's arguments fit the generic function and
-    the result extractor names arrays, so a GPU parity run can only fail on the kernel itself."""
+def test_every_registration_names_a_generic_function_with_inputs(fp):
+    """CPU-side check of each registration: its name names a generic function, whose inputs the
+    harness builds and whose results it compares."""
     be = xpmlp.resolve("numpy", dtype="float64")
     args = example_of(fp.name, be, np.random.default_rng(0))
     for arr in compared_arrays(fp.name, args, generic_of(fp.name)(*args)):
@@ -141,9 +139,7 @@ def test_every_fast_path_had_a_parity_case_that_ran(request):
     expected = registrations_in_source()
     assert expected == {(fp.name, fp.backend) for fp in fastpaths.registered()}, "registry != source"
     collected = {item.name for item in request.session.items}
-    wanted = {f"test_fast_path_matches_generic[{p.id}]" for p in FAST} | {
-        f"test_cupy_fast_path_with_its_kernel_on_the_host_matches_generic[{p.id}]" for p in CUPY}
-    if not wanted <= collected:
+    if not {f"test_fast_path_matches_generic[{p.id}]" for p in FAST} <= collected:
         pytest.skip("only part of the parity cases were collected in this run; run the whole suite")
     installed = {"numpy", "cupy"} | {lib for lib in ("torch",) if _importable(lib)}
     missing = sorted(key for key in expected if key[1] in installed and key not in RAN)

@@ -63,6 +63,7 @@ def test_validation_split_of_sparse_data(be):
     assert len(h.validation_score) == 3 and all(0.0 <= s <= 1.0 for s in h.validation_score)
 
 
+@pytest.mark.on_device
 def test_sparse_X_stays_sparse_on_the_device(be):
     X, T = problem()
     net = make_net(be)

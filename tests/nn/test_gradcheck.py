@@ -76,6 +76,7 @@ def test_backprop_matches_finite_differences_every_backend(be64, out, loss, hidd
 
 
 @pytest.mark.parametrize("out,loss", [("logistic", "mse"), ("softmax", "cross_entropy"), ("tanh", "squared_error")])
+@pytest.mark.on_device
 def test_sample_weights_weight_each_samples_gradient(be64, out, loss):
     """backward(sample_weight=w) = sum_i w_i * (gradient of sample i alone), fused or not."""
     from xpmlp.nn.network import backward, forward

@@ -29,6 +29,7 @@ REFERENCE = {
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.on_device
 def test_activation_values(be, name):
     z_host = np.random.default_rng(0).normal(scale=3, size=(7, 5))
     act = ACTIVATIONS[name]
@@ -38,6 +39,7 @@ def test_activation_values(be, name):
 
 
 @pytest.mark.parametrize("name", [n for n in TRAINABLE])
+@pytest.mark.on_device
 def test_activation_pullback_matches_jacobian(be64, name):
     """delta(g) = J^T g, with J from central differences of f (float64)."""
     xp, act = be64.xp, ACTIVATIONS[name]
@@ -56,6 +58,7 @@ def test_threshold_cannot_be_trained():
         xpmlp.train(net, np.ones((2, 2)), np.ones((2, 1)))
 
 
+@pytest.mark.on_device
 def test_float32_logistic_softmax_and_losses_do_not_overflow(be):
     """Huge preactivations give finite outputs, finite losses and no warnings."""
     xp = be.xp
@@ -80,6 +83,7 @@ def test_float32_logistic_softmax_and_losses_do_not_overflow(be):
 
 
 @pytest.mark.parametrize("loss,out", [(l, o) for l in LOSSES for o in TRAINABLE if valid_pair(l, o) and LOSSES[l].fused_scale(o, 3) is not None])
+@pytest.mark.on_device
 def test_fused_output_delta_equals_general_route(be64, loss, out):
     """delta^L = s (a - t) agrees with delta^L = dC/da ⊙ f'(z^L)."""
     xp = be64.xp
@@ -135,6 +139,7 @@ def test_loss_values_match_formulas():
     assert abs(LOSSES["poisson"].value(xp, np.log(counts[:, :1]), counts[:, :1], counts[:, :1])[0]) < 1e-15  # 0 at a = t
 
 
+@pytest.mark.on_device
 def test_fused_cross_entropy_delta_equals_the_general_route_for_soft_labels(be):
     """Class-probability rows (summing to 1) keep the fused delta a - t exact."""
     rng = np.random.default_rng(3)

@@ -43,6 +43,7 @@ def check(be, seen, expected):
         assert_close(got, np.array(want), HAND[be.dtype_name], f"step {k}")
 
 
+@pytest.mark.on_device
 def test_sgd_plain(be):
     # p <- p - 0.1 g:  [1, 2] -> [0.95, 2.1] -> [0.925, 2.05] -> [1.025, 2.05]
     seen, b = run(be, SGD())
@@ -50,6 +51,7 @@ def test_sgd_plain(be):
     assert_close(b, np.array([0.5 - 3 * 0.02]), HAND[be.dtype_name], "bias")
 
 
+@pytest.mark.on_device
 def test_sgd_momentum(be):
     # v1 = -0.1 g1 = [-0.05, 0.1]               p1 = [0.95, 2.1]
     # v2 = 0.9 v1 - 0.1 g2 = [-0.07, 0.04]      p2 = [0.88, 2.14]
@@ -62,6 +64,7 @@ def test_sgd_momentum(be):
     assert_close(to_np(be, vel[0])[0], np.array([0.037, 0.036]), HAND[be.dtype_name], "velocity")
 
 
+@pytest.mark.on_device
 def test_sgd_nesterov(be):
     # p <- p + 0.9 v - 0.1 g with the same velocities as above:
     # p1 = [1 - 0.045 - 0.05, 2 + 0.09 + 0.1]          = [0.905, 2.19]
@@ -71,6 +74,7 @@ def test_sgd_nesterov(be):
     check(be, seen, [[0.905, 2.19], [0.817, 2.176], [0.9503, 2.2084]])
 
 
+@pytest.mark.on_device
 def test_adam_constant_gradient_moves_lr_per_step(be):
     # With a constant gradient g, m_hat = g and v_hat = g^2 at every step, so each step moves
     # p by lr * g / (|g| + eps) = 0.1 * sign(g) (eps = 1e-12 shifts the 12th digit).
@@ -80,6 +84,7 @@ def test_adam_constant_gradient_moves_lr_per_step(be):
     assert_close(b, np.array([0.2]), HAND[be.dtype_name], "bias")
 
 
+@pytest.mark.on_device
 def test_adam_three_steps(be):
     # step 1: m = [0.05, -0.1], v = [2.5e-4, 1e-3], m_hat = g1, v_hat = g1^2 -> p1 = [0.9, 2.1]
     # step 2, first entry: m = 0.9*0.05 + 0.1*0.25 = 0.07,  m_hat = 0.07 / 0.19 = 0.3684211
@@ -96,6 +101,7 @@ def test_adam_three_steps(be):
     assert_close(to_np(be, v)[0], np.array([0.00131193775, 0.001247751]), HAND[be.dtype_name], "v")
 
 
+@pytest.mark.on_device
 def test_adamw_decays_weights_not_biases(be):
     # constant gradient: p <- p (1 - 0.1 * 0.5) - 0.1 sign(g)
     # W: [1, 2] -> [0.85, 2.0] -> [0.7075, 2.0];  b (not decayed): 0.5 -> 0.4 -> 0.3
@@ -105,6 +111,7 @@ def test_adamw_decays_weights_not_biases(be):
     assert_close(b, np.array([0.3]), HAND[be.dtype_name], "bias")
 
 
+@pytest.mark.on_device
 def test_clip_grad_norm(be):
     xp = be.xp
     grads = [be.asarray(np.array([[3.0, 0.0]])), be.asarray(np.array([4.0]))]  # global norm 5
@@ -119,6 +126,7 @@ def test_clip_grad_norm(be):
     assert grads[0].dtype == be.dtype
 
 
+@pytest.mark.on_device
 def test_snapshot_restore(be):
     opt = SGD(momentum=0.9)
     W = be.asarray(np.array([[1.0, 2.0]]))

@@ -154,6 +154,7 @@ def test_record_history_appends_and_closes_the_epoch():
     assert not run.epoch_open
 
 
+@pytest.mark.on_device
 def test_gradient_clipping_alone(be):
     run = FakeRun(xpmlp.MLP([2, 2], backend=be))
     grads = [be.asarray(np.array([[3.0, 0.0], [0.0, 0.0]])), be.asarray(np.array([4.0, 0.0]))]
@@ -248,6 +249,7 @@ def test_progress_bar_closes_when_training_diverges(capsys):
     assert err.endswith("\n")  # the bar was closed, not left mid-line
 
 
+@pytest.mark.on_device
 def test_sgd_weight_decay_without_momentum(be):
     """p <- p - eta wd p, then p <- p - eta g (decoupled), for matrices only; once failed with KeyError."""
     W, b = be.asarray(np.array([[1.0, 2.0]])), be.asarray(np.array([0.5]))

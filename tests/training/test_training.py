@@ -41,6 +41,7 @@ def test_train_returns_epoch_losses_and_learns(be):
         assert_on_backend(be, p)
 
 
+@pytest.mark.on_device
 def test_online_batches_equal_per_sample_sgd(be):
     """batch_size=1, no shuffling: one SGD step per sample, in order (the seeds' online rule)."""
     X, _, T = blobs(n=6)
@@ -70,6 +71,7 @@ def test_epoch_loss_is_the_objective_before_the_update(be):
     assert objective(net, X, T, alpha=0.3, sample_weight=w) < before
 
 
+@pytest.mark.on_device
 def test_alpha_adds_alpha_W_whatever_the_batch_size(be):
     """One documented scaling: d/dW of (alpha/2)||W||^2 is alpha W for a batch of 1 and of n alike."""
     X, _, T = blobs(n=10)
@@ -83,6 +85,7 @@ def test_alpha_adds_alpha_W_whatever_the_batch_size(be):
             np.testing.assert_allclose(to_np(be, b) - to_np(be, a), expected, atol=1e-5 if be.dtype_name == "float32" else 1e-12)
 
 
+@pytest.mark.on_device
 def test_alpha_per_batch_is_sklearns_penalty_of_each_batch(be64):
     """Objective(alpha_per_batch=True): a batch of |B| rows descends mean_B C + (alpha / (2|B|))||W||^2, the short last
     batch too; the recorded loss sums each batch's |B| (mean_B C) + (alpha / 2)||W||^2 over n."""
@@ -125,6 +128,7 @@ def test_record_scale_scales_the_recorded_data_term_only(be64):
     [((4, 5, 2), "identity", "squared_error", 2), ((4, 5, 3), "logistic", "binary_cross_entropy", 3)],
     ids=["regression-2-outputs", "multilabel"],
 )
+@pytest.mark.on_device
 def test_objective_gradient_matches_finite_differences(be64, layers, out, loss, k):
     """The gradient the loop descends is the gradient of the objective it reports, for several
     outputs too (scikit-learn's multi-output squared loss is off by n_outputs: its issue #8349)."""
@@ -173,6 +177,7 @@ def test_split_validation_is_stratified():
         split_validation(4, 0.1, rng)
 
 
+@pytest.mark.on_device
 def test_early_stopping_restores_the_best_weights(be):
     X, y, T = blobs(n=60, seed=1)
     Xv, _, Tv = blobs(n=30, seed=2)
@@ -350,6 +355,7 @@ def test_fit_rejects_bad_arguments():
         fit(net, X, T, optimizer="lbfgs")
 
 
+@pytest.mark.on_device
 def test_scores_match_scikit_learn(be):
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(0)

@@ -63,12 +63,17 @@ def flat_objective(net: MLP, X: Any, T: Any, *, sample_weight: Any = None,
     ``fun`` leaves ``theta`` loaded in ``net``.  ``X`` ``(n, sizes[0])`` (dense or sparse) and
     ``T`` ``(n, sizes[-1])`` move to the backend here, once.
     """
-    data = prepare(net, X, T, batch_size="full", shuffle=False, rng=np.random.default_rng(0),
-                   sample_weight=sample_weight)
+    with net.backend.activate():
+        data = prepare(net, X, T, batch_size="full", shuffle=False, rng=np.random.default_rng(0),
+                       sample_weight=sample_weight)
     layout, objective = _layout(net), Objective(alpha=alpha)
     xp, n = net.xp, data.n_total
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        with net.backend.activate():
+            return _evaluate(theta)
+
+    def _evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         _load(net, theta, layout)
         step = batch_gradients(net, data.X, data.T, data.w, objective)  # sum_i w_i C_i, n alpha ||W||^2, dJ/dtheta
         total = step.loss if step.penalty is None else step.loss + 0.5 * step.penalty  # n J
