@@ -1,4 +1,5 @@
-"""The small things of issue 19 (item 5): selftest says so when nothing it was asked for exists."""
+"""The small things of issue 19 (item 5): help shows each default once, the backend is checked
+before any file is read, and selftest says so when nothing it was asked for exists."""
 
 from __future__ import annotations
 
@@ -6,6 +7,27 @@ import pytest
 
 import xpmlp
 from xpmlp.app.cli import main
+
+
+def test_help_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: digits when no data file is given)" in text and text.count("(default: digits") == 1
+    assert "(default: 100)" in text and "(default: adam)" in text
+
+
+@pytest.mark.parametrize("command", [["train", "missing.csv", "--target", "y"], ["predict", "m.npz", "missing.csv"],
+                                     ["evaluate", "m.npz", "missing.csv"], ["export", "m.npz", "m.onnx"]])
+def test_the_backend_is_checked_before_any_file_is_read(command, capsys):
+    for backend, message in (("jax", "unknown backend 'jax'"), ("cupy", "CuPy")):
+        if backend == "cupy" and xpmlp.available_backends()["cupy"] == "ok":
+            continue  # available here: nothing to refuse
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--backend", backend])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and "missing.csv" not in err and "m.npz" not in err
 
 
 def test_selftest_says_when_nothing_asked_for_exists(capsys):

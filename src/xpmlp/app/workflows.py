@@ -2,10 +2,11 @@
 
 :func:`train_table` splits a :class:`~xpmlp.app.tables.Table` into training and
 test rows, fits a :class:`~xpmlp.app.preprocessing.Preprocessor` on the training
-rows, builds and trains an :class:`~xpmlp.nn.network.MLP`, and scores the model
-that training returned on both; the preprocessor travels inside the saved
-model file (:func:`save_model`), so :func:`predict_table` on raw rows gives
-exactly what training ended with.
+rows alone (the test rows' gaps and categories are as new to it as a user's),
+builds and trains an :class:`~xpmlp.nn.network.MLP`, and scores the model that
+training returned on both; the preprocessor travels inside the saved model file
+(:func:`save_model`), so :func:`predict_table` on raw rows gives exactly what
+training ended with.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from .preprocessing import Preprocessor
 from .tables import DataError, Table, infer_task, split_rows
 from ..training.loop import fit
 
-__all__ = ["TrainedModel", "load_dataset", "train_table", "score", "save_model", "load_model", "predict_table",
-           "DATASETS", "MIN_VALIDATION"]
+__all__ = ["TrainedModel", "load_dataset", "train_table", "score", "save_model", "load_model",
+           "predict_table", "DATASETS", "MIN_VALIDATION"]
 
 #: scikit-learn's bundled datasets (no download): name -> task.
 DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
@@ -57,7 +58,7 @@ def load_dataset(name: str) -> Table:
         raise ImportError("the bundled datasets come with scikit-learn: pip install 'xpmlp[demo]'") from exc
     bunch = getattr(datasets, f"load_{name}")()
     columns = [str(c) for c in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
-    return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target")
+    return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target", source=name)
 
 
 def _validation_fraction(fraction: float, n_train: int, notes: list[str]) -> float | None:
@@ -72,18 +73,20 @@ def _validation_fraction(fraction: float, n_train: int, notes: list[str]) -> flo
 def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] = (100,), activation: str = "relu",
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
                 momentum: float = 0.9, backend: Any = None, dtype: str = "float32", seed: int = 0,
+                ids: Sequence[str] = (), drop: Sequence[str] = (), categories: Sequence[str] = (),
                 **fit_kwargs: Any) -> TrainedModel:
-    """Split, preprocess, build, train and score; ``fit_kwargs`` go to :func:`xpmlp.training.fit`."""
+    """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
+    :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     task = task or infer_task(table.y)
     rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
-    train = Table(table.X[rows_tr], table.columns, table.y[rows_tr], table.target)
-    pre = Preprocessor.fit(train, task)
+    train = table.take(rows_tr)
+    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed)
-    notes: list[str] = []
+    notes: list[str] = list(pre.notes)
     fraction = _validation_fraction(validation_fraction, len(rows_tr), notes)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
     comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard of the rows
@@ -92,7 +95,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes)
     model.scores["train"] = score(model, train)
     if rows_te.size:
-        model.scores["test"] = score(model, Table(table.X[rows_te], table.columns, table.y[rows_te], table.target))
+        model.scores["test"] = score(model, table.take(rows_te))
     return model
 
 
@@ -152,3 +155,24 @@ def load_model(path: Any, backend: Any = None) -> tuple[MLP, Preprocessor]:
         return ck.net, Preprocessor.from_dict(record)
     except ValueError as exc:
         raise io.ModelFileError(f"{path}: {exc}") from exc
+
+
+def prediction_rows(pre: Preprocessor, table: Table, predicted: np.ndarray, outputs: np.ndarray,
+                    ids: Sequence[str] = (), proba: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """``(header, rows)`` of a predictions file: the ``ids`` columns as read (or ``row``, the data
+    row's number from 1), then ``predicted_<target>``, then with ``proba`` one ``proba_<class>``
+    column per class."""
+    firsts = [table.texts(c) for c in ids] if ids else [np.arange(1, len(predicted) + 1)]
+    header = list(ids) if ids else ["row"]
+    header.append(f"predicted_{pre.target}" if pre.target else "predicted")
+    values = [_format(v) for v in predicted.tolist()]
+    rows = [["" if v is None else v for v in first] for first in zip(*firsts)]
+    rows = [r + [v] for r, v in zip(rows, values)]
+    if proba and pre.task == "classification":
+        header += [f"proba_{c}" for c in pre.classes]
+        rows = [r + [f"{p:.6g}" for p in o] for r, o in zip(rows, outputs.tolist())]
+    return header, rows
+
+
+def _format(value: Any) -> Any:
+    return f"{value:.10g}" if isinstance(value, float) else value
