@@ -1,4 +1,5 @@
-"""Predictions users can join (issue 19, item 3); and the issue's "done when": a semicolon-separated file with a text column, an ID
+"""Predictions users can join, early stopping on small files, and the small things (issue 19,
+items 3-5); and the issue's "done when": a semicolon-separated file with a text column, an ID
 column and empty cells trains, predicts with its IDs kept, and exports to ONNX that agrees."""
 
 from __future__ import annotations
@@ -84,3 +85,38 @@ def test_predict_writes_row_numbers_or_the_ids_asked_for(patients, tmp_path, cap
     with pytest.raises(SystemExit) as exc:
         main(["predict", str(model), str(bare), "--id", "patient"])
     assert exc.value.code == 2 and "no column 'patient'; the columns are age, pressure" in capsys.readouterr().err
+
+
+def test_small_files_stop_early_on_their_loss_with_calibrated_probabilities(tmp_path, capsys):
+    """breast_cancer (569 rows) once trained all 100 epochs to probabilities like 4.39e-19."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()
+    path = tmp_path / "bc.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([c.replace(" ", "_") for c in bunch.feature_names] + ["diagnosis"])
+        w.writerows([list(x) + [int(t)] for x, t in zip(bunch.data.tolist(), bunch.target)])
+    model = tmp_path / "bc.npz"
+    assert main(["train", str(path), "--target", "diagnosis", "--no-progress", "--save", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "early stopping judges the log loss on 50 held-out training rows" in out
+    epochs = int(re.search(r"(\d+) epochs \(early_stopping\)", out).group(1))
+    assert epochs < 100
+    assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.95
+    assert float(re.search(r"test log loss: ([0-9.]+)", out).group(1)) < 0.15
+    assert main(["predict", str(model), str(path), "--proba", "-o", str(tmp_path / "p.csv")]) == 0
+    p = np.array([r[2:] for r in list(csv.reader(open(tmp_path / "p.csv")))[1:]], dtype=float)
+    y, guess, sure = bunch.target, np.argmax(p, axis=1), p.max(axis=1)
+    assert -np.mean(np.log(p[np.arange(len(y)), y])) < 0.1  # 100 epochs to training accuracy 1.0: 0.5 and more
+    assert sure[guess != y].max() < 0.99  # no sure-and-wrong probability (once 1 - 4.39e-19)
+    for low, high in ((0.7, 0.9), (0.9, 1.0)):  # not overconfident: right at least about as often as it says
+        rows = (sure > low) & (sure <= high)
+        assert np.mean(guess[rows] == y[rows]) > np.mean(sure[rows]) - 0.05
+
+
+def test_files_too_small_to_hold_out_rows_say_so(tmp_path, capsys):
+    path = tmp_path / "tiny.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    assert main(["train", str(path), "--target", "y", "--no-progress", "--epochs", "3"]) == 0
+    assert "note: no validation split: 30 training rows are too few to hold out 10" in capsys.readouterr().out

@@ -117,7 +117,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--batch-size", type=int, default=32, help="rows per update; 1 is online learning")
     t.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty (alpha/2)||W||^2 on the mean loss")
     t.add_argument("--validation-fraction", type=float, default=0.1,
-                   help="held out for early stopping when that gives at least 50 rows (0: none)")
+                   help="training rows held out to judge early stopping (0: none); where that is under 50 rows, "
+                   "up to 50 (at most a fifth) are held out and judged by their loss")
     t.add_argument("--patience", type=int, default=20, help="stop after more than this many epochs without progress")
     t.add_argument("--test-size", type=float, default=0.25, help="fraction of rows held out for the final score")
     t.add_argument("--backend", default=None, help="numpy, cupy, torch, array_api_strict or auto "
