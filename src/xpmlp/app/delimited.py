@@ -74,8 +74,9 @@ def read_delimited(path: Path, sep: str | None = None, header: bool = True,
         raise _Error("the file is empty") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise _Error(f"not a readable {describe_separator(sep)} file: {str(exc).strip()}") from None
-    cells = np.asarray(frame.to_numpy(dtype=object), dtype=object)
-    cells = np.vectorize(_cell, otypes=[object])(cells) if cells.size else cells
+    frame = frame.apply(lambda column: column.str.strip())
+    cells = np.array(frame.to_numpy(dtype=object), dtype=object)
+    cells[frame.isna().to_numpy() | frame.isin(list(MISSING)).to_numpy()] = None  # a short line's absent cells too
     lines = np.arange(1, cells.shape[0] + 1)
     filled = np.array([any(c is not None for c in row) for row in cells], dtype=bool)
     cells, lines = cells[filled], lines[filled]
@@ -86,13 +87,6 @@ def read_delimited(path: Path, sep: str | None = None, header: bool = True,
     else:
         columns = [str(j) for j in range(cells.shape[1])]
     return columns, cells, lines, sep
-
-
-def _cell(value: Any) -> Any:
-    if not isinstance(value, str):
-        return None  # a short line's absent cells
-    value = value.strip()
-    return None if value in MISSING else value
 
 
 def _names(raw: list[Any]) -> list[str]:

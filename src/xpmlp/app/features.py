@@ -142,7 +142,7 @@ def learn_feature(table: Table, name: str, category: bool = False) -> "tuple[Fea
 
 
 def _kind(table: Table, name: str, cells: np.ndarray) -> tuple[str, np.ndarray]:
-    values, bad = parse_numbers(cells, table.decimal)
+    values, bad = table.parse(name)
     if not bad.size:
         return NUMBER, values
     present = sum(c is not None for c in cells.tolist())

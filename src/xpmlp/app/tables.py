@@ -24,7 +24,7 @@ A gap is an empty cell (or one of :data:`~xpmlp.app.delimited.MISSING`) or a NaN
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,22 @@ class Table:
     lines: np.ndarray | None = None
     decimal: str = "."
     layout: str = ""
+    _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> (values, bad)
 
     def take(self, rows: Any) -> "Table":
-        """The table of these rows (indices or a mask)."""
-        return replace(self, X=self.X[rows], y=None if self.y is None else self.y[rows],
+        """The table of these rows (indices or a mask); columns already parsed stay parsed."""
+        part = replace(self, X=self.X[rows], y=None if self.y is None else self.y[rows],
                        lines=None if self.lines is None else self.lines[rows])
+        index = np.arange(len(self.X))[rows]
+        part._parsed = {name: (values[index], np.flatnonzero(np.isin(index, bad)))
+                        for name, (values, bad) in self._parsed.items()}
+        return part
+
+    def parse(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`parse_numbers` of column ``name``, parsed once."""
+        if name not in self._parsed:
+            self._parsed[name] = parse_numbers(self.column(name), self.decimal)
+        return self._parsed[name]
 
     def where(self, i: int) -> str:
         """``"line 7"`` (text files) or ``"row 7"``: where row ``i`` (0-based) is in the file."""
@@ -78,11 +89,11 @@ class Table:
     def numbers(self, name: str) -> np.ndarray:
         """Column ``name`` as float64, NaN for a gap; the first cell that is not a number is a
         :class:`DataError` naming its line."""
-        values, bad = parse_numbers(self.column(name), self.decimal)
+        values, bad = self.parse(name)
         if bad.size:
             raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: "
                             f"{self.column(name)[bad[0]]!r} is not a number")
-        return values
+        return values.copy()
 
     def texts(self, name: str) -> np.ndarray:
         """Column ``name`` as an object array of strings (``None`` for a gap); numbers from a binary
@@ -99,6 +110,19 @@ def parse_numbers(cells: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np
         bad = np.flatnonzero(np.isinf(values))
         values[bad] = np.nan
         return values, bad
+    gaps = np.array([c is None or (isinstance(c, float) and c != c) for c in cells.tolist()], dtype=bool)
+    try:  # the whole column at once, where every cell is a number
+        text = np.where(gaps, "nan", cells).astype(str)
+        values = np.char.replace(text, ",", ".").astype(np.float64) if decimal == "," else text.astype(np.float64)
+    except ValueError:
+        return _parse_each(cells, decimal)
+    if not np.isfinite(values[~gaps]).all():  # "inf", or a NaN spelt in a way that is no gap
+        return _parse_each(cells, decimal)
+    return values, np.zeros(0, dtype=np.int64)
+
+
+def _parse_each(cells: np.ndarray, decimal: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_numbers` cell by cell, to find the cells that are not numbers."""
     values = np.full(len(cells), np.nan)
     bad = []
     for i, cell in enumerate(cells.tolist()):
