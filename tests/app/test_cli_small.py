@@ -13,7 +13,8 @@ def test_help_shows_each_default_once(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: None)" not in text and "(default: False)" not in text and "(default: True)" not in text
+    assert "(default: [])" not in text and "(default: 0)" in text  # --seed 0: a default, though 0 == False
     assert "(default: digits when no data file is given)" in text and text.count("(default: digits") == 1
     assert "(default: 100)" in text and "(default: adam)" in text
 

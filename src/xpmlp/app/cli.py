@@ -31,10 +31,10 @@ __all__ = ["build_parser", "main"]
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a default once: not where the help text already says it, nor for None or a flag."""
+    """Shows a default once: not where the help text already says it, nor for None, [] or a flag."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default" in (action.help or ""):
+        if action.default is None or action.default == [] or action.nargs == 0 or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -92,7 +92,8 @@ def _add_file_options(p: argparse.ArgumentParser) -> None:
                    "(default: detected; tab for .tsv)")
     p.add_argument("--no-header", dest="header", action="store_false", help="the text file has no header row: "
                    "columns are named by position, 0, 1, ...")
-    p.add_argument("--decimal", default=".", choices=[".", ","], help="a text file's decimal mark (',': 3,14)")
+    p.add_argument("--decimal", default=".", choices=[".", ","], metavar="MARK", help="a text file's decimal mark: "
+                   "'.' or ',' (3,14)")
 
 
 def _add_train(t: argparse.ArgumentParser) -> None:
