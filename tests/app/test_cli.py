@@ -83,6 +83,7 @@ def test_own_data_as_npy_npz_and_parquet(tmp_path, capsys):
         assert main(["train", str(tmp_path / name), "--target", target, "--no-progress", "--epochs", "60"]) == 0
         out = capsys.readouterr().out
         assert float(re.search(r"test R\^2: ([-0-9.]+)", out).group(1)) > 0.9, name
+        assert "early stopping judges the squared error on 45 held-out training rows, not the R^2" in out
 
 
 @pytest.mark.parametrize("content,args,message", [

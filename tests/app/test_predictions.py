@@ -102,7 +102,8 @@ def test_small_files_stop_early_on_their_loss_with_calibrated_probabilities(tmp_
     out = capsys.readouterr().out
     assert "early stopping judges the log loss on 50 held-out training rows" in out
     epochs = int(re.search(r"(\d+) epochs \(early_stopping\)", out).group(1))
-    assert epochs < 100
+    best = re.search(r"best validation log loss (0\.\d+) at epoch (\d+)", out)
+    assert epochs < 100 and int(best.group(2)) < epochs and float(best.group(1)) < 0.2
     assert float(re.search(r"test accuracy: ([0-9.]+)", out).group(1)) > 0.95
     assert float(re.search(r"test log loss: ([0-9.]+)", out).group(1)) < 0.15
     assert main(["predict", str(model), str(path), "--proba", "-o", str(tmp_path / "p.csv")]) == 0

@@ -103,8 +103,9 @@ def _report(model: Any, elapsed: float) -> None:
     if h.stop_reason == "interrupted":
         print(f"interrupted: kept the model as it was after epoch {h.epochs}" if h.epochs else
               "interrupted before the first epoch finished: the model is as initialised")
-    best = f", best validation score {h.best_score:.4f} at epoch {h.best_epoch} (weights kept from there)" \
-        if h.validation_score else ""
+    judged = f"validation {model.validation_loss} {-h.best_score:.4f}" if model.validation_loss else \
+        f"validation score {h.best_score:.4f}"
+    best = f", best {judged} at epoch {h.best_epoch} (weights kept from there)" if h.validation_score else ""
     print(f"{h.epochs} epochs ({h.stop_reason}) in {elapsed:.2f} s on {model.net.backend.describe()}{best}")
     print(f"the returned model: training loss {model.train_loss:.4f}, training {metric} {model.scores['train']:.4f}")
     if "test" in model.scores:

@@ -53,6 +53,7 @@ class TrainedModel:
     train_loss: float  # the objective on the training rows, for the returned weights
     scores: dict[str, float] = field(default_factory=dict)  # "train", "test": accuracy or R^2
     notes: list[str] = field(default_factory=list)
+    validation_loss: str = ""  # on small data: the loss that judged early stopping (its score is minus it)
 
 
 def load_dataset(name: str) -> Table:
@@ -126,7 +127,9 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard of the rows
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
                   stratify=train.y[mine] if task == "classification" else None, score=judge, **fit_kwargs)
-    model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes)
+    model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes,
+                         validation_loss={_negative_log_loss: "log loss", _negative_squared_error: "squared error",
+                                          None: ""}[judge])
     model.scores["train"] = score(model, train)
     if rows_te.size:
         model.scores["test"] = score(model, table.take(rows_te))
