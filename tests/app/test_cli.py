@@ -42,12 +42,13 @@ def test_train_predict_evaluate_on_a_csv_with_the_models_own_preprocessing(iris_
     out = capsys.readouterr().out
     test_acc = float(re.search(r"test accuracy: ([0-9.]+)", out).group(1))
     assert test_acc >= 0.9  # once 0.84: an 11-row validation split stopped training at epoch 3 (sklearn: 0.917)
-    assert "no validation split" in out  # iris is too small for one; said so
+    assert "early stopping judges the log loss on 23 held-out training rows" in out  # iris is small; said so
     assert main(["predict", str(model), str(iris_csv), "-o", str(tmp_path / "p.csv"), "--proba"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
-    assert len(rows) == 150 and set(rows[0]) == {"species", "p(setosa)", "p(versicolor)", "p(virginica)"}
+    assert len(rows) == 150 and list(rows[0]) == ["row", "predicted_species", "proba_setosa", "proba_versicolor",
+                                                  "proba_virginica"]
     truth = [r["species"] for r in csv.DictReader(open(iris_csv))]
-    assert np.mean([r["species"] == t for r, t in zip(rows, truth)]) > 0.9  # raw rows: scaling came with the model
+    assert np.mean([r["predicted_species"] == t for r, t in zip(rows, truth)]) > 0.9  # raw rows: scaling came along
     capsys.readouterr()
     assert main(["evaluate", str(model), str(iris_csv)]) == 0
     out = capsys.readouterr().out
@@ -82,14 +83,17 @@ def test_own_data_as_npy_npz_and_parquet(tmp_path, capsys):
         assert main(["train", str(tmp_path / name), "--target", target, "--no-progress", "--epochs", "60"]) == 0
         out = capsys.readouterr().out
         assert float(re.search(r"test R\^2: ([-0-9.]+)", out).group(1)) > 0.9, name
+        assert "early stopping judges the squared error on 45 held-out training rows, not the R^2" in out
 
 
 @pytest.mark.parametrize("content,args,message", [
-    ("a,b\n1,2\n3,x\n", ["--target", "a"], "column 'b', row 2: 'x' is not a number"),
+    ("a,b\n1,2\n3,4\n5,x\n", ["--target", "a"], "column 'b', line 4: 'x' is not a number"),
     ("a,b\n1,2\n3,4\n", ["--target", "c"], "no target column 'c'; the columns are a, b"),
-    ("a,b\n1,2\n3\n", ["--target", "b"], "line 3 has 1 cells"),
-    ("a,b,c\n1,,2\n3,4,5\n", ["--target", "c"], "column 'b', row 1 is missing"),
-    ("", ["--target", "a"], "empty"),
+    ("a,b\n1,2\n3\n", ["--target", "b"], "target column 'b', line 3 is missing"),  # a short line: gaps at its end
+    ("a,b\n1,2\n3,4,5\n", ["--target", "b"], "Expected 2 fields in line 3, saw 3"),
+    ("a,a\n1,2\n", ["--target", "a"], "the header row names column 'a' twice (columns 1 and 2)"),
+    ("", ["--target", "a"], "the file is empty"),
+    ("a,b\n", ["--target", "a"], "no rows of data"),
 ])
 def test_bad_files_give_one_line_and_status_2(tmp_path, capsys, content, args, message):
     path = tmp_path / "bad.csv"
@@ -160,14 +164,15 @@ def test_plot_draws_a_png_and_export_writes_onnx(iris_csv, tmp_path, capsys):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     assert main(["export", str(model), str(onnx_path)]) == 0
-    X = np.array([row[:4] for row in csv.reader(open(iris_csv))][1:], dtype=np.float32)
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    probs = sess.run(None, {"X": X})[0]
+    from xpmlp.app.export import onnx_inputs
     from xpmlp.app.workflows import load_model, predict_table
     from xpmlp.app.tables import read_table
 
     net, pre = load_model(model)
-    _, outputs = predict_table(net, pre, read_table(iris_csv, "species"))
+    table = read_table(iris_csv, "species")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    probs = sess.run(None, onnx_inputs(pre, table))[0]
+    _, outputs = predict_table(net, pre, table)
     np.testing.assert_allclose(probs, outputs, rtol=1e-5, atol=1e-6)  # float32: one rounding per op
 
 

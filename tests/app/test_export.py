@@ -20,9 +20,10 @@ TOL = {"float32": 1e-5, "float64": 1e-12}
 
 
 def run_onnx(model, X):
+    """The graph's output for ``X``: an array (the input ``X``) or a dict of inputs by name."""
     ort = pytest.importorskip("onnxruntime")
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"X": X})[0]
+    return sess.run(None, X if isinstance(X, dict) else {"X": X})[0]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -76,20 +77,23 @@ def test_preprocessing_rides_in_the_model_file_exactly(tmp_path):
 
 def test_onnx_includes_the_preprocessing(tmp_path):
     pytest.importorskip("onnx")
-    from xpmlp.app.export import to_onnx
+    from xpmlp.app.export import onnx_inputs, to_onnx
 
     table = regression_table()
     pre = Preprocessor.fit(table, "regression")
     net = xpmlp.MLP([3, 5, 1], "relu", "identity", "squared_error", backend="numpy", dtype="float64", seed=3)
     values, _ = predict_table(net, pre, table)
-    np.testing.assert_allclose(run_onnx(to_onnx(net, preprocessor=pre), table.X)[:, 0], values, rtol=1e-12)
+    feeds = onnx_inputs(pre, table)
+    assert list(feeds) == ["a", "b", "c"] and feeds["a"].shape == (80, 1)  # one input per column
+    np.testing.assert_allclose(run_onnx(to_onnx(net, preprocessor=pre), feeds)[:, 0], values, rtol=1e-12)
 
 
 def test_tables_task_inference_and_splits(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("x1,x2,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n")
     t = read_table(path, "label")
-    assert t.columns == ["x1", "x2"] and t.y.tolist() == ["cat", "dog", "cat", "dog"] and t.X.dtype == np.float64
+    assert t.columns == ["x1", "x2"] and t.y.tolist() == ["cat", "dog", "cat", "dog"]
+    assert t.numbers("x2").tolist() == [2.0, 4.0, 6.0, 8.0] and t.lines.tolist() == [2, 3, 4, 5]
     assert infer_task(t.y) == "classification"
     assert infer_task(np.arange(100) % 3) == "classification" and infer_task(np.linspace(0, 1, 100)) == "regression"
     assert infer_task(np.arange(100)) == "regression"  # 100 distinct integers: a quantity, not classes

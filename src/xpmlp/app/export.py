@@ -1,15 +1,26 @@
-"""ONNX export: the trained network (and the preprocessing it carries) as one ONNX graph.
+"""ONNX export: the trained network and the preprocessing it carries, as one ONNX graph.
 
 ``to_onnx(net, "model.onnx")`` writes a graph any ONNX runtime can run:
 ``z^l = a^{l-1} W^l + b^l`` as ``MatMul`` + ``Add``, then the activation
 (``Relu``, ``Tanh``, ``Sigmoid``, ``Exp``, ``Softmax`` along the features, the
-identity, or the threshold unit as ``GreaterOrEqual`` + ``Cast``).  With a
-:class:`~xpmlp.app.preprocessing.Preprocessor`, the feature standardisation comes
-first (``Sub``, ``Div``) and a regression target's scaling last (``Mul``,
-``Add``), so the graph maps raw rows to what ``xpmlp predict`` gives: class
-probabilities (one column per class, in the preprocessor's class order) or
-target values.  The graph computes in the model's dtype; its input ``X`` is
-``(batch, n_features)``.  Needs the optional extra: ``pip install 'xpmlp[onnx]'``.
+identity, or the threshold unit as ``GreaterOrEqual`` + ``Cast``); its input ``X``
+is ``(batch, n_features)`` in the model's dtype.
+
+With a :class:`~xpmlp.app.preprocessing.Preprocessor` the graph takes raw columns,
+as ``xpmlp predict`` does: **one input per column**, named after it, ``(batch, 1)``
+-- ``double`` for a number column (NaN for a gap), ``string`` for a category column
+(the text, stripped; ``""`` for a gap); :func:`onnx_inputs` makes them from a
+:class:`~xpmlp.app.tables.Table`.  Inside, in double precision, each column is
+encoded as :mod:`xpmlp.app.features` says: a gap filled (``IsNaN`` + ``Where``; a
+category's gap maps to the most frequent category), a gap indicator (``IsNaN`` or
+a ``LabelEncoder`` of ``""``, then ``Cast``), a category one-hot (``LabelEncoder``
+from the ``ai.onnx.ml`` domain to the category's index, -1 for an unseen one, then
+``Equal`` against ``0..k-1`` and ``Cast``: all zeros for an unseen category); then
+``Concat``, the standardisation (``Sub``, ``Div``), a ``Cast`` to the model's dtype,
+the network, and a regression target's scaling (``Mul``, ``Add``).  The output ``Y``
+(``predicted`` if a column is named ``Y``) holds class probabilities (one column per
+class, in the preprocessor's class order) or target values.  onnxruntime runs all
+of it.  Needs the optional extra: ``pip install 'xpmlp[onnx]'``.
 """
 
 from __future__ import annotations
@@ -21,9 +32,11 @@ import numpy as np
 
 from ..nn.network import MLP
 
-__all__ = ["to_onnx", "OPSET"]
+__all__ = ["to_onnx", "onnx_inputs", "OPSET", "ML_OPSET"]
 
 OPSET = 17
+#: The ``ai.onnx.ml`` opset (its ``LabelEncoder`` with ``keys_strings``/``values_int64s``).
+ML_OPSET = 2
 _ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "exp": "Exp"}
 
 
@@ -36,18 +49,18 @@ def _onnx() -> Any:
 
 
 def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any = None) -> Any:
-    """The network as an ``onnx.ModelProto`` (checked with ``onnx.checker``); also written to
-    ``path`` (atomically) when one is given."""
+    """The network (after ``preprocessor``'s encoding, if given) as an ``onnx.ModelProto`` (checked
+    with ``onnx.checker``); also written to ``path`` (atomically) when one is given."""
     onnx = _onnx()
     from onnx import helper
 
     dtype = np.float32 if net.backend.dtype_name == "float32" else np.float64
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     builder = _Graph(helper, dtype)
-    x = "X"
-    if preprocessor is not None:
-        x = builder.node("Sub", [x, builder.const("mean", preprocessor.mean)])
-        x = builder.node("Div", [x, builder.const("scale", preprocessor.scale)])
+    if preprocessor is None:
+        inputs, x = [helper.make_tensor_value_info("X", elem, ["batch", net.sizes[0]])], "X"
+    else:
+        inputs, x = _encoding(builder, preprocessor)
     Ws, bs = net.get_weights()
     for layer, (W, b, act) in enumerate(zip(Ws, bs, net.activations), start=1):
         product = builder.node("MatMul", [x, builder.const(f"W{layer}", W)])
@@ -56,18 +69,70 @@ def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any
     if preprocessor is not None and preprocessor.task == "regression":
         x = builder.node("Mul", [x, builder.const("y_scale", np.array([preprocessor.y_scale]))])
         x = builder.node("Add", [x, builder.const("y_mean", np.array([preprocessor.y_mean]))])
-    builder.nodes.append(helper.make_node("Identity", [x], ["Y"]))
-    graph = helper.make_graph(
-        builder.nodes, "xpmlp_mlp",
-        [helper.make_tensor_value_info("X", elem, ["batch", net.sizes[0]])],
-        [helper.make_tensor_value_info("Y", elem, ["batch", net.sizes[-1]])],
-        initializer=builder.initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="xpmlp")
+    output = "predicted" if any(i.name == "Y" for i in inputs) else "Y"
+    builder.nodes.append(helper.make_node("Identity", [x], [output]))
+    graph = helper.make_graph(builder.nodes, "xpmlp_mlp", inputs,
+                              [helper.make_tensor_value_info(output, elem, ["batch", net.sizes[-1]])],
+                              initializer=builder.initializers)
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("ai.onnx.ml", ML_OPSET)] if builder.ml else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="xpmlp")
     onnx.checker.check_model(model)
     if path is not None:
         _write_atomically(path, model.SerializeToString())
     return model
+
+
+def _encoding(builder: "_Graph", pre: Any) -> tuple[list, str]:
+    """The graph's inputs, one per raw column, and the standardised encoded rows in the model's dtype."""
+    helper, parts, inputs = builder.helper, [], []
+    for f in pre.features:
+        number = f.kind == "number"
+        kind = builder.double if number else 8  # 8: TensorProto.STRING
+        inputs.append(helper.make_tensor_value_info(f.name, kind, ["batch", 1]))
+        parts += _number(builder, f) if number else _category(builder, f)
+    x = builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
+    x = builder.node("Sub", [x, builder.const("mean", pre.mean, np.float64)])
+    x = builder.node("Div", [x, builder.const("scale", pre.scale, np.float64)])
+    return inputs, builder.node("Cast", [x], to=helper.np_dtype_to_tensor_dtype(np.dtype(builder.dtype)))
+
+
+def _number(builder: "_Graph", f: Any) -> list[str]:
+    """A number column: its value, a gap filled with the median; then its gap indicator."""
+    if f.fill is None:  # a model of xpmlp 0.2: no gaps
+        return [f.name]
+    gap = builder.node("IsNaN", [f.name])
+    parts = [builder.node("Where", [gap, builder.const(f"fill_{f.name}", np.array([f.fill]), np.float64), f.name])]
+    if f.indicator:
+        parts.append(builder.node("Cast", [gap], to=builder.double))
+    return parts
+
+
+def _category(builder: "_Graph", f: Any) -> list[str]:
+    """A category column: one-hot over its categories (a gap as the most frequent one; an unseen
+    category all zeros); then its gap indicator."""
+    keys = list(f.categories) + [""]
+    index = builder.node("LabelEncoder", [f.name], domain="ai.onnx.ml", keys_strings=keys, default_int64=-1,
+                         values_int64s=list(range(len(f.categories))) + [f.categories.index(f.fill)])
+    hit = builder.node("Equal", [index, builder.const(f"codes_{f.name}", np.arange(len(f.categories)), np.int64)])
+    parts = [builder.node("Cast", [hit], to=builder.double)]
+    if f.indicator:
+        gap = builder.node("LabelEncoder", [f.name], domain="ai.onnx.ml", keys_strings=[""], values_int64s=[1],
+                           default_int64=0)
+        parts.append(builder.node("Cast", [gap], to=builder.double))
+    return parts
+
+
+def onnx_inputs(pre: Any, table: Any) -> dict[str, np.ndarray]:
+    """The inputs of :func:`to_onnx`'s graph for ``pre`` from a table's raw columns: numbers as
+    ``(n, 1)`` float64 (NaN for a gap), text as ``(n, 1)`` strings (``""`` for a gap)."""
+    feeds = {}
+    for f in pre.features:
+        if f.kind == "number":
+            feeds[f.name] = table.numbers(f.name).reshape(-1, 1)
+        else:
+            feeds[f.name] = np.array(["" if t is None else t for t in table.texts(f.name).tolist()],
+                                     dtype=object).reshape(-1, 1)
+    return feeds
 
 
 class _Graph:
@@ -77,16 +142,21 @@ class _Graph:
         self.helper, self.dtype = helper, dtype
         self.nodes: list = []
         self.initializers: list = []
+        self.ml = False  # whether a node of the ai.onnx.ml domain is used
+        self.double = helper.np_dtype_to_tensor_dtype(np.dtype(np.float64))
 
-    def const(self, name: str, value: np.ndarray) -> str:
+    def const(self, name: str, value: np.ndarray, dtype: Any = None) -> str:
+        """An initialiser in ``dtype`` (default: the model's); names live apart from the columns'."""
+        dtype, name = np.dtype(dtype or self.dtype), f"xpmlp/{name}"
         self.initializers.append(self.helper.make_tensor(
-            name, self.helper.np_dtype_to_tensor_dtype(np.dtype(self.dtype)), np.shape(value),
-            np.asarray(value, dtype=self.dtype).ravel().tolist()))
+            name, self.helper.np_dtype_to_tensor_dtype(dtype), np.shape(value),
+            np.asarray(value, dtype=dtype).ravel().tolist()))
         return name
 
-    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
-        out = f"t{len(self.nodes)}_{op.lower()}"
-        self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
+    def node(self, op: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
+        out = f"xpmlp/t{len(self.nodes)}_{op.lower()}"
+        self.nodes.append(self.helper.make_node(op, inputs, [out], domain=domain or None, **attrs))
+        self.ml = self.ml or domain == "ai.onnx.ml"
         return out
 
     def activation(self, name: str, z: str) -> str:

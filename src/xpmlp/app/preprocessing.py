@@ -1,75 +1,129 @@
-"""The preprocessing a model carries: feature scaling, column order, and how targets are encoded.
+"""The preprocessing a model carries: its columns' encodings, the scaling, and how targets are encoded.
 
-A :class:`Preprocessor` is fitted on the training rows and saved inside the
-model file (as JSON in its metadata), so that predicting on raw data does
-exactly what training did:
+A :class:`Preprocessor` is fitted on the training rows and saved inside the model file (as JSON
+in its metadata, no pickle), so that predicting on raw data does exactly what training did:
 
-* features: taken **by column name** in the training order (extra columns are
-  ignored, missing ones are an error), then standardised with the training
-  mean and standard deviation (a constant column keeps scale 1);
-* classification: labels (strings or numbers) become one-hot rows in the
-  order of :attr:`classes`; outputs (probabilities) decode to labels;
+* features: each column taken **by name** (extra columns are ignored, missing ones are an
+  error) and encoded by its :class:`~xpmlp.app.features.Feature` -- a number (gaps filled with
+  the median) or a category (one-hot, gaps filled with the most frequent category), plus a
+  ``"<name> missing"`` indicator for a column that had gaps -- then every input standardised
+  with the training mean and standard deviation (a constant input keeps scale 1);
+* dropped: ID columns (``ids``, given or found: a different text in every row), which
+  ``xpmlp predict`` writes beside its predictions instead, columns given to drop, and columns
+  without values;
+* classification: labels (strings or numbers) become one-hot rows in the order of
+  :attr:`classes`; outputs (probabilities) decode to labels;
 * regression: the target is standardised too, and outputs are mapped back
   (``y = mean + std * output``), so the network trains on unit-scale numbers.
+
+Model files of xpmlp 0.2 (a record of ``task, columns, mean, scale, target, classes, y_mean,
+y_scale``) still load: all their columns are numbers, and they refuse gaps as they did.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from .features import ID_LIKE, Feature, learn_feature
 from .tables import DataError, Table
 from ..nn.targets import one_hot
 
-__all__ = ["Preprocessor"]
+__all__ = ["Preprocessor", "RECORD_VERSION"]
+
+#: The preprocessing record's version: 2 since xpmlp 0.3 (0.2's record has none).
+RECORD_VERSION = 2
 
 
 @dataclass
 class Preprocessor:
-    """Fitted by :meth:`fit`; see the module docstring."""
+    """Fitted by :meth:`fit`; see the module docstring.  ``mean`` and ``scale`` are over the
+    encoded inputs (:attr:`encoded`); ``notes`` say what fitting decided."""
 
     task: str
-    columns: list[str]
+    features: list[Feature]
     mean: np.ndarray
     scale: np.ndarray
     target: str | None = None
     classes: list[Any] = field(default_factory=list)
     y_mean: float = 0.0
     y_scale: float = 1.0
+    ids: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, table: Table, task: str) -> "Preprocessor":
-        """Learn the scaling of ``table.X`` and the encoding of ``table.y`` for ``task``
-        (``"classification"`` or ``"regression"``)."""
+    def fit(cls, table: Table, task: str, *, ids: Sequence[str] = (), drop: Sequence[str] = (),
+            categories: Sequence[str] = ()) -> "Preprocessor":
+        """Learn the columns' encodings from ``table`` and the encoding of ``table.y`` for ``task``
+        (``"classification"`` or ``"regression"``).  ``ids`` are ID columns (kept out of the
+        inputs; ``predict`` writes them), ``drop`` columns to leave out, ``categories`` columns of
+        numbers to encode as categories."""
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-        mean, scale = table.X.mean(axis=0), table.X.std(axis=0)
-        scale[scale == 0] = 1.0
-        pre = cls(task, list(table.columns), mean, scale, table.target)
-        if table.y is not None and task == "classification":
-            pre.classes = np.unique(table.y).tolist()
-            if len(pre.classes) < 2:
-                raise DataError(f"target {table.target!r} has a single class {pre.classes[0]!r}: nothing to learn")
+        for option, names in (("--id", ids), ("--drop", drop), ("--category", categories)):
+            for name in names:
+                if name == table.target:
+                    raise DataError(f"{option} {name}: that is the target column")
+                table.column(name)  # a DataError naming the columns there are
+        pre = cls(task, [], np.zeros(0), np.ones(0), table.target, ids=list(ids),
+                  dropped={name: "given with --drop" for name in drop})
+        for name in table.columns:
+            if name in pre.ids or name in pre.dropped:
+                continue
+            feature, note = learn_feature(table, name, category=name in categories)
+            if feature is None:
+                pre.dropped[name] = note
+                pre.ids += [name] if note == ID_LIKE else []
+                pre.notes.append(f"column {name!r} dropped: {note}")
+            else:
+                pre.features.append(feature)
+                pre.notes += [f"column {name!r}: {note}"] if note else []
+        if not pre.features:
+            raise DataError(f"{table.source}: no feature columns left to learn from (dropped: "
+                            f"{', '.join(f'{k} ({v})' for k, v in pre.dropped.items())})")
+        X = pre._encode_features(table)
+        pre.mean, pre.scale = X.mean(axis=0), X.std(axis=0)
+        pre.scale[pre.scale == 0] = 1.0
+        pre._fit_target(table)
+        return pre
+
+    def _fit_target(self, table: Table) -> None:
+        if table.y is not None and self.task == "classification":
+            self.classes = np.unique(table.y).tolist()
+            if len(self.classes) < 2:
+                raise DataError(f"target {table.target!r} has a single class {self.classes[0]!r}: nothing to learn")
         elif table.y is not None:
             y = _as_numbers(table.y, table.target)
-            pre.y_mean, pre.y_scale = float(y.mean()), float(y.std()) or 1.0
-        return pre
+            self.y_mean, self.y_scale = float(y.mean()), float(y.std()) or 1.0
+
+    @property
+    def columns(self) -> list[str]:
+        """The raw feature columns the model reads, in order."""
+        return [f.name for f in self.features]
+
+    @property
+    def encoded(self) -> list[str]:
+        """The network's inputs, in order: a number column's name, ``"color=blue"``, ``"age missing"``."""
+        return [name for f in self.features for name in f.encoded]
 
     @property
     def n_outputs(self) -> int:
         """Output units: one per class, or one value."""
         return len(self.classes) if self.task == "classification" else 1
 
-    def transform(self, table: Table) -> np.ndarray:
-        """``(n, len(columns))`` float64: the training columns, by name, standardised."""
-        where = {c: j for j, c in enumerate(table.columns)}
-        missing = [c for c in self.columns if c not in where]
+    def _encode_features(self, table: Table) -> np.ndarray:
+        missing = [c for c in self.columns if c not in table.columns]
         if missing:
-            raise DataError(f"the data lacks the column(s) the model was trained on: {', '.join(missing)}")
-        X = table.X[:, [where[c] for c in self.columns]]
-        return (X - self.mean) / self.scale
+            raise DataError(f"{table.source}: lacks the column(s) the model was trained on: {', '.join(missing)}")
+        return np.concatenate([f.encode(table) for f in self.features], axis=1)
+
+    def transform(self, table: Table) -> np.ndarray:
+        """``(n, len(encoded))`` float64: the training columns, by name, encoded and standardised.
+        Unseen categories warn (:class:`~xpmlp.app.features.UnseenCategoryWarning`)."""
+        return (self._encode_features(table) - self.mean) / self.scale
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Targets for training: one-hot ``(n, k)`` or standardised ``(n, 1)``, float64."""
@@ -83,22 +137,39 @@ class Preprocessor:
             return np.asarray(self.classes)[np.argmax(outputs, axis=1)]
         return self.y_mean + self.y_scale * np.asarray(outputs, dtype=np.float64)[:, 0]
 
+    def describe(self) -> list[str]:
+        """What the model does to a row, line by line (``xpmlp info``)."""
+        lines = [f"task: {self.task}, target {self.target!r}" + (
+            f", classes {', '.join(map(repr, self.classes))}" if self.task == "classification" else
+            f", predicted as {self.y_mean:.6g} + {self.y_scale:.6g} * output")]
+        lines += [f"column {f.describe()}" for f in self.features]
+        lines += [f"ID column {name!r}: not an input; predict writes it beside the predictions" for name in self.ids]
+        lines += [f"dropped {name!r}: {why}" for name, why in self.dropped.items() if name not in self.ids]
+        lines.append(f"inputs: {len(self.encoded)}, each standardised with the training rows' mean and standard "
+                     "deviation")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; :meth:`from_dict` reads it back exactly (floats round-trip through JSON)."""
-        return {"task": self.task, "columns": list(self.columns), "mean": self.mean.tolist(),
+        return {"version": RECORD_VERSION, "task": self.task, "columns": self.columns, "encoded": self.encoded,
+                "features": [f.to_dict() for f in self.features], "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(), "target": self.target, "classes": [_plain(c) for c in self.classes],
-                "y_mean": self.y_mean, "y_scale": self.y_scale}
+                "y_mean": self.y_mean, "y_scale": self.y_scale, "ids": list(self.ids), "dropped": dict(self.dropped),
+                "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Preprocessor":
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming what is malformed."""
+        """Inverse of :meth:`to_dict` (and reads 0.2's record); raises ``ValueError`` naming what is malformed."""
         try:
-            pre = cls(str(d["task"]), [str(c) for c in d["columns"]], np.asarray(d["mean"], dtype=np.float64),
+            features = [Feature.from_dict(f) for f in d["features"]] if "features" in d else \
+                [Feature(str(c)) for c in d["columns"]]  # xpmlp 0.2: numbers, no fills
+            pre = cls(str(d["task"]), features, np.asarray(d["mean"], dtype=np.float64),
                       np.asarray(d["scale"], dtype=np.float64), d.get("target"), list(d.get("classes", [])),
-                      float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0)))
+                      float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0)), [str(c) for c in d.get("ids", [])],
+                      {str(k): str(v) for k, v in d.get("dropped", {}).items()}, [str(n) for n in d.get("notes", [])])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed preprocessing record: {exc!r}") from exc
-        ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.columns),)
+        ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.encoded),)
               and np.all(np.isfinite(pre.mean)) and np.all(pre.scale > 0) and pre.y_scale > 0
               and (pre.task == "regression" or len(pre.classes) >= 2))
         if not ok:

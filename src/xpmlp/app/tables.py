@@ -1,35 +1,40 @@
-"""A user's table of data from a file: CSV, NPY, NPZ or Parquet, checked cell by cell.
+"""A user's table of data from a file: delimited text, NPY, NPZ or Parquet, checked cell by cell.
 
-:func:`read_table` returns a :class:`Table`: the numeric feature columns as a
-float64 matrix with their names, and (if asked for) the target column's raw
-values -- strings or numbers -- with its name.  Anything wrong with the file
-is a :class:`DataError` (a ``ValueError``) whose one line names the file, the
-column and the row.
+:func:`read_table` returns a :class:`Table`: the feature columns' cells as they were written
+(text from a text file, numbers from a binary one), their names, and (if asked for) the target
+column's values -- strings or numbers -- with its name.  Each row remembers its line in the
+file, so anything wrong is a :class:`DataError` (a ``ValueError``) whose one line names the
+file, the column and the line.  Which columns are numbers and which are categories is decided
+by the model's preprocessing (:mod:`xpmlp.app.preprocessing`), through :meth:`Table.numbers`
+and :meth:`Table.texts`.
 
-=======  ====================================================================
-CSV      a header row of column names, then one row per sample (stdlib ``csv``)
-NPY      a 2-D numeric array; columns are named ``"0"``, ``"1"``, ...; the target
-         is a column index
-NPZ      arrays ``X`` (2-D) and ``y`` (1-D), or one 2-D array with the target
-         as a column index
-Parquet  through ``pyarrow`` (``pip install 'xpmlp[parquet]'``)
-=======  ====================================================================
+===============  ==================================================================
+.csv .tsv .txt   delimited text through pandas (``pip install 'xpmlp[tables]'``): the
+                 delimiter detected or given, a header row or none, quoted fields, a
+                 byte-order mark, decimal commas (see :mod:`xpmlp.app.delimited`)
+.npy             a 2-D numeric array; columns are named ``"0"``, ``"1"``, ...; the target
+                 is a column index
+.npz             arrays ``X`` (2-D) and ``y`` (1-D), or one 2-D array with the target
+                 as a column index
+.parquet         through ``pyarrow`` (``pip install 'xpmlp[parquet]'``)
+===============  ==================================================================
 
-Missing values (empty cells, ``NaN``) are refused rather than guessed.
+A gap is an empty cell (or one of :data:`~xpmlp.app.delimited.MISSING`) or a NaN.
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .delimited import TEXT_FORMATS, _Error, describe_separator, read_delimited
+
 __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORMATS"]
 
-FORMATS = (".csv", ".npy", ".npz", ".parquet")
+FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".parquet")
 #: Integer targets with at most this many distinct values (and fewer than half the rows) are classes.
 MAX_CLASSES = 20
 
@@ -40,59 +45,147 @@ class DataError(ValueError):
 
 @dataclass
 class Table:
-    """Features ``X`` float64 ``(n, d)`` named by ``columns``; ``y`` the raw target values ``(n,)``
-    (or None) from the column ``target``."""
+    """Feature cells ``X`` ``(n, d)`` named by ``columns`` -- float64, or object holding each cell as
+    read (a string, a number, or ``None`` for a gap); ``y`` the raw target values ``(n,)`` (or None)
+    from the column ``target``.  ``source`` names the file and ``lines`` gives each row's line in it
+    (header counted) for messages; without ``lines`` rows are counted from 1.  ``decimal`` is the
+    decimal mark of the file's numbers; ``layout`` says how it was read."""
 
     X: np.ndarray
     columns: list[str]
     y: np.ndarray | None = None
     target: str | None = None
+    source: str = "the data"
+    lines: np.ndarray | None = None
+    decimal: str = "."
+    layout: str = ""
+    _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> (values, bad)
+
+    def take(self, rows: Any) -> "Table":
+        """The table of these rows (indices or a mask); columns already parsed stay parsed."""
+        part = replace(self, X=self.X[rows], y=None if self.y is None else self.y[rows],
+                       lines=None if self.lines is None else self.lines[rows])
+        index = np.arange(len(self.X))[rows]
+        part._parsed = {name: (values[index], np.flatnonzero(np.isin(index, bad)))
+                        for name, (values, bad) in self._parsed.items()}
+        return part
+
+    def parse(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`parse_numbers` of column ``name``, parsed once."""
+        if name not in self._parsed:
+            self._parsed[name] = parse_numbers(self.column(name), self.decimal)
+        return self._parsed[name]
+
+    def where(self, i: int) -> str:
+        """``"line 7"`` (text files) or ``"row 7"``: where row ``i`` (0-based) is in the file."""
+        return f"line {int(self.lines[i])}" if self.lines is not None else f"row {i + 1}"
+
+    def column(self, name: str) -> np.ndarray:
+        """One column's cells; a missing column is a :class:`DataError` naming the columns there are."""
+        if name not in self.columns:
+            raise DataError(f"{self.source}: no column {name!r}; the columns are {', '.join(self.columns)}")
+        return self.X[:, self.columns.index(name)]
+
+    def numbers(self, name: str) -> np.ndarray:
+        """Column ``name`` as float64, NaN for a gap; the first cell that is not a number is a
+        :class:`DataError` naming its line."""
+        values, bad = self.parse(name)
+        if bad.size:
+            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: "
+                            f"{self.column(name)[bad[0]]!r} is not a number")
+        return values.copy()
+
+    def texts(self, name: str) -> np.ndarray:
+        """Column ``name`` as an object array of strings (``None`` for a gap); numbers from a binary
+        file are written as integers where they are whole (``2.0`` -> ``"2"``)."""
+        return np.array([_text(v) for v in self.column(name).tolist()], dtype=object)
 
 
-def read_table(path: "str | Path", target: "str | int | None" = None, columns: "list[str] | None" = None) -> Table:
-    """Read ``path``; ``target`` names (or, for NPY/NPZ, indexes) the target column, if any;
-    ``columns`` keeps only these feature columns, in this order (others may hold anything)."""
+def parse_numbers(cells: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np.ndarray]:
+    """``(values, bad)``: the cells as float64 (NaN for gaps and for cells that are not finite
+    numbers) and the indices of the non-empty cells that are not."""
+    cells = np.asarray(cells)
+    if cells.dtype.kind in "biuf":
+        values = cells.astype(np.float64)
+        bad = np.flatnonzero(np.isinf(values))
+        values[bad] = np.nan
+        return values, bad
+    gaps = np.array([c is None or (isinstance(c, float) and c != c) for c in cells.tolist()], dtype=bool)
+    try:  # the whole column at once, where every cell is a number
+        text = np.where(gaps, "nan", cells).astype(str)
+        values = np.char.replace(text, ",", ".").astype(np.float64) if decimal == "," else text.astype(np.float64)
+    except ValueError:
+        return _parse_each(cells, decimal)
+    if not np.isfinite(values[~gaps]).all():  # "inf", or a NaN spelt in a way that is no gap
+        return _parse_each(cells, decimal)
+    return values, np.zeros(0, dtype=np.int64)
+
+
+def _parse_each(cells: np.ndarray, decimal: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_numbers` cell by cell, to find the cells that are not numbers."""
+    values = np.full(len(cells), np.nan)
+    bad = []
+    for i, cell in enumerate(cells.tolist()):
+        if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+            continue
+        text = cell.replace(",", ".") if isinstance(cell, str) and decimal == "," else cell
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            value = np.inf
+        if np.isfinite(value):
+            values[i] = value
+        else:
+            bad.append(i)
+    return values, np.asarray(bad, dtype=np.int64)
+
+
+def _text(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_table(path: "str | Path", target: "str | int | None" = None, *, sep: str | None = None,
+               header: bool = True, decimal: str = ".") -> Table:
+    """Read ``path``; ``target`` names (or, for NPY/NPZ, indexes) the target column, if any.
+    ``sep``, ``header`` and ``decimal`` are for text files (:mod:`xpmlp.app.delimited`)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise DataError(f"{path}: unknown format {suffix or '(no extension)'!r}; use one of {', '.join(FORMATS)}")
-    names, raw = {".csv": _read_csv, ".npy": _read_npy, ".npz": _read_npz, ".parquet": _read_parquet}[suffix](path)
-    if not raw or len(raw[0]) == 0:
+        raise DataError(f"{path}: unknown format {suffix or '(no extension)'!r}; use one of {', '.join(FORMATS)} "
+                        "(a delimited text file with another name: rename it to .txt)")
+    lines, layout = None, suffix[1:].upper()
+    if suffix in TEXT_FORMATS:
+        try:
+            names, cells, lines, used = read_delimited(path, sep, header, decimal)
+        except _Error as exc:
+            raise DataError(f"{path}: {exc}") from None
+        layout = describe_separator(used) + (", no header row" if not header else "") + \
+            (", decimal comma" if decimal == "," else "")
+    else:
+        names, columns = {".npy": _read_npy, ".npz": _read_npz, ".parquet": _read_parquet}[suffix](path)
+        cells = _stack(columns)
+    if cells.shape[0] == 0:
         raise DataError(f"{path}: no rows of data")
-    if columns is not None:
-        wanted = [str(c) for c in columns] + ([str(target)] if target is not None else [])
-        names, raw = _select(path, names, raw, wanted)
-    return _to_table(path, names, raw, target)
+    table = Table(cells, names, source=str(path), lines=lines, decimal=decimal, layout=layout)
+    return _split_target(table, target, header)
 
 
-def _select(path: Path, names: list[str], raw: list[Any], wanted: list[str]) -> tuple[list[str], list[Any]]:
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        raise DataError(f"{path}: lacks the column(s) the model was trained on: {', '.join(missing)}")
-    return wanted, [raw[names.index(c)] for c in wanted]
+def _stack(columns: list[np.ndarray]) -> np.ndarray:
+    if all(np.asarray(c).dtype.kind in "biuf" for c in columns):
+        return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    out = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for j, c in enumerate(columns):
+        out[:, j] = list(c)
+    return out
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[Any]]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        raise DataError(f"{path}: the file is empty")
-    header, body = [c.strip() for c in rows[0]], rows[1:]
-    if len(set(header)) != len(header) or not all(header):
-        raise DataError(f"{path}: the header row needs distinct, non-empty column names, got {header}")
-    for i, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise DataError(f"{path}: line {i} has {len(r)} cells, the header has {len(header)}")
-    return header, [[r[j].strip() for r in body] for j in range(len(header))]
-
-
-def _read_npy(path: Path) -> tuple[list[str], list[Any]]:
+def _read_npy(path: Path) -> tuple[list[str], list[np.ndarray]]:
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -100,7 +193,7 @@ def _read_npy(path: Path) -> tuple[list[str], list[Any]]:
     return _read_npy_array(path, arr)
 
 
-def _read_npz(path: Path) -> tuple[list[str], list[Any]]:
+def _read_npz(path: Path) -> tuple[list[str], list[np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -119,13 +212,13 @@ def _read_npz(path: Path) -> tuple[list[str], list[Any]]:
     raise DataError(f"{path}: needs arrays 'X' (and 'y'), or a single 2-D array; found {sorted(arrays)}")
 
 
-def _read_npy_array(path: Path, arr: np.ndarray) -> tuple[list[str], list[Any]]:
+def _read_npy_array(path: Path, arr: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
     if arr.ndim != 2:
         raise DataError(f"{path}: needs a 2-D array (samples, columns), got shape {arr.shape}")
     return [str(j) for j in range(arr.shape[1])], [arr[:, j] for j in range(arr.shape[1])]
 
 
-def _read_parquet(path: Path) -> tuple[list[str], list[Any]]:
+def _read_parquet(path: Path) -> tuple[list[str], list[np.ndarray]]:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
@@ -134,59 +227,44 @@ def _read_parquet(path: Path) -> tuple[list[str], list[Any]]:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own error types for a broken file
         raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
-    return [str(c) for c in table.column_names], [np.asarray(col.to_pylist(), dtype=object) for col in table.columns]
+    return [str(c) for c in table.column_names], [_parquet_column(col.to_pylist()) for col in table.columns]
 
 
-def _to_table(path: Path, columns: list[str], data: list[Any], target: "str | int | None") -> Table:
-    y = name = None
-    if target is not None:
-        key = str(target)
-        if key not in columns:
-            raise DataError(f"{path}: no target column {key!r}; the columns are {', '.join(columns)}")
-        j = columns.index(key)
-        name, y = key, _target_values(path, key, data[j])
-        columns, data = columns[:j] + columns[j + 1:], data[:j] + data[j + 1:]
-    if not columns:
-        raise DataError(f"{path}: no feature columns besides the target")
-    X = np.column_stack([_numeric(path, c, col) for c, col in zip(columns, data)])
-    return Table(X, list(columns), y, name)
+def _parquet_column(values: list[Any]) -> np.ndarray:
+    if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(values, dtype=object)
 
 
-def _numeric(path: Path, column: str, values: Any) -> np.ndarray:
-    """One feature column as float64; the first bad cell is named."""
-    arr = np.asarray(values)
-    if arr.dtype.kind in "biuf":
-        out = arr.astype(np.float64)
-    else:
-        out = np.empty(len(arr))
-        for i, cell in enumerate(arr.tolist()):
-            if cell is None or str(cell).strip() == "":
-                raise DataError(f"{path}: column {column!r}, row {i + 1} is missing; fill in or drop such rows first")
-            try:
-                out[i] = float(cell)
-            except (TypeError, ValueError):
-                raise DataError(f"{path}: column {column!r}, row {i + 1}: {cell!r} is not a number") from None
-    bad = np.flatnonzero(~np.isfinite(out))
+def _split_target(table: Table, target: "str | int | None", header: bool) -> Table:
+    if target is None:
+        return table
+    key = str(target)
+    if key not in table.columns:
+        hint = ""
+        names_are_numbers = not np.isnan(parse_numbers(np.array(table.columns, dtype=object), table.decimal)[0]).any()
+        if header and table.lines is not None and names_are_numbers:
+            hint = " (the first line looks like numbers, not names: if the file has no header row, give --no-header)"
+        raise DataError(f"{table.source}: no target column {key!r}; the columns are {', '.join(table.columns)}{hint}")
+    j = table.columns.index(key)
+    y = _target_values(table, key, table.X[:, j])
+    keep = [i for i in range(len(table.columns)) if i != j]
+    if not keep:
+        raise DataError(f"{table.source}: no feature columns besides the target")
+    return replace(table, X=table.X[:, keep], columns=[table.columns[i] for i in keep], y=y, target=key)
+
+
+def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
+    """The target column: numbers where every cell is one, else strings; a gap is refused."""
+    values, bad = parse_numbers(cells, table.decimal)
+    texts = np.array([_text(v) for v in cells.tolist()], dtype=object)
+    gaps = np.flatnonzero([t is None for t in texts.tolist()])
+    if gaps.size:
+        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing; "
+                        "drop the rows without a target first")
     if bad.size:
-        raise DataError(f"{path}: column {column!r}, row {bad[0] + 1} is missing or not finite ({arr[bad[0]]!r}); "
-                        "fill in or drop such rows first")
-    return out
-
-
-def _target_values(path: Path, column: str, values: Any) -> np.ndarray:
-    """The target column: numbers where every cell is one, else strings; missing cells refused."""
-    arr = np.asarray(values)
-    cells = [str(v).strip() if v is not None else "" for v in arr.tolist()]
-    missing = [i for i, c in enumerate(cells) if c == "" or c.lower() == "nan"]
-    if missing:
-        raise DataError(f"{path}: target column {column!r}, row {missing[0] + 1} is missing")
-    if arr.dtype.kind in "biuf":
-        return arr
-    try:
-        numbers = np.array([float(c) for c in cells])
-    except ValueError:
-        return np.array(cells)
-    return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+        return texts.astype(str)
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
 
 
 def infer_task(y: np.ndarray) -> str:

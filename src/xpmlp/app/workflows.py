@@ -2,10 +2,13 @@
 
 :func:`train_table` splits a :class:`~xpmlp.app.tables.Table` into training and
 test rows, fits a :class:`~xpmlp.app.preprocessing.Preprocessor` on the training
-rows, builds and trains an :class:`~xpmlp.nn.network.MLP`, and scores the model
-that training returned on both; the preprocessor travels inside the saved
-model file (:func:`save_model`), so :func:`predict_table` on raw rows gives
-exactly what training ended with.
+rows alone (the test rows' gaps and categories are as new to it as a user's),
+builds and trains an :class:`~xpmlp.nn.network.MLP`, and scores the model that
+training returned on both; the preprocessor travels inside the saved model file
+(:func:`save_model`), so :func:`predict_table` on raw rows gives exactly what
+training ended with.  Early stopping is judged on held-out training rows: by
+accuracy or R^2 where they are at least :data:`MIN_VALIDATION`, by their loss on
+smaller data (:func:`_validation` says why).
 """
 
 from __future__ import annotations
@@ -19,19 +22,24 @@ from .. import io
 from ..history import History
 from ..nn.network import MLP
 from ..nn.objective import objective
+from ..backends.arrays import scalar_like
 from ..optim.optimizers import Optimizer, make_optimizer
 from .preprocessing import Preprocessor
 from .tables import DataError, Table, infer_task, split_rows
 from ..training.loop import fit
 
-__all__ = ["TrainedModel", "load_dataset", "train_table", "score", "save_model", "load_model", "predict_table",
-           "DATASETS", "MIN_VALIDATION"]
+__all__ = ["TrainedModel", "load_dataset", "train_table", "score", "log_loss", "save_model", "load_model",
+           "predict_table", "DATASETS", "MIN_VALIDATION"]
 
 #: scikit-learn's bundled datasets (no download): name -> task.
 DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
             "wine": "classification", "diabetes": "regression"}
 #: A validation split smaller than this judges early stopping on noise (iris: 11 rows hit 1.0 at epoch 3).
 MIN_VALIDATION = 50
+#: On smaller data, at most this share of the training rows is held out, and judged by its loss.
+SMALL_VALIDATION = 0.2
+#: Fewer held-out rows than this judge nothing: training stops on the training loss.
+MIN_SMALL_VALIDATION = 10
 
 
 @dataclass
@@ -45,6 +53,7 @@ class TrainedModel:
     train_loss: float  # the objective on the training rows, for the returned weights
     scores: dict[str, float] = field(default_factory=dict)  # "train", "test": accuracy or R^2
     notes: list[str] = field(default_factory=list)
+    validation_loss: str = ""  # on small data: the loss that judged early stopping (its score is minus it)
 
 
 def load_dataset(name: str) -> Table:
@@ -57,42 +66,75 @@ def load_dataset(name: str) -> Table:
         raise ImportError("the bundled datasets come with scikit-learn: pip install 'xpmlp[demo]'") from exc
     bunch = getattr(datasets, f"load_{name}")()
     columns = [str(c) for c in getattr(bunch, "feature_names", range(bunch.data.shape[1]))]
-    return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target")
+    return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target", source=name)
 
 
-def _validation_fraction(fraction: float, n_train: int, notes: list[str]) -> float | None:
+def _validation(fraction: float, n_train: int, task: str, notes: list[str]) -> tuple[float | None, Any]:
+    """``(fraction, score)`` for :func:`~xpmlp.training.fit`: the held-out share of the training
+    rows that judges early stopping, and what judges it (``None``: accuracy or R^2).
+
+    Where ``fraction`` would hold out fewer than :data:`MIN_VALIDATION` rows, accuracy on so few
+    rows is too coarse to judge by (iris: 11 rows reached 1.0 at epoch 3; breast_cancer had no
+    split and trained 100 epochs to probabilities of 1e-19): up to :data:`MIN_VALIDATION` rows
+    (at most :data:`SMALL_VALIDATION` of them) are held out instead, judged by their mean loss
+    (log loss, or squared error), which moves with every epoch that changes the model."""
     held = int(round(fraction * n_train))
-    if fraction and held < MIN_VALIDATION:
-        notes.append(f"no validation split: {held} of {n_train} training rows would be too few to judge early "
-                     f"stopping (fewer than {MIN_VALIDATION}); stopping on the training loss instead")
-        return None
-    return fraction or None
+    if not fraction or held >= MIN_VALIDATION:
+        return fraction or None, None
+    held = max(held, min(MIN_VALIDATION, int(round(SMALL_VALIDATION * n_train))))
+    if held < MIN_SMALL_VALIDATION:
+        notes.append(f"no validation split: {n_train} training rows are too few to hold out {MIN_SMALL_VALIDATION} "
+                     "for early stopping; stopping on the training loss instead")
+        return None, None
+    loss = "log loss" if task == "classification" else "squared error"
+    notes.append(f"small data: early stopping judges the {loss} on {held} held-out training rows, not the "
+                 f"{'accuracy' if task == 'classification' else 'R^2'}, which on fewer than {MIN_VALIDATION} rows "
+                 "moves too coarsely to judge by")
+    return held / n_train, _negative_log_loss if task == "classification" else _negative_squared_error
+
+
+def _negative_log_loss(xp: Any, out: Any, T: Any, w: Any = None) -> Any:
+    """Minus the mean log loss of softmax outputs (higher is better), on the device."""
+    per_row = -xp.sum(T * xp.log(xp.maximum(out, scalar_like(xp, 1e-12, out))), axis=1)
+    return -(xp.mean(per_row) if w is None else xp.sum(per_row * w) / xp.sum(w))
+
+
+def _negative_squared_error(xp: Any, out: Any, T: Any, w: Any = None) -> Any:
+    """Minus the mean squared error of standardised targets (higher is better), on the device."""
+    per_row = xp.sum((out - T) ** 2, axis=1)
+    return -(xp.mean(per_row) if w is None else xp.sum(per_row * w) / xp.sum(w))
 
 
 def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] = (100,), activation: str = "relu",
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
                 momentum: float = 0.9, backend: Any = None, dtype: str = "float32", seed: int = 0,
+                ids: Sequence[str] = (), drop: Sequence[str] = (), categories: Sequence[str] = (),
                 **fit_kwargs: Any) -> TrainedModel:
-    """Split, preprocess, build, train and score; ``fit_kwargs`` go to :func:`xpmlp.training.fit`."""
+    """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
+    :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     task = task or infer_task(table.y)
     rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
-    train = Table(table.X[rows_tr], table.columns, table.y[rows_tr], table.target)
-    pre = Preprocessor.fit(train, task)
+    train = table.take(rows_tr)
+    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed)
-    notes: list[str] = []
-    fraction = _validation_fraction(validation_fraction, len(rows_tr), notes)
+    notes: list[str] = list(pre.notes)
+    fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
     comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard of the rows
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
-                  stratify=train.y[mine] if task == "classification" else None, **fit_kwargs)
-    model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes)
+                  stratify=train.y[mine] if task == "classification" else None, score=judge, **fit_kwargs)
+    model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes,
+                         validation_loss={_negative_log_loss: "log loss", _negative_squared_error: "squared error",
+                                          None: ""}[judge])
     model.scores["train"] = score(model, train)
     if rows_te.size:
-        model.scores["test"] = score(model, Table(table.X[rows_te], table.columns, table.y[rows_te], table.target))
+        model.scores["test"] = score(model, table.take(rows_te))
+        if task == "classification":
+            model.scores["test_log_loss"] = log_loss(model, table.take(rows_te))
     return model
 
 
@@ -126,6 +168,15 @@ def score(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> flo
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
 
 
+def log_loss(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> float:
+    """The mean log loss of the predicted class probabilities on a table with targets: how well
+    calibrated they are (a sure and wrong probability of 1e-19 costs 44)."""
+    net, pre = (model.net, model.preprocessor) if isinstance(model, TrainedModel) else model
+    _, outputs = predict_table(net, pre, table)
+    p = np.sum(pre.encode(table.y) * outputs, axis=1)
+    return float(-np.mean(np.log(np.maximum(p, 1e-300))))
+
+
 def confusion(pre: Preprocessor, labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """``C[i, j]``: rows of true class ``classes[i]`` predicted as ``classes[j]``."""
     true = np.argmax(pre.encode(labels), axis=1)
@@ -152,3 +203,24 @@ def load_model(path: Any, backend: Any = None) -> tuple[MLP, Preprocessor]:
         return ck.net, Preprocessor.from_dict(record)
     except ValueError as exc:
         raise io.ModelFileError(f"{path}: {exc}") from exc
+
+
+def prediction_rows(pre: Preprocessor, table: Table, predicted: np.ndarray, outputs: np.ndarray,
+                    ids: Sequence[str] = (), proba: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """``(header, rows)`` of a predictions file: the ``ids`` columns as read (or ``row``, the data
+    row's number from 1), then ``predicted_<target>``, then with ``proba`` one ``proba_<class>``
+    column per class."""
+    firsts = [table.texts(c) for c in ids] if ids else [np.arange(1, len(predicted) + 1)]
+    header = list(ids) if ids else ["row"]
+    header.append(f"predicted_{pre.target}" if pre.target else "predicted")
+    values = [_format(v) for v in predicted.tolist()]
+    rows = [["" if v is None else v for v in first] for first in zip(*firsts)]
+    rows = [r + [v] for r, v in zip(rows, values)]
+    if proba and pre.task == "classification":
+        header += [f"proba_{c}" for c in pre.classes]
+        rows = [r + [f"{p:.6g}" for p in o] for r, o in zip(rows, outputs.tolist())]
+    return header, rows
+
+
+def _format(value: Any) -> Any:
+    return f"{value:.10g}" if isinstance(value, float) else value

@@ -43,6 +43,7 @@ TOLERANCE = {"float64": (1e-12, 1e-12), "float32": (1e-5, 1e-4)}
 _NETS = {"tanh-softmax": ([6, 16, 8, 5], "tanh", "softmax", "cross_entropy"),
          "relu-logistic": ([6, 12, 4], "relu", "logistic", "binary_cross_entropy")}
 _LIBRARIES = tuple(n for n in BACKEND_NAMES if n != "auto")
+_ABSENT = "asked for, but not available here"
 
 
 class _GenericSGD(SGD):
@@ -204,7 +205,7 @@ def _select(found: list, backends: Sequence[str], notes: list[str]) -> tuple[lis
         raise ValueError(f"unknown backend {', '.join(unknown)}; choose from {', '.join(_LIBRARIES)} "
                          "(optionally library:device)")
     missing = [b for b in wanted if not any(b in (lib, f"{lib}:{dev}") for lib, dev in found)]
-    notes += [f"{b}: asked for, but not available here (see the notes)" for b in missing]
+    notes += [f"{b}: {_ABSENT} (the note on {b.split(':')[0]} above says why)" for b in missing]
     return [(lib, dev) for lib, dev in found if lib in wanted or f"{lib}:{dev}" in wanted], missing
 
 
@@ -250,7 +251,8 @@ def selftest(backends: Sequence[str] | None = None, json_path: str | None = None
               "nets": list(_NETS),
               "tolerance": {k: {"one_pass": a, "trajectory": b} for k, (a, b) in TOLERANCE.items()},
               "gpu_found": gpu,
-              "notes": notes + ([] if gpu else ["no GPU was found: only CPU backends were tested"]),
+              "notes": notes + ([] if gpu else ["no GPU was found: only CPU backends were tested" if cases else
+                                                "no GPU was found, and nothing was tested"]),
               "cases": cases, "ok": bool(cases) and not missing and all(c["ok"] for c in cases)}
     if echo:
         print(format_report(report))
@@ -263,7 +265,7 @@ def selftest(backends: Sequence[str] | None = None, json_path: str | None = None
 def format_report(report: dict[str, Any]) -> str:
     """The report as a table, notes below."""
     lines = [f"{'backend':36s} {'forward':>9s} {'delta':>9s} {'gradient':>9s} {'50 steps':>9s} {'fast paths':>11s} "
-             f"{'s/epoch':>8s}  result"]
+             f"{'s/epoch':>8s}  result"] if report["cases"] else []
     why = []
     for c in report["cases"]:
         if "error" in c:
@@ -277,11 +279,26 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{e['trajectory']:9.1e} {fast:>11s} {c['seconds_per_epoch']:8.4f}  {'ok' if c['ok'] else 'DISAGREES'}")
         why += [f"{c['backend']}: {k} off by {v:.1e}" for k, v in bad.items()]
     lines += why
-    lines.append("errors: norm-relative, against NumPy float64 running the generic code; tolerances: "
-                 + "; ".join(f"{k} {a:.0e} one pass, {b:.0e} after 50 steps" for k, (a, b) in TOLERANCE.items()))
+    if report["cases"]:
+        lines.append("errors: norm-relative, against NumPy float64 running the generic code; tolerances: "
+                     + "; ".join(f"{k} {a:.0e} one pass, {b:.0e} after 50 steps" for k, (a, b) in TOLERANCE.items()))
     lines += [f"note: {n}" for n in report["notes"]]
-    lines.append("all backends agree with NumPy float64" if report["ok"] else "SELFTEST FAILED: see the rows above")
+    lines.append(_verdict(report))
     return "\n".join(lines)
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    """The last line: all agree, or what failed -- a disagreeing row, or a backend asked for that is absent."""
+    if report["ok"]:
+        return "all backends agree with NumPy float64"
+    absent = [n.split(": ")[0] for n in report["notes"] if f": {_ABSENT} " in n]
+    if not report["cases"]:
+        return (f"SELFTEST FAILED: nothing was tested: {', '.join(absent)} "
+                f"{'is' if len(absent) == 1 else 'are'} not available here (see the notes above)")
+    if absent and all(c["ok"] for c in report["cases"]):
+        return (f"SELFTEST FAILED: {', '.join(absent)} asked for but not available here (see the notes above); "
+                "the backends tested agree with NumPy float64")
+    return "SELFTEST FAILED: see the rows above"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

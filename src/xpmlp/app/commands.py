@@ -1,0 +1,217 @@
+"""What each ``xpmlp`` subcommand does, given its parsed arguments (:mod:`xpmlp.app.cli` parses them).
+
+Every command checks what it can before it reads a file -- the backend first, so that an
+unavailable ``--backend`` is refused at once -- and returns the exit status; a bad input
+raises an exception whose message is the one line the user sees.  Warnings about the data
+(categories a model never saw) are printed to standard error as ``xpmlp: warning: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import sys
+import time
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import io
+from ..backends.backend import available_backends, resolve
+from .features import UnseenCategoryWarning
+from .tables import read_table
+from .workflows import (
+    confusion,
+    load_dataset,
+    load_model,
+    prediction_rows,
+    predict_table,
+    save_model,
+    score,
+    train_table,
+)
+
+__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "rank"]
+
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+
+
+def _read(args: argparse.Namespace, target: Any = None) -> Any:
+    return read_table(args.data, target, sep=args.sep, header=args.header, decimal=args.decimal)
+
+
+@contextlib.contextmanager
+def _data_warnings() -> Iterator[None]:
+    """Print the data's warnings (unseen categories) to standard error, one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnseenCategoryWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, UnseenCategoryWarning):
+                    print(f"xpmlp: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if rank() != 0:  # data-parallel under mpiexec: rank 0 alone prints and writes files
+        sys.stdout = open(os.devnull, "w")
+        args.save = args.plot = None
+        args.no_progress = True
+    backend = resolve(args.backend, dtype=args.dtype)  # refused before any file is read
+    if args.plot:
+        from .plotting import require_matplotlib
+
+        require_matplotlib()  # before training, not after
+    if args.data and args.dataset:
+        raise ValueError("give a data file or --dataset, not both")
+    if args.data and args.target is None:
+        raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
+    table = _read(args, args.target) if args.data else load_dataset(args.dataset or "digits")
+    layout = f" ({table.layout})" if table.layout else ""
+    print(f"{args.data or args.dataset or 'digits'}{layout}: {table.X.shape[0]} rows, {len(table.columns)} columns "
+          f"besides the target {table.target!r}")
+    start = time.perf_counter()
+    with _logs_beside_the_bar(), _data_warnings():
+        model = train_table(
+            table, task=args.task, hidden=args.hidden, activation=args.activation, test_size=args.test_size,
+            validation_fraction=args.validation_fraction, optimizer=args.optimizer, momentum=args.momentum,
+            backend=backend, dtype=args.dtype, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, alpha=args.alpha, patience=args.patience,
+            progress=not args.no_progress, ids=args.id, drop=args.drop, categories=args.category)
+    _report(model, time.perf_counter() - start)
+    if args.save:
+        print(f"saved to {save_model(args.save, model)}")
+    if args.plot:
+        from .plotting import plot_history
+
+        plot_history(model.history, args.plot, title=str(args.data or args.dataset or "digits"))
+        print(f"training curves drawn to {args.plot}")
+    return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
+
+
+def _report(model: Any, elapsed: float) -> None:
+    h, metric = model.history, "accuracy" if model.preprocessor.task == "classification" else "R^2"
+    for note in model.notes:
+        print(f"note: {note}")
+    print(f"model: {model.net}")
+    if h.stop_reason == "interrupted":
+        print(f"interrupted: kept the model as it was after epoch {h.epochs}" if h.epochs else
+              "interrupted before the first epoch finished: the model is as initialised")
+    judged = f"validation {model.validation_loss} {-h.best_score:.4f}" if model.validation_loss else \
+        f"validation score {h.best_score:.4f}"
+    best = f", best {judged} at epoch {h.best_epoch} (weights kept from there)" if h.validation_score else ""
+    print(f"{h.epochs} epochs ({h.stop_reason}) in {elapsed:.2f} s on {model.net.backend.describe()}{best}")
+    print(f"the returned model: training loss {model.train_loss:.4f}, training {metric} {model.scores['train']:.4f}")
+    if "test" in model.scores:
+        print(f"test {metric}: {model.scores['test']:.4f}")
+    if "test_log_loss" in model.scores:
+        print(f"test log loss: {model.scores['test_log_loss']:.4f} (of the predicted probabilities; 0 is perfect, "
+              f"{np.log(len(model.preprocessor.classes)):.4f} is a uniform guess)")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    resolve(args.backend)  # refused before any file is read
+    net, pre = load_model(args.model, backend=args.backend)
+    table = _read(args)
+    ids = args.id or [c for c in pre.ids if c in table.columns]
+    for name in args.id:
+        table.column(name)  # a DataError naming the columns there are
+    with _data_warnings():
+        predicted, outputs = predict_table(net, pre, table)
+    header, rows = prediction_rows(pre, table, predicted, outputs, ids, args.proba)
+    to_file = args.output not in (None, "-")
+    with (open(args.output, "w", newline="", encoding="utf-8") if to_file else contextlib.nullcontext(sys.stdout)) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    if to_file:
+        print(f"{len(rows)} predictions written to {args.output} (columns {', '.join(header)})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    resolve(args.backend)  # refused before any file is read
+    net, pre = load_model(args.model, backend=args.backend)
+    table = _read(args, args.target or pre.target)
+    with _data_warnings():
+        value = score((net, pre), table)
+        predicted = predict_table(net, pre, table)[0] if pre.task == "classification" else None
+    if pre.task == "regression":
+        print(f"R^2: {value:.4f} on {len(table.y)} rows")
+        return 0
+    print(f"accuracy: {value:.4f} on {len(table.y)} rows")
+    C = confusion(pre, table.y, predicted)
+    names = [str(c) for c in pre.classes]
+    width = max(6, *(len(n) for n in names))
+    print("confusion matrix (rows: true class, columns: predicted)")
+    print(" " * width + "".join(f"  {n:>{width}}" for n in names))
+    for name, row in zip(names, C):
+        print(f"{name:>{width}}" + "".join(f"  {v:>{width}d}" for v in row))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    ck = io.load(args.model, backend="numpy")
+    print(f"{args.model}: {ck.net}")
+    if ck.history is not None and ck.history.epochs:
+        print(f"trained {ck.history.epochs} epochs ({ck.history.stop_reason})")
+    if "preprocessing" not in ck.extra:
+        print("no preprocessing record: the model takes rows of numbers as they are")
+        return 0
+    _, pre = load_model(args.model, backend="numpy")
+    for line in pre.describe():
+        print(line)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import to_onnx
+
+    resolve(args.backend)
+    net, pre = load_model(args.model, backend="numpy")
+    to_onnx(net, args.output, preprocessor=pre)
+    shown = ", ".join(f"{f.name!r} ({'double, NaN' if f.kind == 'number' else 'string, empty'} for a gap)"
+                      for f in pre.features[:4])
+    print(f"wrote {args.output}: one input per column, each (batch, 1): {shown}"
+          f"{', ...' if len(pre.features) > 4 else ''}; output Y (batch, {net.sizes[-1]})"
+          + (f": the probabilities of {', '.join(map(str, pre.classes))}" if pre.task == "classification" else ""))
+    return 0
+
+
+def rank() -> int:
+    """This process's rank when started by an MPI launcher (0 otherwise), without importing MPI."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+def _logs_beside_the_bar() -> Any:
+    """Route log records through tqdm, so that they do not break the progress bar's line."""
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:
+        return contextlib.nullcontext()
+    return logging_redirect_tqdm()
+
+
+def cmd_backends(_: argparse.Namespace) -> int:
+    for name, status in available_backends().items():
+        print(f"{name:17s} {status}")
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from ..diagnostics.selftest import selftest
+
+    return 0 if selftest(args.backend, args.json, args.quick)["ok"] else 1
+
+
+COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "info": cmd_info,
+            "export": cmd_export, "backends": cmd_backends, "selftest": cmd_selftest}

@@ -1,0 +1,139 @@
+"""Delimited text files (``.csv``, ``.tsv``, ``.txt``) as users have them, parsed by pandas.
+
+How a file is read, in order:
+
+* the encoding is UTF-8, with or without a byte-order mark;
+* the delimiter is ``sep`` when given (``","``, ``";"``, ``"tab"``, ``"|"``, ``"space"``: runs of
+  white space, or any one character); otherwise a ``.tsv`` file is tab-separated, and for ``.csv``
+  and ``.txt`` the standard library's :class:`csv.Sniffer` picks one of ``, ; tab |`` from the
+  first 50 lines (with ``decimal=","`` the comma is no candidate); where it cannot decide, the
+  candidate that occurs most in the first line wins, then runs of white space, then the comma;
+* pandas' C parser then splits the whole file (quoted fields, doubled quotes), every cell kept
+  as the text it is;
+* the first line names the columns (distinct names; an empty one becomes ``Unnamed: J``) unless
+  ``header=False``, when the columns are named by position ``"0"``, ``"1"``, ...;
+* cells are stripped of surrounding spaces; one of :data:`MISSING` is a gap; a line of empty
+  cells is skipped, and a line with fewer cells than the header has gaps at its end.
+
+Each row remembers its line in the file (the header counted as line 1) for error messages; a
+quoted field that spans lines counts as one line there.  Typing (number or text) is the
+caller's: :class:`~xpmlp.app.tables.Table` keeps the text.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["read_delimited", "MISSING", "SEPARATORS", "TEXT_FORMATS"]
+
+TEXT_FORMATS = (".csv", ".tsv", ".txt")
+#: Cells that mean "no value" (after stripping spaces).  ``None`` and ``NA`` of pandas' longer
+#: list are left out on purpose: in many files they are categories ("no alley", "no veneer").
+MISSING = frozenset({"", "NaN", "nan", "N/A", "n/a", "NULL", "null", "?"})
+#: ``--sep`` names for delimiters that are awkward to type.
+SEPARATORS = {"tab": "\t", "\\t": "\t", "space": r"\s+", "whitespace": r"\s+", "comma": ",", "semicolon": ";",
+              "pipe": "|"}
+_CANDIDATES = (",", ";", "\t", "|")
+_SAMPLE_LINES = 50
+
+
+class _Error(ValueError):
+    """Raised here; :mod:`xpmlp.app.tables` turns it into its ``DataError`` with the file's name."""
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError("reading .csv, .tsv and .txt files needs pandas: pip install 'xpmlp[tables]'") from exc
+    return pandas
+
+
+def describe_separator(sep: str) -> str:
+    """``"';'-separated"``, ``"tab-separated"``, ``"space-separated"``."""
+    return {"\t": "tab", r"\s+": "space"}.get(sep, repr(sep)) + "-separated"
+
+
+def read_delimited(path: Path, sep: str | None = None, header: bool = True,
+                   decimal: str = ".") -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """``(columns, cells, lines, separator)``: ``cells`` an object array ``(n, d)`` of stripped
+    strings (``None`` for a gap), ``lines`` each row's line in the file.  Raises ``ValueError``
+    (without the file's name) for a file that cannot be used."""
+    pd = _pandas()
+    sep = _separator(path, sep, decimal)
+    try:
+        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False, na_filter=False,
+                            skip_blank_lines=False, encoding="utf-8-sig", engine="c", quotechar='"')
+    except UnicodeDecodeError as exc:
+        raise _Error(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise _Error("the file is empty") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise _Error(f"not a readable {describe_separator(sep)} file: {str(exc).strip()}") from None
+    frame = frame.apply(lambda column: column.str.strip())
+    cells = np.array(frame.to_numpy(dtype=object), dtype=object)
+    cells[frame.isna().to_numpy() | frame.isin(list(MISSING)).to_numpy()] = None  # a short line's absent cells too
+    lines = np.arange(1, cells.shape[0] + 1)
+    filled = np.array([any(c is not None for c in row) for row in cells], dtype=bool)
+    cells, lines = cells[filled], lines[filled]
+    if cells.shape[0] == 0:
+        raise _Error("the file is empty")
+    if header:
+        columns, cells, lines = _names(frame.iloc[lines[0] - 1].tolist()), cells[1:], lines[1:]
+    else:
+        columns = [str(j) for j in range(cells.shape[1])]
+    return columns, cells, lines, sep
+
+
+def _names(raw: list[Any]) -> list[str]:
+    names = [(str(v).strip() if isinstance(v, str) else "") or f"Unnamed: {j}" for j, v in enumerate(raw)]
+    seen: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in seen and all(_is_number(n) for n in names):
+            raise _Error("the first line looks like numbers, not names: if the file has no header row, give --no-header")
+        if name in seen:
+            raise _Error(f"the header row names column {name!r} twice (columns {seen[name] + 1} and {j + 1}); "
+                         "column names must be distinct (or give --no-header)")
+        seen[name] = j
+    return names
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _separator(path: Path, sep: str | None, decimal: str) -> str:
+    if decimal not in (".", ","):
+        raise _Error(f"the decimal mark must be '.' or ',', got {decimal!r}")
+    if sep is not None:
+        sep = SEPARATORS.get(sep.lower(), sep)
+        if sep == decimal:
+            raise _Error(f"the delimiter and the decimal mark are both {sep!r}")
+        return sep
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    candidates = [c for c in _CANDIDATES if c != decimal]
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            sample = [line for _, line in zip(range(_SAMPLE_LINES), f) if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise _Error(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    if not sample:
+        raise _Error("the file is empty")
+    try:
+        return csv.Sniffer().sniff("".join(sample), delimiters="".join(candidates)).delimiter
+    except csv.Error:
+        pass
+    counts = {c: sample[0].count(c) for c in candidates}
+    best = max(counts, key=lambda c: counts[c])
+    if counts[best]:
+        return best
+    return r"\s+" if len(sample[0].split()) > 1 else ","
