@@ -17,5 +17,5 @@ NEW = ("leaky_relu", "elu", "gelu", "silu", "softplus")
 
 @pytest.mark.parametrize("name", NEW)
 def test_rectifiers_start_from_he_uniform(name):
-    W, _ = init_layer(np.random.default_rng(0), 400, 3, name)
-    assert math.sqrt(6 / 400) * 0.95 < np.abs(W).max() <= math.sqrt(6 / 400)  # not Glorot's sqrt(6 / 403)
+    W, _ = init_layer(np.random.default_rng(0), 3, 400, name)
+    assert math.sqrt(6 / 3) * 0.95 < np.abs(W).max() <= math.sqrt(6 / 3)  # Glorot's would be sqrt(6 / 403)
