@@ -73,7 +73,10 @@ def test_backprop_matches_finite_differences_numpy(out, loss, hidden, depth):
 
 @pytest.mark.parametrize("out,loss,hidden", [("softmax", "cross_entropy", "relu"), ("logistic", "binary_cross_entropy", "tanh"),
                                              ("identity", "mse", "logistic"), ("tanh", "squared_error", "identity"),
-                                             ("exp", "poisson", "tanh")])
+                                             ("exp", "poisson", "tanh"), ("leaky_relu", "mse", "gelu"),
+                                             ("gelu", "squared_error", "leaky_relu:slope=0.2"),
+                                             ("elu:alpha=0.5", "mse", "silu"), ("silu", "mse", "softplus"),
+                                             ("softplus", "squared_error", "elu")])
 def test_backprop_matches_finite_differences_every_backend(be64, out, loss, hidden):
     check(be64, out, loss, hidden, depth=2)
 
