@@ -215,10 +215,6 @@ class ELU(Activation):
         return xp.where(z > 0, scalar_like(xp, 1.0, z), neg)  # 1 if z > 0 else alpha exp(z)
 
 
-#: GELU's tanh form: sqrt(2/pi), the cubic's coefficient, and where tanh(u) is already ±1.
-_GELU_C, _GELU_K, _GELU_CLIP = math.sqrt(2.0 / math.pi), 0.044715, 1e4
-
-
 class GELU(Activation):
     """f(z) = 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3): GELU's tanh form (the standard has no erf).
 
@@ -230,11 +226,13 @@ class GELU(Activation):
     """
 
     name = "gelu"
+    #: sqrt(2/pi), the cubic's coefficient, and the |z| past which logistic(2u) is exactly 0 or 1.
+    C, K, CLIP = math.sqrt(2.0 / math.pi), 0.044715, 1e4
 
     def _logistic_2u(self, xp, z):
-        lim = scalar_like(xp, _GELU_CLIP, z)
+        lim = scalar_like(xp, self.CLIP, z)
         zc = xp.minimum(xp.maximum(z, -lim), lim)  # |z| <= 1e4: z^3 stays finite; s is saturated beyond
-        u = _GELU_C * (zc + _GELU_K * (zc * zc * zc))  # u = sqrt(2/pi) (z + 0.044715 z^3)
+        u = self.C * (zc + self.K * (zc * zc * zc))  # u = sqrt(2/pi) (z + 0.044715 z^3)
         return zc, _logistic_pair(xp, 2.0 * u)  # (s, 1 - s), s = logistic(2u) = 0.5 (1 + tanh u)
 
     def f(self, xp, z):
@@ -243,7 +241,7 @@ class GELU(Activation):
 
     def fprime(self, xp, z, a):
         zc, (s, s_neg) = self._logistic_2u(xp, z)
-        du = _GELU_C * (1.0 + 3.0 * _GELU_K * (zc * zc))  # u'(z) = sqrt(2/pi) (1 + 3 * 0.044715 z^2)
+        du = self.C * (1.0 + 3.0 * self.K * (zc * zc))  # u'(z) = sqrt(2/pi) (1 + 3 * 0.044715 z^2)
         return s + (z * (s * s_neg)) * (2.0 * du)  # f' = s + z s (1 - s) 2 u'(z); s (1 - s) = 0 past the clip
 
 
