@@ -217,14 +217,17 @@ def test_every_new_activation_round_trips_with_its_parameters(be, hidden, tmp_pa
     path = save(tmp_path / "m.npz", net)
     with np.load(path, allow_pickle=False) as z:
         arch = json.loads(z["__xpmlp__"].tobytes())["architecture"]
-    assert (arch["hidden_activation"], arch["output_activation"]) == (net.hidden_activation.spec, net.output_activation.spec)
+    assert arch["hidden_activation"] == net.hidden_activation.spec
+    assert arch["output_activation"] == net.output_activation.spec
     if hidden == "leaky_relu":
         assert arch["hidden_activation"] == "leaky_relu:slope=0.01"  # a default is written out too
     back = load(path, backend=be)
-    assert back.net.hidden_activation == xpmlp.get_activation(hidden) and back.net.output_activation == net.output_activation
+    assert back.net.hidden_activation == xpmlp.get_activation(hidden)
+    assert back.net.output_activation == net.output_activation
     np.testing.assert_array_equal(to_np(be, back.net.predict(X)), to_np(be, net.predict(X)))
     other = load(path, backend="numpy", dtype="float64")  # and onto NumPy: the same function
-    np.testing.assert_allclose(other.net.predict(X), to_np(be, net.predict(X)), rtol=1e-5 if be.dtype_name == "float32" else 1e-12)
+    rtol = 1e-5 if be.dtype_name == "float32" else 1e-12
+    np.testing.assert_allclose(other.net.predict(X), to_np(be, net.predict(X)), rtol=rtol)
 
 
 def test_a_file_naming_plain_activations_still_loads(tmp_path):
