@@ -136,3 +136,36 @@ def test_onnx_activations_stay_finite_and_right_at_float32_extremes(spec, dtype)
     got, want = run_onnx(to_onnx(net), X), net.predict(X)
     assert np.all(np.isfinite(got)), got.ravel()
     np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("activation, spec", [("leaky_relu:slope=0.2", "leaky_relu:slope=0.2"), ("elu", "elu:alpha=1.0"),
+                                              ("gelu", "gelu"), ("swish", "silu"), ("softplus", "softplus")])
+def test_command_line_trains_saves_and_exports_each_new_activation(tmp_path, capsys, activation, spec):
+    """``xpmlp train --activation ...`` takes every new activation (with its parameter), the model file
+    keeps it, and ``xpmlp export`` writes a graph that gives the saved model's predictions on raw rows."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("sklearn")
+    from xpmlp.app.cli import main
+    from xpmlp.app.workflows import load_dataset
+
+    model, graph = tmp_path / "m.npz", tmp_path / "m.onnx"
+    assert main(["train", "--dataset", "iris", "--activation", activation, "--hidden", "6", "--epochs", "3",
+                 "--no-progress", "--save", str(model)]) == 0
+    assert main(["export", str(model), str(graph)]) == 0
+    net, pre = load_model(model, backend="numpy")
+    assert net.hidden_activation.spec == spec
+    table = load_dataset("iris")
+    onnx = pytest.importorskip("onnx")
+    got = run_onnx(onnx.load(str(graph)), table.X.astype(np.float32))
+    np.testing.assert_allclose(got, predict_table(net, pre, table)[1], rtol=TOL["float32"], atol=TOL["float32"])
+
+
+def test_command_line_refuses_other_activations_saying_why(capsys):
+    from xpmlp.app.cli import main
+
+    for value, message in (("softmax", "invalid choice: 'softmax' (choose from identity, logistic, tanh, relu, "
+                                       "leaky_relu, elu, gelu, silu, softplus;"),
+                           ("leaky_relu:slope=x", "activation 'leaky_relu': slope must be a number, got 'x'")):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--dataset", "iris", "--activation", value])
+        assert exc.value.code == 2 and f"argument --activation: {message}" in capsys.readouterr().err
