@@ -8,6 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import xpmlp
 from xpmlp.nn.activations import ACTIVATIONS, ELU, LeakyReLU, get_activation
@@ -67,6 +70,19 @@ def test_values_and_derivatives_at_float32_extremes(be, spec):
         info = np.finfo(be.dtype_name)
         bad = np.abs(got - want) > 4 * info.eps * np.abs(want) + info.tiny
         assert not bad.any(), f"{spec} {what} at z = {z_host[0][bad]}: {got[bad]}, exactly {want[bad]}"
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float32, (4, 5), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)),
+       st.sampled_from(SPECS))
+def test_any_float32_gives_finite_values_and_derivatives(z, spec):
+    act, xp = get_activation(spec), xpmlp.resolve("numpy", dtype="float32").xp
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = act.f(xp, z)
+        d = act.fprime(xp, z, a)
+    assert a.dtype == d.dtype == np.float32 and np.all(np.isfinite(a)) and np.all(np.isfinite(d))
+    assert np.all(np.abs(a) <= np.abs(z) + 1)  # |f(z)| <= |z| + max(log 2, alpha) for each of these
 
 
 @pytest.mark.parametrize("spec", SPECS)
