@@ -34,20 +34,20 @@ SPECS = NEW + ("leaky_relu:slope=0.2", "elu:alpha=0.5")
 def exact(spec: str, z: float) -> tuple[float, float]:
     """``(f(z), f'(z))`` in 60-digit arithmetic (mpmath: no overflow, no underflow), rounded to float64."""
     mp = pytest.importorskip("mpmath").mp
-    mp.dps = 60
-    act, z = get_activation(spec), mp.mpf(z)
-    if act.name == "leaky_relu":
-        f, d = (z, 1) if z > 0 else (act.slope * z, act.slope)
-    elif act.name == "elu":
-        f, d = (z, 1) if z > 0 else (act.alpha * mp.expm1(z), act.alpha * mp.exp(z))
-    elif act.name == "softplus":
-        f, d = mp.log1p(mp.exp(z)), 1 / (1 + mp.exp(-z))
-    else:  # silu: s = logistic(z); gelu: s = logistic(2u) = 0.5 (1 + tanh u)
-        c, k = mp.sqrt(2 / mp.pi), mp.mpf("0.044715")
-        w, dw = (z, 1) if act.name == "silu" else (2 * c * (z + k * z**3), 2 * c * (1 + 3 * k * z**2))
-        s, s_neg = 1 / (1 + mp.exp(-w)), mp.exp(-w) / (1 + mp.exp(-w))
-        f, d = z * s, s + z * s * s_neg * dw
-    return float(f), float(d)
+    with mp.workdps(60):
+        act, z = get_activation(spec), mp.mpf(z)
+        if act.name == "leaky_relu":
+            f, d = (z, 1) if z > 0 else (act.slope * z, act.slope)
+        elif act.name == "elu":
+            f, d = (z, 1) if z > 0 else (act.alpha * mp.expm1(z), act.alpha * mp.exp(z))
+        elif act.name == "softplus":
+            f, d = mp.log1p(mp.exp(z)), 1 / (1 + mp.exp(-z))
+        else:  # silu: s = logistic(z); gelu: s = logistic(2u) = 0.5 (1 + tanh u)
+            c, k = mp.sqrt(2 / mp.pi), mp.mpf("0.044715")
+            w, dw = (z, 1) if act.name == "silu" else (2 * c * (z + k * z**3), 2 * c * (1 + 3 * k * z**2))
+            s, s_neg = 1 / (1 + mp.exp(-w)), mp.exp(-w) / (1 + mp.exp(-w))
+            f, d = z * s, s + z * s * s_neg * dw
+        return float(f), float(d)
 
 
 Z_EXTREME = [-3e38, -1e13, -1e4, -80.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 80.0, 1e4, 1e13, 3e38]
