@@ -13,7 +13,9 @@ from xpmlp.app.tables import DataError, Table, infer_task, read_table, split_row
 from xpmlp.app.workflows import TrainedModel, load_model, predict_table, save_model
 
 OUTPUTS = [("softmax", "cross_entropy"), ("logistic", "binary_cross_entropy"), ("identity", "squared_error"),
-           ("tanh", "squared_error"), ("relu", "squared_error"), ("threshold", "squared_error"), ("exp", "poisson")]
+           ("tanh", "squared_error"), ("relu", "squared_error"), ("threshold", "squared_error"), ("exp", "poisson"),
+           ("leaky_relu", "squared_error"), ("elu", "mse"), ("gelu", "squared_error"), ("silu", "mse"),
+           ("softplus", "squared_error")]
 HIDDEN = [name for name, act in ACTIVATIONS.items() if not act.output_only]
 #: float32: each of ~10 ops rounds once, in another order than NumPy; float64: likewise at 1e-16.
 TOL = {"float32": 1e-5, "float64": 1e-12}
@@ -103,3 +105,71 @@ def test_tables_task_inference_and_splits(tmp_path):
     (tmp_path / "t.xls").write_text("x")
     with pytest.raises(DataError, match="unknown format '.xls'"):
         read_table(tmp_path / "t.xls")
+
+
+PARAMETERISED = ["leaky_relu:slope=0.2", "leaky_relu:slope=-0.3", "elu:alpha=0.5", "elu:alpha=2.5"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", PARAMETERISED)
+def test_onnx_keeps_a_non_default_parameter_in_either_dtype(spec, dtype):
+    """float32 graphs use LeakyRelu/Elu with the parameter as an attribute; float64 graphs build them
+    from primitives with a float64 constant (a float attribute would round 0.2 to float32: 3e-9 off)."""
+    pytest.importorskip("onnx")
+    from xpmlp.app.export import to_onnx
+
+    net = xpmlp.MLP([4, 6, 6, 2], spec, spec, "mse", backend="numpy", dtype=dtype, seed=4)
+    X = np.random.default_rng(6).normal(scale=2, size=(17, 4)).astype(dtype)
+    model = to_onnx(net)
+    ops = {n.op_type for n in model.graph.node}
+    native = "LeakyRelu" if spec.startswith("leaky") else "Elu"
+    assert (native in ops) == (dtype == "float32"), ops
+    np.testing.assert_allclose(run_onnx(model, X), net.predict(X), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", ["leaky_relu", "elu", "gelu", "silu", "softplus"])
+def test_onnx_activations_stay_finite_and_right_at_float32_extremes(spec, dtype):
+    """z = ±80, ±1e4, ±1e13 (GELU's z^3 would overflow float32 without the clip) and ±3e38."""
+    pytest.importorskip("onnx")
+    from xpmlp.app.export import to_onnx
+
+    net = xpmlp.MLP([1, 1], "identity", spec, "mse", backend="numpy", dtype=dtype)
+    net.set_weights([np.ones((1, 1))], [np.zeros(1)])  # a = f(x)
+    X = np.array([[-3e38, -1e13, -1e4, -80.0, -1.0, 0.0, 1.0, 80.0, 1e4, 1e13, 3e38]], dtype=np.float32).T.astype(dtype)
+    got, want = run_onnx(to_onnx(net), X), net.predict(X)
+    assert np.all(np.isfinite(got)), got.ravel()
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("activation, spec", [("leaky_relu:slope=0.2", "leaky_relu:slope=0.2"), ("elu", "elu:alpha=1.0"),
+                                              ("gelu", "gelu"), ("swish", "silu"), ("softplus", "softplus")])
+def test_command_line_trains_saves_and_exports_each_new_activation(tmp_path, capsys, activation, spec):
+    """``xpmlp train --activation ...`` takes every new activation (with its parameter), the model file
+    keeps it, and ``xpmlp export`` writes a graph that gives the saved model's predictions on raw rows."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("sklearn")
+    from xpmlp.app.cli import main
+    from xpmlp.app.workflows import load_dataset
+
+    model, graph = tmp_path / "m.npz", tmp_path / "m.onnx"
+    assert main(["train", "--dataset", "iris", "--activation", activation, "--hidden", "6", "--epochs", "3",
+                 "--no-progress", "--save", str(model)]) == 0
+    assert main(["export", str(model), str(graph)]) == 0
+    net, pre = load_model(model, backend="numpy")
+    assert net.hidden_activation.spec == spec
+    table = load_dataset("iris")
+    onnx = pytest.importorskip("onnx")
+    got = run_onnx(onnx.load(str(graph)), table.X.astype(np.float32))
+    np.testing.assert_allclose(got, predict_table(net, pre, table)[1], rtol=TOL["float32"], atol=TOL["float32"])
+
+
+def test_command_line_refuses_other_activations_saying_why(capsys):
+    from xpmlp.app.cli import main
+
+    for value, message in (("softmax", "invalid choice: 'softmax' (choose from identity, logistic, tanh, relu, "
+                                       "leaky_relu, elu, gelu, silu, softplus;"),
+                           ("leaky_relu:slope=x", "activation 'leaky_relu': slope must be a number, got 'x'")):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--dataset", "iris", "--activation", value])
+        assert exc.value.code == 2 and f"argument --activation: {message}" in capsys.readouterr().err

@@ -270,7 +270,8 @@ def test_parameters_are_sklearns_plus_xpmlps():
         for key, constraints in ref._parameter_constraints.items():
             got = [_meaning(c) for c in ours._parameter_constraints[key]]
             expected = [_meaning(c) for c in constraints]
-            assert got == expected or (key == "solver" and got[0] == expected[0] | {"adamw"}), key
+            assert got == expected or (key == "solver" and got[0] == expected[0] | {"adamw"}) or (
+                key == "activation" and got[0] == expected[0] | {"leaky_relu", "elu", "gelu", "silu", "softplus"}), key
 
 
 def _meaning(constraint):
@@ -429,3 +430,32 @@ def test_partial_fit_equals_fit_epoch_by_epoch_bitwise():
     np.testing.assert_array_equal(inc.loss_curve_, full.loss_curve_)
     for a, b in zip(inc.coefs_ + inc.intercepts_, full.coefs_ + full.intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("activation", ["leaky_relu", "leaky_relu:slope=0.2", "elu", "elu:alpha=0.5", "gelu", "silu",
+                                        "softplus"])
+def test_estimators_train_with_xpmlps_activations(iris, activation, tmp_path):
+    """scikit-learn's parameter validation takes each (a spec carries its parameter), fit trains
+    through it, and a saved estimator comes back with it."""
+    from xpmlp.nn.activations import get_activation
+
+    X, y = iris
+    clf = MLPClassifier(hidden_layer_sizes=(8,), activation=activation, max_iter=30, random_state=0,
+                        backend="numpy").fit(X, y)
+    assert clf.net_.hidden_activation == get_activation(activation) and clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clone(clf).get_params()["activation"] == activation
+    clf.save(tmp_path / "m.npz")
+    back = load_estimator(tmp_path / "m.npz")
+    assert back.activation == activation and back.net_.hidden_activation == clf.net_.hidden_activation
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    reg = MLPRegressor(hidden_layer_sizes=(5,), activation=activation, max_iter=5, random_state=0, backend="numpy")
+    assert reg.fit(X, X[:, 0]).net_.hidden_activation == get_activation(activation)
+
+
+@pytest.mark.parametrize("activation", ["swish", "RELU", "softmax", "threshold", "leaky_relu:slope=x", "gelu:1",
+                                        "elu:beta=1", "leaky_relu:slope=inf"])
+def test_estimators_refuse_other_activations_as_scikit_learn_does(iris, activation):
+    X, y = iris
+    with pytest.raises(ValueError, match="'activation' parameter of MLPClassifier must be a str among"):
+        MLPClassifier(activation=activation, backend="numpy").fit(X, y)

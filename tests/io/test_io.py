@@ -204,3 +204,48 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+NEW_ACTIVATIONS = ["leaky_relu", "leaky_relu:slope=0.2", "elu", "elu:alpha=0.5", "gelu", "silu", "softplus"]
+
+
+@pytest.mark.parametrize("hidden", NEW_ACTIVATIONS)
+def test_every_new_activation_round_trips_with_its_parameters(be, hidden, tmp_path):
+    out = "elu:alpha=0.3" if hidden == "silu" else hidden  # as output too, with a parameter of its own
+    net = xpmlp.MLP([3, 5, 2], hidden, out, "mse", backend=be, seed=2)
+    X = np.random.default_rng(3).normal(scale=2, size=(11, 3))
+    path = save(tmp_path / "m.npz", net)
+    with np.load(path, allow_pickle=False) as z:
+        arch = json.loads(z["__xpmlp__"].tobytes())["architecture"]
+    assert arch["hidden_activation"] == net.hidden_activation.spec
+    assert arch["output_activation"] == net.output_activation.spec
+    if hidden == "leaky_relu":
+        assert arch["hidden_activation"] == "leaky_relu:slope=0.01"  # a default is written out too
+    back = load(path, backend=be)
+    assert back.net.hidden_activation == xpmlp.get_activation(hidden)
+    assert back.net.output_activation == net.output_activation
+    np.testing.assert_array_equal(to_np(be, back.net.predict(X)), to_np(be, net.predict(X)))
+    other = load(path, backend="numpy", dtype="float64")  # and onto NumPy: the same function
+    rtol = 1e-5 if be.dtype_name == "float32" else 1e-12
+    np.testing.assert_allclose(other.net.predict(X), to_np(be, net.predict(X)), rtol=rtol)
+
+
+def test_a_file_naming_plain_activations_still_loads(tmp_path):
+    """Files written before parameterised activations name each activation by its name alone."""
+    net = xpmlp.MLP([3, 4, 2], "tanh", "softmax", backend="numpy", seed=0)
+    path = save(tmp_path / "m.npz", net)
+    rewrite(path, lambda m: m["architecture"].update(hidden_activation="sigmoid", output_activation="softmax"))
+    ck = load(path, backend="numpy")
+    assert ck.net.hidden_activation.name == "logistic" and ck.net.output_activation.name == "softmax"
+    rewrite(path, lambda m: m["architecture"].update(hidden_activation="leaky_relu"))  # a name alone: the default
+    assert load(path, backend="numpy").net.hidden_activation.slope == 0.01
+
+
+@pytest.mark.parametrize("spec, match", [("leaky_relu:slope=nan", "slope must be a finite number"),
+                                         ("gelu:1", "'gelu' takes no parameters"),
+                                         ("leaky_relu:alpha=1", "takes slope")])
+def test_bad_activation_parameters_in_a_file_are_refused(tmp_path, spec, match):
+    path = save(tmp_path / "m.npz", xpmlp.MLP([3, 4, 2], "relu", backend="numpy"))
+    rewrite(path, lambda m: m["architecture"].update(hidden_activation=spec))
+    with pytest.raises(ModelFileError, match=f"malformed architecture record.*{match}"):
+        load(path, backend="numpy")

@@ -74,8 +74,10 @@ def test_bad_architecture_and_pairs():
         xpmlp.MLP([3])
     with pytest.raises(ValueError, match="needs output activation softmax"):
         xpmlp.MLP([3, 2], "relu", "logistic", "cross_entropy")
-    with pytest.raises(ValueError, match="unknown activation 'swish'"):
-        xpmlp.MLP([3, 2], "swish")
+    with pytest.raises(ValueError, match="unknown activation 'mish'"):
+        xpmlp.MLP([3, 2], "mish")
+    with pytest.raises(ValueError, match="activation 'leaky_relu' takes slope; cannot read 'alpha=1'"):
+        xpmlp.MLP([3, 2], "leaky_relu:alpha=1")
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         xpmlp.MLP([3, 2], loss="hinge")
     with pytest.raises(ValueError, match="softmax is an output activation"):

@@ -22,6 +22,11 @@ REFERENCE = {
     "logistic": lambda z: 1 / (1 + np.exp(-z)),
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "gelu": lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))),
+    "silu": lambda z: z / (1 + np.exp(-z)),
+    "softplus": lambda z: np.log1p(np.exp(z)),
     "exp": np.exp,
     "softmax": lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True),
     "threshold": lambda z: (z >= 0).astype(z.dtype),
@@ -102,7 +107,9 @@ def test_every_valid_pair_is_listed():
     assert ("cross_entropy", "softmax") in pairs and ("cross_entropy", "logistic") not in pairs
     assert ("binary_cross_entropy", "logistic") in pairs and ("squared_error", "threshold") not in pairs
     assert ("poisson", "exp") in pairs and ("poisson", "identity") not in pairs
-    assert len(pairs) == 15
+    new = ("leaky_relu", "elu", "gelu", "silu", "softplus")  # outputs of the squared losses only
+    assert {(l, o) for l, o in pairs if o in new} == {(l, o) for l in ("squared_error", "mse") for o in new}
+    assert len(pairs) == 15 + 2 * len(new)
 
 
 BIG = float(np.float32(1e37))  # |z - max z| stays below float32's max (3.4e38)

@@ -18,8 +18,12 @@ NETS = [
     ([6, 8, 4], "logistic", "logistic", "binary_cross_entropy"),
     ([6, 16, 8, 5], "relu", "softmax", "cross_entropy"),
     ([6, 7, 7, 7, 3], "tanh", "identity", "mse"),
+    ([6, 8, 8, 3], "gelu", "softplus", "mse"),
+    ([6, 8, 8, 3], "leaky_relu:slope=0.2", "elu:alpha=0.5", "squared_error"),
+    ([6, 8, 4], "silu", "softmax", "cross_entropy"),
 ]
-IDS = ["delta-rule", "logistic-bce", "relu-softmax-ce", "tanh-depth3-mse"]
+IDS = ["delta-rule", "logistic-bce", "relu-softmax-ce", "tanh-depth3-mse", "gelu-softplus-mse", "leaky-elu-se",
+       "silu-softmax-ce"]
 
 
 def pair(be, spec):

@@ -21,6 +21,13 @@ TORCH_ACT = {
     "tanh": torch.tanh,
     "relu": torch.relu,
     "softmax": lambda z: torch.softmax(z, dim=1),
+    "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01),
+    "leaky_relu:slope=0.2": lambda z: torch.nn.functional.leaky_relu(z, 0.2),
+    "elu": torch.nn.functional.elu,
+    "elu:alpha=0.5": lambda z: torch.nn.functional.elu(z, alpha=0.5),
+    "gelu": lambda z: torch.nn.functional.gelu(z, approximate="tanh"),
+    "silu": torch.nn.functional.silu,
+    "softplus": torch.nn.functional.softplus,  # z itself past z = 20 (2e-9 off); these z stay far below
 }
 
 
@@ -39,6 +46,13 @@ CASES = [
     ([5, 6, 6, 3], "tanh", "logistic", "binary_cross_entropy"),
     ([5, 3], "relu", "identity", "mse"),
     ([5, 4, 4, 4, 2], "logistic", "tanh", "squared_error"),
+    ([5, 6, 6, 3], "leaky_relu", "gelu", "mse"),
+    ([5, 6, 4], "leaky_relu:slope=0.2", "softmax", "cross_entropy"),
+    ([5, 6, 6, 3], "elu", "silu", "squared_error"),
+    ([5, 6, 3], "elu:alpha=0.5", "logistic", "binary_cross_entropy"),
+    ([5, 6, 6, 2], "gelu", "softplus", "mse"),
+    ([5, 6, 6, 3], "silu", "leaky_relu:slope=0.2", "squared_error"),
+    ([5, 6, 3], "softplus", "elu:alpha=0.5", "mse"),
 ]
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from .._version import __version__
 from ..backends.backend import BackendError
+from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
 from .workflows import DATASETS
@@ -47,6 +48,25 @@ def _parse_sizes(text: str) -> list[int]:
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"--hidden sizes must be >= 1, got {text!r}")
     return sizes
+
+
+#: What ``--activation`` offers: every activation a trained hidden layer may use.
+ACTIVATION_CHOICES = tuple(name for name in HIDDEN if name in TRAINABLE)
+
+
+def _parse_activation(text: str) -> str:
+    """``--activation``: one of :data:`ACTIVATION_CHOICES` (or an alias), with parameters where it
+    takes some (``leaky_relu:slope=0.2``); given to the network as its spec."""
+    try:
+        act = get_activation(text)
+    except ValueError as exc:
+        if text.partition(":")[0].strip().lower() in ACTIVATIONS:  # a known name, a bad parameter
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        act = None
+    if act is None or act.name not in ACTIVATION_CHOICES:
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ACTIVATION_CHOICES)}; "
+                                         "leaky_relu and elu take a parameter: leaky_relu:slope=0.2, elu:alpha=0.5)")
+    return act.spec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,8 +129,10 @@ def _add_train(t: argparse.ArgumentParser) -> None:
                    "when no data file is given)")
     t.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the target")
     t.add_argument("--hidden", type=_parse_sizes, default="100", help="hidden layer sizes, e.g. 128,64")
-    t.add_argument("--activation", default="relu", choices=["relu", "tanh", "logistic", "identity"],
-                   help="hidden layers' activation")
+    t.add_argument("--activation", default="relu", type=_parse_activation,
+                   metavar="{" + ",".join(ACTIVATION_CHOICES) + "}",
+                   help="hidden layers' activation; leaky_relu and elu take a parameter: leaky_relu:slope=0.2, "
+                   "elu:alpha=0.5 (leaky_relu alone: slope 0.01; elu: alpha 1)")
     t.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "adamw"], help="update rule")
     t.add_argument("--learning-rate", type=float, default=1e-3, help="initial step size")
     t.add_argument("--momentum", type=float, default=0.9, help="SGD only (0: plain gradient descent)")

@@ -3,7 +3,12 @@
 ``to_onnx(net, "model.onnx")`` writes a graph any ONNX runtime can run:
 ``z^l = a^{l-1} W^l + b^l`` as ``MatMul`` + ``Add``, then the activation
 (``Relu``, ``Tanh``, ``Sigmoid``, ``Exp``, ``Softmax`` along the features, the
-identity, or the threshold unit as ``GreaterOrEqual`` + ``Cast``); its input ``X``
+identity, or the threshold unit as ``GreaterOrEqual`` + ``Cast``; ``LeakyRelu``,
+``Elu`` and ``Softplus`` in a float32 graph, and in a float64 graph the same
+formulas from primitives, since those ops' float attributes would round a slope
+to float32 and onnxruntime has no float64 ``Elu`` or ``Softplus``; opset 17 has
+no GELU, so GELU's tanh form is ``z * Sigmoid(2u)`` on ``z`` clipped as in
+:class:`~xpmlp.nn.activations.GELU`, and SiLU ``z * Sigmoid(z)``); its input ``X``
 is ``(batch, n_features)`` in the model's dtype.
 
 With a :class:`~xpmlp.app.preprocessing.Preprocessor` the graph takes raw columns,
@@ -38,6 +43,10 @@ OPSET = 17
 #: The ``ai.onnx.ml`` opset (its ``LabelEncoder`` with ``keys_strings``/``values_int64s``).
 ML_OPSET = 2
 _ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "exp": "Exp"}
+#: Ops whose parameter is a float attribute (used in float32 graphs): activation -> (op, parameter or None).
+_ATTRIBUTE_OPS = {"leaky_relu": ("LeakyRelu", "slope"), "elu": ("Elu", "alpha"), "softplus": ("Softplus", None)}
+#: Activations built from primitives (``_Graph._<name>``): every dtype, or float64 only for the ones above.
+_COMPOSED = ("leaky_relu", "elu", "softplus", "gelu", "silu")
 
 
 def _onnx() -> Any:
@@ -65,7 +74,7 @@ def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any
     for layer, (W, b, act) in enumerate(zip(Ws, bs, net.activations), start=1):
         product = builder.node("MatMul", [x, builder.const(f"W{layer}", W)])
         z = builder.node("Add", [product, builder.const(f"b{layer}", b)])  # z^l = a^{l-1} W^l + b^l
-        x = builder.activation(act.name, z)
+        x = builder.activation(act, z)
     if preprocessor is not None and preprocessor.task == "regression":
         x = builder.node("Mul", [x, builder.const("y_scale", np.array([preprocessor.y_scale]))])
         x = builder.node("Add", [x, builder.const("y_mean", np.array([preprocessor.y_mean]))])
@@ -153,16 +162,26 @@ class _Graph:
             np.asarray(value, dtype=dtype).ravel().tolist()))
         return name
 
+    def scalar(self, value: float) -> str:
+        """A 0-d constant of the graph's dtype."""
+        return self.const(f"c{len(self.initializers)}", np.array(value))
+
     def node(self, op: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
         out = f"xpmlp/t{len(self.nodes)}_{op.lower()}"
         self.nodes.append(self.helper.make_node(op, inputs, [out], domain=domain or None, **attrs))
         self.ml = self.ml or domain == "ai.onnx.ml"
         return out
 
-    def activation(self, name: str, z: str) -> str:
-        """``a = f(z)`` for xpmlp's activation ``name``."""
+    def activation(self, act: Any, z: str) -> str:
+        """``a = f(z)`` for xpmlp's activation ``act`` (an :class:`~xpmlp.nn.activations.Activation`)."""
+        name = act.name
         if name in _ACTIVATION_OPS:
             return self.node(_ACTIVATION_OPS[name], [z])
+        if name in _ATTRIBUTE_OPS and self.dtype == np.float32:
+            op, param = _ATTRIBUTE_OPS[name]
+            return self.node(op, [z], **({"alpha": getattr(act, param)} if param else {}))
+        if name in _COMPOSED:
+            return getattr(self, f"_{name}")(act, z)
         if name == "softmax":
             return self.node("Softmax", [z], axis=1)
         if name == "threshold":  # 1 where z >= 0, else 0
@@ -171,6 +190,30 @@ class _Graph:
         if name == "identity":
             return z
         raise ValueError(f"no ONNX form for activation {name!r}")
+
+    def _positive(self, z: str) -> str:
+        return self.node("Greater", [z, self.scalar(0.0)])
+
+    def _leaky_relu(self, act: Any, z: str) -> str:  # z if z > 0 else slope z
+        return self.node("Where", [self._positive(z), z, self.node("Mul", [z, self.scalar(act.slope)])])
+
+    def _elu(self, act: Any, z: str) -> str:  # z if z > 0 else alpha (exp(min(z, 0)) - 1)
+        expm1 = self.node("Sub", [self.node("Exp", [self.node("Min", [z, self.scalar(0.0)])]), self.scalar(1.0)])
+        return self.node("Where", [self._positive(z), z, self.node("Mul", [expm1, self.scalar(act.alpha)])])
+
+    def _softplus(self, act: Any, z: str) -> str:  # max(z, 0) + log(1 + exp(-|z|))
+        log1p_e = self.node("Log", [self.node("Add", [self.node("Exp", [self.node("Neg", [self.node("Abs", [z])])]),
+                                                      self.scalar(1.0)])])
+        return self.node("Add", [self.node("Max", [z, self.scalar(0.0)]), log1p_e])
+
+    def _gelu(self, act: Any, z: str) -> str:  # z logistic(2u), u = sqrt(2/pi) (z + 0.044715 z^3), z clipped for u
+        zc = self.node("Clip", [z, self.scalar(-act.CLIP), self.scalar(act.CLIP)])
+        cube = self.node("Mul", [self.node("Mul", [zc, zc]), zc])
+        inner = self.node("Add", [zc, self.node("Mul", [cube, self.scalar(act.K)])])
+        return self.node("Mul", [z, self.node("Sigmoid", [self.node("Mul", [inner, self.scalar(2.0 * act.C)])])])
+
+    def _silu(self, act: Any, z: str) -> str:  # z logistic(z)
+        return self.node("Mul", [z, self.node("Sigmoid", [z])])
 
 
 def _write_atomically(path: "str | os.PathLike", payload: bytes) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ..backends.backend import BACKEND_NAMES, Backend, BackendError, resolve
+from ..nn.activations import HIDDEN, TRAINABLE, get_activation
 
 __all__ = ["PARAMETER_CONSTRAINTS", "BackendParameterError", "model_backend", "hidden_sizes", "initial_weights",
            "store_params"]
@@ -39,10 +40,34 @@ class _BackendName(StrOptions):
         return f"a backend name among {sorted(BACKEND_NAMES)} (optionally 'name:device')"
 
 
+class _ActivationName(StrOptions):
+    """A hidden activation the estimators train, by its canonical name (scikit-learn's four and
+    xpmlp's ``leaky_relu``, ``elu``, ``gelu``, ``silu``, ``softplus``), or a parameterised one by its
+    spec, ``"leaky_relu:slope=0.2"`` (:func:`xpmlp.nn.activations.get_activation`).
+
+    (A :class:`StrOptions` so that scikit-learn's constraint machinery takes it.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__({name for name in HIDDEN if name in TRAINABLE})
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        if not isinstance(val, str) or val.partition(":")[0] not in self.options:
+            return False
+        try:
+            get_activation(val)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}, or one with its parameters such as 'leaky_relu:slope=0.2' or 'elu:alpha=0.5'"
+
+
 #: scikit-learn's MLP parameters (same names, ranges and defaults) and xpmlp's own.
 PARAMETER_CONSTRAINTS: dict[str, list] = {
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-    "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+    "activation": [_ActivationName()],  # scikit-learn's four, and xpmlp's
     "solver": [StrOptions({"lbfgs", "sgd", "adam", "adamw"})],
     "alpha": [Interval(Real, 0, None, closed="left")],
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],

@@ -4,7 +4,9 @@ A model file is one NumPy ``.npz`` archive (an uncompressed zip, readable with
 ``numpy.load(path, allow_pickle=False)``) holding
 
 * ``__xpmlp__`` -- UTF-8 JSON metadata as a ``uint8`` array: format and version,
-  architecture (layer sizes, activations, loss), dtype, optimizer name,
+  architecture (layer sizes, activations, loss; an activation as its spec,
+  :attr:`~xpmlp.nn.activations.Activation.spec`: ``"relu"``, or with its parameters
+  ``"leaky_relu:slope=0.2"``), dtype, optimizer name,
   hyperparameters and step count, learning-rate schedule, training history,
   estimator hyperparameters, and for every array its shape, dtype and SHA-256;
 * ``W.<l>``, ``b.<l>`` -- the parameters of layer ``l = 0..L-1``, host NumPy;
@@ -31,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .archive import ModelFileError, digest, read_state, write_state
-from ..nn.activations import get_activation
+from ..nn.activations import Activation, get_activation
 from ..history import History
 from ..nn.losses import get_loss
 from ..nn.network import MLP
@@ -95,8 +97,8 @@ def to_state(
         "kind": kind,
         "architecture": {
             "sizes": list(net.sizes),
-            "hidden_activation": net.hidden_activation.name,
-            "output_activation": net.output_activation.name,
+            "hidden_activation": net.hidden_activation.spec,  # "relu", "leaky_relu:slope=0.2": parameters kept
+            "output_activation": net.output_activation.spec,
             "loss": net.loss.name,
         },
         "dtype": net.backend.dtype_name,
@@ -151,8 +153,9 @@ def from_state(
                       extra_arrays, str(meta.get("kind", "MLP")))
 
 
-def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], str, str, str, str]:
-    """Format, version, layer sizes, activations, loss and dtype from the metadata."""
+def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], Activation, Activation, str, str]:
+    """Format, version, layer sizes, activations (from their specs: a plain name, or a name with
+    parameters), loss and dtype from the metadata."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad(f"not an xpmlp model (format tag {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("version") != VERSION:
@@ -160,8 +163,8 @@ def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], str, str, s
     try:
         arch = meta["architecture"]
         sizes = [int(s) for s in arch["sizes"]]
-        hidden, output, loss = (get_activation(arch["hidden_activation"]).name,
-                                get_activation(arch["output_activation"]).name, get_loss(arch["loss"]).name)
+        hidden, output, loss = (get_activation(str(arch["hidden_activation"])),
+                                get_activation(str(arch["output_activation"])), get_loss(arch["loss"]).name)
         if not isinstance(meta["arrays"], dict):
             raise TypeError("the array list is not a mapping")
         saved_dtype = str(meta["dtype"])

@@ -8,6 +8,13 @@ formula allows (logistic ``a(1-a)``, tanh ``1-a^2``, relu ``a > 0``), so the
 forward buffer is reused.  Softmax is not elementwise: its product is
 ``a ⊙ (g - sum(g ⊙ a))`` per row.
 
+Beside the seeds' units: ``leaky_relu`` (slope parameter), ``elu`` (alpha), ``gelu``
+(tanh form: the standard has no ``erf``), ``silu`` (swish) and ``softplus``, each
+overflow-free in float32.  A parameterised activation is named by its *spec*,
+``name:param=value`` (``leaky_relu:slope=0.2``; ``leaky_relu`` alone is the default
+slope): :func:`get_activation` reads it, :attr:`Activation.spec` writes it, and model
+files, the estimators' ``activation=`` and the command line use it.
+
 ``threshold`` (the seeds' step unit, ``f(z) = 1 if z >= 0 else 0``) is
 available for the forward pass only: its derivative is zero wherever it exists
 (and undefined at 0), so gradient descent receives no signal through it and
@@ -17,12 +24,14 @@ cannot train the weights below it.  Asking for its derivative raises
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..registry import Registry
 from ..backends.arrays import scalar_like
 
-__all__ = ["Activation", "NotDifferentiableError", "ACTIVATIONS", "TRAINABLE", "HIDDEN", "get_activation"]
+__all__ = ["Activation", "NotDifferentiableError", "ACTIVATIONS", "TRAINABLE", "HIDDEN", "get_activation",
+           "LeakyReLU", "ELU", "GELU", "SiLU", "Softplus"]
 
 
 class NotDifferentiableError(ValueError):
@@ -42,6 +51,8 @@ class Activation:
     untrainable_reason: str | None = None
     #: Only for the output layer (softmax, exp).
     output_only: bool = False
+    #: Names of the parameters ``__init__`` takes (``("slope",)``); empty for a plain activation.
+    parameters: tuple[str, ...] = ()
 
     def f(self, xp: Any, z: Any) -> Any:
         """a = f(z)."""
@@ -64,8 +75,24 @@ class Activation:
         """
         return g * self.fprime(xp, z, a)
 
+    def config(self) -> dict[str, float]:
+        """The parameters and their values (``{"slope": 0.2}``); ``{}`` for a plain activation."""
+        return {p: getattr(self, p) for p in self.parameters}
+
+    @property
+    def spec(self) -> str:
+        """What :func:`get_activation` reads back as this activation: ``relu``, ``leaky_relu:slope=0.2``."""
+        params = ",".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{self.name}:{params}" if params else self.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and (self.name, self.config()) == (other.name, other.config())
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(self.config().items())))
+
     def __repr__(self) -> str:
-        return f"<activation {self.name}>"
+        return f"<activation {self.spec}>"
 
 
 class Identity(Activation):
@@ -127,6 +154,130 @@ class ReLU(Activation):
 
     def delta(self, xp, g, z, a):
         return g * xp.astype(a > 0, g.dtype)  # mask by multiplication, never boolean assignment
+
+
+def _logistic_pair(xp: Any, z: Any) -> tuple[Any, Any]:
+    """``(s, 1 - s)`` for ``s = logistic(z)``, both from ``e = exp(-|z|) <= 1`` (as :class:`Logistic`):
+    nothing overflows, and each keeps its relative precision where it is small."""
+    e = xp.exp(-xp.abs(z))  # e in (0, 1]
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    return xp.where(z >= 0, r, er), xp.where(z >= 0, er, r)  # logistic(z), logistic(-z) = 1 - logistic(z)
+
+
+def _finite(name: str, value: Any) -> float:
+    """A parameter as a finite Python float, or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+class LeakyReLU(Activation):
+    """f(z) = z for z > 0, slope * z otherwise; f'(z) = 1 for z > 0, slope otherwise (slope at 0).
+
+    ``slope`` defaults to 0.01, as in PyTorch.  f' needs the sign of z (that of ``a`` only for
+    slope > 0), so it is computed from z.
+    """
+
+    name = "leaky_relu"
+    parameters = ("slope",)
+
+    def __init__(self, slope: float = 0.01) -> None:
+        self.slope = _finite("slope", slope)
+
+    def f(self, xp, z):
+        return xp.where(z > 0, z, self.slope * z)  # f(z) = z if z > 0 else slope z
+
+    def fprime(self, xp, z, a):
+        return xp.where(z > 0, scalar_like(xp, 1.0, z), scalar_like(xp, self.slope, z))  # 1 if z > 0 else slope
+
+
+class ELU(Activation):
+    """f(z) = z for z > 0, alpha (exp(z) - 1) otherwise; f'(z) = 1 for z > 0, alpha exp(z) otherwise.
+
+    ``alpha`` defaults to 1.0.  ``exp`` sees only ``min(z, 0)``, so nothing overflows.  f' is
+    computed from z: from ``a`` it would be ``a + alpha`` (no ``exp``), but that cancels for
+    z << 0 (float32: 0 instead of ``alpha exp(-80)``, 0.1% off already at z = -10).
+    """
+
+    name = "elu"
+    parameters = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = _finite("alpha", alpha)
+
+    def f(self, xp, z):
+        neg = self.alpha * xp.expm1(xp.minimum(z, scalar_like(xp, 0.0, z)))  # alpha (exp(z) - 1), exp of z <= 0 only
+        return xp.where(z > 0, z, neg)
+
+    def fprime(self, xp, z, a):
+        neg = self.alpha * xp.exp(xp.minimum(z, scalar_like(xp, 0.0, z)))  # alpha exp(z), exp of z <= 0 only
+        return xp.where(z > 0, scalar_like(xp, 1.0, z), neg)  # 1 if z > 0 else alpha exp(z)
+
+
+class GELU(Activation):
+    """f(z) = 0.5 z (1 + tanh(u)), u = sqrt(2/pi) (z + 0.044715 z^3): GELU's tanh form (the standard has no erf).
+
+    Evaluated as ``f = z s`` with ``s = logistic(2u)`` (``0.5 (1 + tanh u) = logistic(2u)``), by the
+    stable logistic: no cancellation in ``1 + tanh u`` for z < 0.  ``u`` is computed on z clipped
+    to ±1e4, where ``2u`` is ±7e10 and ``s`` is exactly 0 or 1 in both dtypes, so ``z^3`` never
+    overflows (float32 would past |z| ~ 7e12) and nothing else changes.
+    f'(z) = s + z s (1 - s) 2 u'(z), u'(z) = sqrt(2/pi) (1 + 3 * 0.044715 z^2): from z (a gives no s at z = 0).
+    """
+
+    name = "gelu"
+    #: sqrt(2/pi), the cubic's coefficient, and the |z| past which logistic(2u) is exactly 0 or 1.
+    C, K, CLIP = math.sqrt(2.0 / math.pi), 0.044715, 1e4
+
+    def _logistic_2u(self, xp, z):
+        lim = scalar_like(xp, self.CLIP, z)
+        zc = xp.minimum(xp.maximum(z, -lim), lim)  # |z| <= 1e4: z^3 stays finite; s is saturated beyond
+        u = self.C * (zc + self.K * (zc * zc * zc))  # u = sqrt(2/pi) (z + 0.044715 z^3)
+        return zc, _logistic_pair(xp, 2.0 * u)  # (s, 1 - s), s = logistic(2u) = 0.5 (1 + tanh u)
+
+    def f(self, xp, z):
+        _, (s, _) = self._logistic_2u(xp, z)
+        return z * s  # f = 0.5 z (1 + tanh u) = z logistic(2u)
+
+    def fprime(self, xp, z, a):
+        zc, (s, s_neg) = self._logistic_2u(xp, z)
+        du = self.C * (1.0 + 3.0 * self.K * (zc * zc))  # u'(z) = sqrt(2/pi) (1 + 3 * 0.044715 z^2)
+        return s + (z * (s * s_neg)) * (2.0 * du)  # f' = s + z s (1 - s) 2 u'(z); s (1 - s) = 0 past the clip
+
+
+class SiLU(Activation):
+    """f(z) = z logistic(z) (SiLU, swish); f'(z) = s (1 + z (1 - s)), s = logistic(z).
+
+    ``s`` and ``1 - s`` both come from the stable logistic (``exp`` of ``-|z|`` only), so nothing
+    overflows in float32 and ``1 - s`` keeps its precision for large z.  f' is from z (``s = a / z``
+    fails at z = 0).
+    """
+
+    name = "silu"
+
+    def f(self, xp, z):
+        return z * _logistic_pair(xp, z)[0]  # f = z logistic(z)
+
+    def fprime(self, xp, z, a):
+        s, s_neg = _logistic_pair(xp, z)
+        return s * (1.0 + z * s_neg)  # f' = s + z s (1 - s)
+
+
+class Softplus(Activation):
+    """f(z) = log(1 + exp(z)); f'(z) = logistic(z) = 1 - exp(-a).
+
+    Evaluated as ``max(z, 0) + log1p(exp(-|z|))``: ``exp`` never sees a positive argument.
+    f' is cheaper from ``a`` (``exp(a) = 1 + exp(z)``, so ``logistic(z) = 1 - exp(-a)``), as
+    ``-expm1(-a)``, which keeps its relative precision where ``a`` is tiny (z very negative).
+    """
+
+    name = "softplus"
+
+    def f(self, xp, z):
+        return xp.maximum(z, scalar_like(xp, 0.0, z)) + xp.log1p(xp.exp(-xp.abs(z)))  # log(1 + e^z), stably
+
+    def fprime(self, xp, z, a):
+        return -xp.expm1(-a)  # f'(z) = 1 - exp(-a)
 
 
 class Exp(Activation):
@@ -197,11 +348,13 @@ class Threshold(Activation):
         return self.fprime(xp, z, a)  # raises
 
 
-#: Name -> activation instance (aliases ``linear``, ``sigmoid``, ``step``).
+#: Name -> activation instance, parameterised ones with their defaults (aliases ``linear``, ``sigmoid``,
+#: ``swish``, ``step``).
 ACTIVATIONS: Registry[Activation] = Registry(
     "activation",
-    {act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), Exp(), Softmax(), Threshold())},
-    aliases={"linear": "identity", "sigmoid": "logistic", "step": "threshold"},
+    {act.name: act for act in (Identity(), Logistic(), Tanh(), ReLU(), LeakyReLU(), ELU(), GELU(), SiLU(), Softplus(),
+                               Exp(), Softmax(), Threshold())},
+    aliases={"linear": "identity", "sigmoid": "logistic", "swish": "silu", "step": "threshold"},
     base=Activation,
 )
 #: Activations gradient descent can train.
@@ -210,7 +363,31 @@ TRAINABLE = tuple(name for name, act in ACTIVATIONS.items() if act.untrainable_r
 HIDDEN = tuple(name for name, act in ACTIVATIONS.items() if not act.output_only)
 
 
-def get_activation(name: "str | Activation") -> Activation:
-    """Look an activation up by name (``identity``, ``logistic``, ``tanh``, ``relu``,
-    ``softmax``, ``threshold``; aliases ``linear``, ``sigmoid``, ``step``)."""
-    return ACTIVATIONS.lookup(name)
+def get_activation(spec: "str | Activation") -> Activation:
+    """Look an activation up by name or spec: ``identity``, ``logistic``, ``tanh``, ``relu``,
+    ``leaky_relu``, ``elu``, ``gelu``, ``silu``, ``softplus``, ``exp``, ``softmax``, ``threshold``
+    (aliases ``linear``, ``sigmoid``, ``swish``, ``step``); a parameterised one with its parameters
+    as ``name:param=value[,param=value]`` (``leaky_relu:slope=0.2``; ``leaky_relu:0.2`` gives them
+    in order); an :class:`Activation` is returned as it is."""
+    if not isinstance(spec, str):
+        return ACTIVATIONS.lookup(spec)
+    name, _, text = spec.partition(":")
+    act = ACTIVATIONS.lookup(name)
+    return type(act)(**_parse_parameters(act, text)) if text.strip() else act
+
+
+def _parse_parameters(act: Activation, text: str) -> dict[str, float]:
+    """``"slope=0.2"`` (or ``"0.2"``, the parameters in order) as ``{"slope": 0.2}``, for ``act``."""
+    if not act.parameters:
+        raise ValueError(f"activation {act.name!r} takes no parameters, got {text!r}")
+    params: dict[str, float] = {}
+    for i, item in enumerate(text.split(",")):
+        key, eq, value = item.partition("=")
+        key, value = (key.strip().lower(), value) if eq else (act.parameters[min(i, len(act.parameters) - 1)], key)
+        if key not in act.parameters or key in params or (not eq and i >= len(act.parameters)):
+            raise ValueError(f"activation {act.name!r} takes {', '.join(act.parameters)}; cannot read {item.strip()!r}")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise ValueError(f"activation {act.name!r}: {key} must be a number, got {value.strip()!r}") from None
+    return params

@@ -16,6 +16,8 @@ __all__ = ["init_layer", "init_weights"]
 
 
 SCHEMES = ("auto", "sklearn")
+#: Rectifiers (about max(z, 0) away from 0): He-uniform under ``"auto"``.
+RECTIFIERS = ("relu", "leaky_relu", "elu", "gelu", "silu", "softplus")
 
 
 def init_layer(
@@ -26,7 +28,7 @@ def init_layer(
     Both are ``U(-r, r)``, float64; biases too, so a zero input still gives a
     non-trivial network.  ``scheme``:
 
-    * ``"auto"``: He-uniform ``r = sqrt(6 / fan_in)`` for relu layers;
+    * ``"auto"``: He-uniform ``r = sqrt(6 / fan_in)`` for relu-like layers (:data:`RECTIFIERS`);
       Glorot-uniform ``r = sqrt(6 / (fan_in + fan_out))`` otherwise, times
       ``sqrt(2)`` for logistic layers (Glorot & Bengio 2010).
     * ``"sklearn"``: scikit-learn's MLP rule, ``r = sqrt(f / (fan_in + fan_out))``
@@ -36,7 +38,7 @@ def init_layer(
     if scheme == "sklearn":
         r = math.sqrt((2.0 if activation == "logistic" else 6.0) / (fan_in + fan_out))
     elif scheme == "auto":
-        if activation == "relu":
+        if activation in RECTIFIERS:
             r = math.sqrt(6.0 / fan_in)
         else:
             r = math.sqrt(6.0 / (fan_in + fan_out)) * (math.sqrt(2.0) if activation == "logistic" else 1.0)
