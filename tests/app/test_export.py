@@ -158,9 +158,11 @@ def test_command_line_trains_saves_and_exports_each_new_activation(tmp_path, cap
     assert main(["export", str(model), str(graph)]) == 0
     net, pre = load_model(model, backend="numpy")
     assert net.hidden_activation.spec == spec
+    from xpmlp.app.export import onnx_inputs
+
     table = load_dataset("iris")
     onnx = pytest.importorskip("onnx")
-    got = run_onnx(onnx.load(str(graph)), table.X.astype(np.float32))
+    got = run_onnx(onnx.load(str(graph)), onnx_inputs(pre, table))
     np.testing.assert_allclose(got, predict_table(net, pre, table)[1], rtol=TOL["float32"], atol=TOL["float32"])
 
 

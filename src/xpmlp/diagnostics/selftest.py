@@ -57,7 +57,7 @@ def _reference(spec: tuple) -> MLP:
     """The NumPy float64 model running the generic Array API code: a broken NumPy fast path
     shows as NumPy disagreeing, not as every other backend disagreeing with it."""
     net = MLP(*spec, backend="numpy", dtype="float64", seed=7)
-    net.activations = [get_activation(act.name) for act in net.activations]
+    net.activations = [get_activation(act.spec) for act in net.activations]
     return net
 
 

@@ -50,7 +50,7 @@ def prepare_shard(comm: Any, net: Any, X: Any, T: Any, *, batch_size: Any, shuff
     if n == 0:
         raise ValueError("no rank holds a training row")
     mine = _positions_of(facts, counts, comm.rank)
-    comm.agree({"sizes": net.sizes, "activations": [a.name for a in net.activations], "loss": net.loss.name,
+    comm.agree({"sizes": net.sizes, "activations": [a.spec for a in net.activations], "loss": net.loss.name,
                 "dtype": net.backend.dtype_name, "weights": _digest(net.get_weights()),
                 "rng": rng.bit_generator.state, "batch_size": batch_size, "shuffle": shuffle,
                 "validation_fraction": validation_fraction, "weighted": wh is not None})

@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..backends import fastpaths
-from .activations import Activation, NotDifferentiableError, get_activation
+from .activations import HIDDEN, Activation, NotDifferentiableError, get_activation
 from ..backends.backend import Backend, resolve
 from .init import init_weights
 from .losses import Loss, get_loss, valid_pair
@@ -180,8 +180,9 @@ class MLP:
         Units per layer, input first, output last: ``[n_in, h1, ..., n_out]``.
         Two entries give a network with no hidden layer (the delta rule:
         linear or logistic regression).
-    hidden_activation, output_activation : str
-        ``identity``, ``logistic``, ``tanh``, ``relu`` (hidden or output),
+    hidden_activation, output_activation : str or Activation
+        ``identity``, ``logistic``, ``tanh``, ``relu``, ``leaky_relu``, ``elu``, ``gelu``, ``silu``,
+        ``softplus`` (hidden or output; parameters by spec, ``"leaky_relu:slope=0.2"``),
         ``softmax``, ``exp`` (output), ``threshold`` (forward only).
     loss : str
         ``squared_error`` (the seeds' 0.5 sum (a - t)^2), ``mse``,
@@ -220,8 +221,8 @@ class MLP:
         self.hidden_activation = get_activation(hidden_activation)
         self.output_activation = get_activation(output_activation)
         if self.hidden_activation.output_only:
-            raise ValueError(f"{self.hidden_activation.name} is an output activation; choose relu, tanh, logistic "
-                             "or identity for hidden layers")
+            raise ValueError(f"{self.hidden_activation.name} is an output activation; for hidden layers choose "
+                             f"one of {', '.join(HIDDEN)}")
         self.loss = get_loss(loss)
         if self.output_activation.name != "threshold" and not valid_pair(self.loss.name, self.output_activation.name):
             raise ValueError(
@@ -359,5 +360,5 @@ class MLP:
             raise NotDifferentiableError(f"cannot train {self.loss.name} on {self.output_activation.name} outputs")
 
     def __repr__(self) -> str:
-        acts = f"{self.hidden_activation.name}/{self.output_activation.name}"
+        acts = f"{self.hidden_activation.spec}/{self.output_activation.spec}"
         return f"MLP({self.sizes}, {acts}, loss={self.loss.name}, backend={self.backend.describe()})"
