@@ -120,11 +120,11 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
-    net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed)
     notes: list[str] = list(pre.notes)
+    comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard (and its GPU)
+    net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
-    comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard of the rows
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
                   stratify=train.y[mine] if task == "classification" else None, score=judge, **fit_kwargs)
     model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes,
