@@ -36,16 +36,21 @@ CASES = [
     ("torch", "cpu", "float32"),
     ("cupy", None, "float64"),
     ("cupy", None, "float32"),
+    ("torch", "cuda", "float64"),
+    ("torch", "cuda", "float32"),
     ("cupy-standin", "1", "float64"),
     ("cupy-standin", "1", "float32"),
+    ("torch-cuda-standin", "cuda:1", "float64"),
+    ("torch-cuda-standin", "cuda:1", "float32"),
 ]
 
-SHORT = {"numpy": "np", "array_api_strict": "strict", "torch": "torch", "cupy": "cupy", "cupy-standin": "cupy-standin"}
+SHORT = {"numpy": "np", "array_api_strict": "strict", "torch": "torch", "cupy": "cupy", "cupy-standin": "cupy-standin",
+         "torch-cuda-standin": "torch-standin"}
 
 
 def case_id(case: tuple) -> str:
     lib, dev, dtype = case
-    return "-".join(p for p in (SHORT[lib], dev, "f" + dtype[-2:]) if p)
+    return "-".join(p for p in (SHORT[lib], dev and dev.replace(":", ""), "f" + dtype[-2:]) if p)
 
 
 def _selected(case: tuple) -> bool:
@@ -70,6 +75,12 @@ def backend_of(case: tuple, request: pytest.FixtureRequest | None = None) -> Ite
         if case[0] == "cupy-standin":
             stack.enter_context(cupy_standin())
             backend = xpmlp.resolve("cupy", device=case[1], dtype=case[2])
+        elif case[0] == "torch-cuda-standin":
+            pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
+            from standins.torch_cuda import torch_cuda
+
+            stack.enter_context(torch_cuda())
+            backend = xpmlp.resolve("torch", device=case[1], dtype=case[2])
         else:
             backend = make_backend(case)
         if active:
@@ -85,7 +96,10 @@ def make_backend(case: tuple) -> xpmlp.Backend:
         if not ok:
             pytest.skip(f"CuPy case skipped: {why}")
     if lib == "torch":
-        pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
+        if dev == "cuda" and not torch.cuda.is_available():
+            pytest.skip("torch CUDA case skipped: " + ("a CPU-only PyTorch build" if torch.version.cuda is None
+                                                      else "torch.cuda.is_available() is False"))
     if lib == "array_api_strict":
         pytest.importorskip("array_api_strict")
     try:

@@ -85,12 +85,20 @@ def run_few_rows(name: str, backend: str, dtype: str, out: Path):
                           learning_rate=0.1, patience=None, seed=3)
 
 
+_STANDIN: list = []
+
+
 def main() -> None:
     scenario, dtype, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     name, _, backend = scenario.partition("@")
     runner = ESTIMATORS.get(name) or (run_few_rows if name == "few-rows" else run_fit)
     rank = int(os.environ.get("PMI_RANK", "0"))
     record: dict = {}
+    if backend.startswith("torch:cuda") and os.environ.get("XPMLP_STANDIN_TORCH_CUDA"):
+        from standins.torch_cuda import torch_cuda
+
+        _STANDIN.append(torch_cuda())
+        _STANDIN[0].__enter__()  # for the whole process (held, so that it is not closed when collected)
     try:
         net, hist, *extra = runner(name, backend or "numpy", dtype, out)
         record["history"] = json.dumps(hist.to_dict())

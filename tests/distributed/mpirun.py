@@ -26,7 +26,7 @@ def mpirun(ranks: int, scenario: str, dtype: str, out: Path, env: dict | None = 
     CuPy stand-in first on the path."""
     if MPIEXEC is None:
         pytest.skip("no mpiexec on this machine (pip install mpich)")
-    paths = [str(HERE)] + ([str(STANDINS)] if standins else []) + [os.environ.get("PYTHONPATH", "")]
+    paths = [str(HERE), str(HERE.parent)] + ([str(STANDINS)] if standins else []) + [os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(paths)}
     out.mkdir(exist_ok=True)
     start = time.time()

@@ -57,3 +57,16 @@ def test_nccl_failing_to_start_on_one_rank_ends_every_rank(n_ranks, tmp_path):
     assert done.returncode != 0
     assert f"rank 1 of {n_ranks} failed: NcclError: ncclSystemError" in done.stderr
     assert time.time() - start < 10 + BOUND  # start-up (imports on every rank) and the bound
+
+
+def test_torch_cuda_tensors_travel_by_torch_distributed_on_one_gpu_per_rank(tmp_path):
+    """torch on CUDA (the stand-in: CPU memory on "cuda:N") takes torch.distributed's NCCL branch
+    (run by gloo here), each rank on its local rank's GPU."""
+    pytest.importorskip("torch")
+    done = mpirun(2, "momentum@torch:cuda", "float64", tmp_path, env={"XPMLP_STANDIN_TORCH_CUDA": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert STAGED not in done.stderr
+    found = ranks(tmp_path, 2)
+    net, hist = single_process("momentum", "float64")
+    assert_like_one_process(found, net, hist, "float64")
+    assert [rank["backend"] for rank in found] == ["torch:cuda:0 float64", "torch:cuda:1 float64"]

@@ -304,3 +304,59 @@ def test_the_instruments_see_what_they_look_for(seen, cases):
         finally:
             Window.on = False
         assert seen[expected] >= 1, f"{what}: expected {expected!r}, saw {dict(seen)}"
+
+
+class Between(Callback):
+    """What a stand-in's counters moved by between an epoch's first step and its read."""
+
+    def __init__(self, syncs, uploads) -> None:
+        self.syncs, self.uploads = syncs, uploads
+        self.seen, self.uploaded = collections.Counter(), collections.Counter()
+
+    def on_epoch_begin(self, run):
+        self._start = collections.Counter(self.syncs), collections.Counter(self.uploads)
+
+    def epoch_values(self, run):
+        self.seen += collections.Counter(self.syncs) - self._start[0]
+        self.uploaded += collections.Counter(self.uploads) - self._start[1]
+        return {}
+
+
+def _gpu_standin(kind: str):
+    """``(context, backend name, the stand-in's sync and upload counters)``."""
+    if kind == "torch-cuda":
+        pytest.importorskip("torch")
+        from standins import torch_cuda
+
+        return torch_cuda.torch_cuda(), "torch:cuda:1", torch_cuda.SYNCS, torch_cuda.UPLOADS
+    from standins import cupy_standin
+
+    context = cupy_standin()
+    return context, "cupy:1", None, None
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("kind", ["cupy", "torch-cuda"])
+def test_step_loop_has_no_sync_on_the_gpu_stand_ins(kind, optimizer, sparse):
+    """The CuPy and torch-CUDA stand-ins count what would make the host wait for a real GPU (their
+    own conversions, cupyx's synchronising steps, device waits) and every host-to-device copy:
+    none inside the step loop but each epoch's row order, dense or sparse inputs alike."""
+    if sparse and kind == "torch-cuda":
+        pytest.skip("torch's sparse COO input is a CPU matter here: the stand-in's tensors are strided")
+    from scipy import sparse as sp
+
+    context, name, syncs, uploads = _gpu_standin(kind)
+    with context as module:
+        if kind == "cupy":
+            syncs, uploads = module._standin.SYNCS, module._standin.UPLOADS
+        X, T = random_problem("cross_entropy", N_ROWS, 3, 3, shift=2.0)
+        X = sp.csr_matrix(np.where(X > 0, X, 0.0)) if sparse else X
+        model = xpmlp.MLP([3, 5, 3], "relu", backend=name, dtype="float32", seed=0)
+        window = Between(syncs, uploads)
+        fit(model, X, T, epochs=EPOCHS, batch_size=8, optimizer=OPTIMIZERS[optimizer](), alpha=1e-3,
+            max_grad_norm=1.0, sample_weight=np.linspace(0.5, 1.5, N_ROWS), validation_data=(X[:16], T[:16]),
+            patience=None, callbacks=[window])
+    assert not window.seen, f"operations that synchronise on {kind}, inside the step loop: {dict(window.seen)}"
+    assert sum(window.uploaded.values()) == EPOCHS and all(f"({N_ROWS},)" in k for k in window.uploaded), \
+        f"host data copied to the device inside the step loop: {dict(window.uploaded)}"

@@ -1,0 +1,224 @@
+"""A stand-in for PyTorch's CUDA devices on a CPU-only build: tensors that say they live on ``cuda:N``.
+
+Inside ``with torch_cuda():`` ``torch.cuda`` reports :data:`DEVICE_COUNT` devices, one of them
+current (``torch.cuda.device(i)``, ``set_device``), and a tensor made for ``cuda:i`` (by a
+factory's ``device=``, ``.to()``, ``.cuda()``) is a :class:`CudaTensor`: CPU memory whose
+``device`` is ``cuda:i`` and ``is_cuda`` True, so every CUDA branch of the code is taken.  It
+fails where CUDA tensors fail -- ``.numpy()`` and ``numpy.asarray`` refuse it, an operation
+mixing it with a CPU tensor or another device's raises PyTorch's ``Expected all tensors to be
+on the same device`` -- and counts what would make the host wait (``.cpu()``, ``.item()``,
+``bool()``, ``float()``, ``.tolist()``) in :data:`SYNCS` and host-to-device copies in
+:data:`UPLOADS`.  ``torch.distributed``'s NCCL backend runs as gloo on the CPU memory.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import time
+from typing import Any, Iterator
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+__all__ = ["CudaTensor", "torch_cuda", "DEVICE_COUNT", "SYNCS", "UPLOADS"]
+
+DEVICE_COUNT = 2
+SYNCS: collections.Counter = collections.Counter()
+UPLOADS: collections.Counter = collections.Counter()
+_current = [0]
+_HOST_READS = {"cpu", "item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__complex__"}
+_REFUSED = {"numpy", "__array__"}
+
+
+class CudaTensor(torch.Tensor):
+    """A CPU tensor that says it lives on ``cuda:<index>`` (see the module docstring)."""
+
+    _index: int
+
+    @staticmethod
+    def __new__(cls, data: torch.Tensor, index: int) -> "CudaTensor":
+        out = torch.Tensor._make_subclass(cls, data.as_subclass(torch.Tensor) if isinstance(data, cls) else data,
+                                          data.requires_grad)
+        out._index = index
+        return out
+
+    @property
+    def device(self) -> torch.device:  # type: ignore[override]
+        return torch.device("cuda", self._index)
+
+    @property
+    def is_cuda(self) -> bool:  # type: ignore[override]
+        return True
+
+    def __repr__(self, *, tensor_contents: Any = None) -> str:
+        return f"CudaTensor({self.as_subclass(torch.Tensor)!r}, device='cuda:{self._index}')"
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _REFUSED:
+            raise TypeError(f"can't convert cuda:{_first(args)} device type tensor to numpy. Use Tensor.cpu() to copy "
+                            "the tensor to host memory first.")
+        index = _device_of(args, kwargs)
+        if name in _HOST_READS:
+            SYNCS[name] += 1
+            with torch._C.DisableTorchFunctionSubclass():
+                return func(*_plain(args), **_plain(kwargs))
+        target = _target_device(name, args, kwargs)
+        with torch._C.DisableTorchFunctionSubclass():
+            out = func(*_plain(args), **_plain(_cpu_kwargs(kwargs)))
+        if target is not None:  # .to(...), .cuda(...)
+            return out if target.type == "cpu" else _wrap(out, target.index or 0)
+        if _in_place(name) and args and isinstance(args[0], CudaTensor) and out is not None:
+            return args[0]  # in place: the same tensor
+        return _wrap(out, index)
+
+
+def _in_place(name: str) -> bool:
+    """``add_``, ``__iadd__``, ...: methods that update their tensor and return it."""
+    if name.startswith("__"):
+        return name in ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
+                        "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__")
+    return name.endswith("_")
+
+
+def _first(args: tuple) -> int:
+    return next((a._index for a in args if isinstance(a, CudaTensor)), 0)
+
+
+def _device_of(args: Any, kwargs: dict) -> int:
+    """The one CUDA device of the operands; PyTorch's error when they are on several (0-d CPU
+    tensors mix, as in PyTorch)."""
+    found: set[str] = set()
+
+    def visit(obj: Any) -> None:
+        if isinstance(obj, CudaTensor):
+            found.add(f"cuda:{obj._index}")
+        elif isinstance(obj, torch.Tensor) and obj.dim() > 0 and not obj.is_sparse:
+            found.add("cpu")
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                visit(o)
+
+    visit(args)
+    visit(list(kwargs.values()))
+    if len(found) > 1:
+        first, second = sorted(found)[:2]
+        raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                           f"{second} and {first}!")
+    return int(found.pop().split(":")[1]) if found and "cpu" not in found else _current[0]
+
+
+def _target_device(name: str, args: tuple, kwargs: dict) -> torch.device | None:
+    if name == "cuda":
+        return torch.device("cuda", args[1] if len(args) > 1 and isinstance(args[1], int) else _current[0])
+    if name == "to":
+        for a in list(args[1:]) + [kwargs.get("device")]:
+            if isinstance(a, (str, torch.device)):
+                dev = torch.device(a)
+                return torch.device("cuda", _current[0]) if dev.type == "cuda" and dev.index is None else dev
+    return None
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, CudaTensor):
+        return obj.as_subclass(torch.Tensor)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _cpu_kwargs(kwargs: dict) -> dict:
+    dev = kwargs.get("device")
+    if dev is not None and torch.device(dev).type == "cuda":
+        return {**kwargs, "device": "cpu"}
+    return kwargs
+
+
+def _wrap(out: Any, index: int) -> Any:
+    if isinstance(out, torch.Tensor) and not isinstance(out, CudaTensor) and out.layout == torch.strided:
+        return CudaTensor(out, index)
+    if isinstance(out, (list, tuple)) and not hasattr(out, "_fields"):
+        return type(out)(_wrap(o, index) for o in out)
+    return out
+
+
+class _Factories(TorchFunctionMode):
+    """Tensors asked for on a CUDA device are made on the CPU and handed out as :class:`CudaTensor`."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        dev = kwargs.get("device")
+        if dev is None or torch.device(dev).type != "cuda":
+            return func(*args, **kwargs)
+        index = torch.device(dev).index
+        if getattr(func, "__name__", "") in ("as_tensor", "tensor", "asarray") and args and \
+                not isinstance(args[0], torch.Tensor):
+            UPLOADS[f"{func.__name__} {tuple(getattr(args[0], 'shape', ()))}"] += 1
+        out = func(*args, **_cpu_kwargs(kwargs))
+        return _wrap(out, _current[0] if index is None else index)
+
+
+class _Device:
+    """``torch.cuda.device(i)``: makes device ``i`` current for a block."""
+
+    def __init__(self, device: Any) -> None:
+        self.index = torch.device(device).index if not isinstance(device, int) else device
+        self.saved = 0
+
+    def __enter__(self) -> "_Device":
+        self.saved, _current[0] = _current[0], self.index if self.index is not None else _current[0]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _current[0] = self.saved
+
+
+class _Event:
+    def __init__(self, enable_timing: bool = False, **kwargs: Any) -> None:
+        self.time: float | None = None
+
+    def record(self, stream: Any = None) -> None:
+        self.time = time.perf_counter()
+
+    def synchronize(self) -> None:
+        SYNCS["Event.synchronize"] += 1
+
+    def elapsed_time(self, end: "_Event") -> float:
+        return 1e3 * (end.time - self.time)
+
+
+@contextlib.contextmanager
+def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
+    """The stand-in for the block (see the module docstring); counters at zero, device 0 current."""
+    import torch.distributed as dist
+
+    SYNCS.clear()
+    UPLOADS.clear()
+    _current[0] = 0
+    patches = {
+        (torch.cuda, "is_available"): lambda: True,
+        (torch.cuda, "device_count"): lambda: devices,
+        (torch.cuda, "current_device"): lambda: _current[0],
+        (torch.cuda, "set_device"): lambda d: _current.__setitem__(0, torch.device(d).index if not isinstance(d, int) else d),
+        (torch.cuda, "device"): _Device,
+        (torch.cuda, "Event"): _Event,
+        (torch.cuda, "synchronize"): lambda device=None: SYNCS.update(["synchronize"]),
+        (torch.cuda, "get_device_name"): lambda device=None: "xpmlp torch-CUDA stand-in",
+        (dist, "is_nccl_available"): lambda: True,
+    }
+    init = dist.init_process_group
+    patches[(dist, "init_process_group")] = lambda backend=None, **kw: init("gloo" if backend == "nccl" else backend, **kw)
+    saved = {key: getattr(*key) for key in patches}
+    for (owner, name), value in patches.items():
+        setattr(owner, name, value)
+    try:
+        with _Factories():
+            yield
+    finally:
+        for (owner, name), value in saved.items():
+            setattr(owner, name, value)
