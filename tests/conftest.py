@@ -16,6 +16,10 @@ import contextlib
 import os
 from typing import Iterator
 
+# SciPy's Array API support is read when SciPy is first imported: on for every test (scikit-learn's
+# Array API estimator checks need it), whoever runs the suite.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 

@@ -171,6 +171,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BackendError, ValueError, OSError, ImportError, DivergenceError) as exc:  # one clear line
         parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {exc}\n")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -10,15 +10,13 @@ training-loop callback, called after early stopping and the schedule have acted 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 from sklearn.exceptions import ConvergenceWarning
 
 from ..training.callbacks import Callback, EpochLog
 from ..history import History
+from ..training.state import Run
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..training.loop import Run
 
 __all__ = ["SklearnVerbose", "warn_stop", "STALLED"]
 
@@ -33,10 +31,10 @@ class SklearnVerbose(Callback):
         self.tol, self.n_iter_no_change = tol, n_iter_no_change
         self.iteration = 0
 
-    def on_fit_begin(self, run: "Run") -> None:
+    def on_fit_begin(self, run: Run) -> None:
         self.iteration = 0
 
-    def on_epoch_end(self, run: "Run", log: EpochLog) -> None:
+    def on_epoch_end(self, run: Run, log: EpochLog) -> None:
         self.iteration += 1
         print("Iteration %d, loss = %.8f" % (self.iteration, log.loss))
         if log.validation_score is not None:

@@ -30,13 +30,12 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from .. import io
 from ..optim.optimizers import clip_grad_norm
+from .state import Run
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .state import Run
 
 __all__ = [
     "Callback",
@@ -78,26 +77,26 @@ class Callback:
     """A piece of training behaviour; every hook is optional.  ``run`` is the loop's
     :class:`~xpmlp.training.state.Run` (model, optimizer, schedule, history, data, ...)."""
 
-    def on_fit_begin(self, run: "Run") -> None:
+    def on_fit_begin(self, run: Run) -> None:
         """Before the first epoch."""
 
-    def on_epoch_begin(self, run: "Run") -> None:
+    def on_epoch_begin(self, run: Run) -> None:
         """Before an epoch's first step."""
 
-    def on_gradients(self, run: "Run", grads: list) -> None:
+    def on_gradients(self, run: Run, grads: list) -> None:
         """After each step's gradients are complete, before the update: device arrays, no host reads."""
 
-    def epoch_values(self, run: "Run") -> dict[str, Any]:
+    def epoch_values(self, run: Run) -> dict[str, Any]:
         """0-d device arrays to fetch with the epoch's one read (they reach ``on_epoch_end``)."""
         return {}
 
-    def on_epoch_end(self, run: "Run", log: EpochLog) -> None:
+    def on_epoch_end(self, run: Run, log: EpochLog) -> None:
         """After the epoch's read: host numbers only."""
 
-    def on_interrupt(self, run: "Run") -> None:
+    def on_interrupt(self, run: Run) -> None:
         """Ctrl-C (``KeyboardInterrupt``) arrived; the fit will end cleanly after the callbacks."""
 
-    def on_fit_end(self, run: "Run") -> None:
+    def on_fit_end(self, run: Run) -> None:
         """After the last epoch (also after an interrupt; not after an error)."""
 
 
@@ -108,33 +107,33 @@ class CallbackList:
         self.callbacks = list(callbacks)
         self._grad_hooks = [cb for cb in self.callbacks if type(cb).on_gradients is not Callback.on_gradients]
 
-    def on_fit_begin(self, run: "Run") -> None:
+    def on_fit_begin(self, run: Run) -> None:
         for cb in self.callbacks:
             cb.on_fit_begin(run)
 
-    def on_epoch_begin(self, run: "Run") -> None:
+    def on_epoch_begin(self, run: Run) -> None:
         for cb in self.callbacks:
             cb.on_epoch_begin(run)
 
-    def on_gradients(self, run: "Run", grads: list) -> None:
+    def on_gradients(self, run: Run, grads: list) -> None:
         for cb in self._grad_hooks:
             cb.on_gradients(run, grads)
 
-    def epoch_values(self, run: "Run") -> dict[str, Any]:
+    def epoch_values(self, run: Run) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for cb in self.callbacks:
             out.update(cb.epoch_values(run))
         return out
 
-    def on_epoch_end(self, run: "Run", log: EpochLog) -> None:
+    def on_epoch_end(self, run: Run, log: EpochLog) -> None:
         for cb in self.callbacks:
             cb.on_epoch_end(run, log)
 
-    def on_interrupt(self, run: "Run") -> None:
+    def on_interrupt(self, run: Run) -> None:
         for cb in self.callbacks:
             cb.on_interrupt(run)
 
-    def on_fit_end(self, run: "Run") -> None:
+    def on_fit_end(self, run: Run) -> None:
         for cb in self.callbacks:
             cb.on_fit_end(run)
 
@@ -181,7 +180,7 @@ class Rollback(Callback):
         else:
             logger.warning("training interrupted after epoch %d", run.history.epochs)
 
-    def restore(self, run: "Run") -> None:
+    def restore(self, run: Run) -> None:
         """Copy the saved parameters and optimizer state back into the live arrays."""
         saved, opt_snap = self._good
         for p, g in zip(run.net.params, saved):
@@ -247,7 +246,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"checkpoint interval must be >= 1 epoch, got {every!r}")
         self.path, self.every, self.save_kwargs = path, int(every), save_kwargs
 
-    def _save(self, run: "Run") -> None:
+    def _save(self, run: Run) -> None:
         if run.comm.rank != 0:
             return
         io.save(self.path, run.net, optimizer=run.optimizer, schedule=run.schedule, history=run.history,

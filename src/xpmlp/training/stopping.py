@@ -13,12 +13,11 @@ fit continues them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .callbacks import Callback, EpochLog
+from .state import Run
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .state import Run
 
 __all__ = ["EarlyStopping"]
 
@@ -68,7 +67,7 @@ class EarlyStopping(Callback):
         if self.patience is not None and h.no_improvement > self.patience:
             self._stall(run, log)
 
-    def _stall(self, run: "Run", log: EpochLog) -> None:
+    def _stall(self, run: Run, log: EpochLog) -> None:
         what = "validation score" if log.validation_score is not None else "training loss"
         h = run.history
         if self.schedule is not None and self.schedule.on_stall():
