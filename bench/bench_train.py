@@ -77,13 +77,20 @@ def run_config(cfg, args):
 
 
 def operations_per_step(cfg):
-    """xpmlp's array operations per step (kernel launches on a GPU), counted on the generic code."""
+    """xpmlp's array operations per step: ATen kernels with the torch fast paths (each a kernel
+    launch on CUDA) and the generic code's operations (array-api-strict)."""
     try:
         from xpmlp.diagnostics.opcount import ops_per_step
     except ImportError:
         return None
-    ops = sum(ops_per_step(list(cfg.layers), batch=8, steps=2).values())
-    print(f"xpmlp: {ops:.0f} array operations per step (generic code; each is a kernel launch on a GPU)")
+    ops = {}
+    for backend in ("torch", "array_api_strict"):
+        try:
+            ops[backend] = sum(ops_per_step(list(cfg.layers), batch=8, steps=2, backend=backend).values())
+        except ImportError:
+            continue
+    print("xpmlp array operations per step: " + ", ".join(f"{b} {n:.0f}" for b, n in ops.items())
+          + " (torch: kernels, one launch each on a GPU; array_api_strict: the generic code)")
     return ops
 
 

@@ -41,7 +41,7 @@ def test_selftest_reports_every_backend_here_and_agrees(tmp_path, capsys):
 def test_a_disagreeing_fast_path_fails_the_selftest(monkeypatch):
     fp = fastpaths._REGISTRY[("relu.delta", "numpy")]
 
-    def broken(xp, g, z, a):
+    def broken(xp, g, z, a, scratch=None):
         return g * 1.001  # off by 0.1%: far beyond float32's 1e-5
 
     monkeypatch.setitem(fastpaths._REGISTRY, ("relu.delta", "numpy"),
@@ -69,7 +69,7 @@ def test_a_broken_numpy_fast_path_is_blamed_on_numpy_alone(monkeypatch):
     pytest.importorskip("array_api_strict")
     fp = fastpaths._REGISTRY[("relu.delta", "numpy")]
     monkeypatch.setitem(fastpaths._REGISTRY, ("relu.delta", "numpy"), fastpaths.FastPath(
-        fp.name, fp.backend, lambda xp, g, z, a: g * 1.001 * (a > 0)))
+        fp.name, fp.backend, lambda xp, g, z, a, scratch=None: g * 1.001 * (a > 0)))
     report = selftest(["numpy", "array_api_strict:device1"], quick=True, echo=False)
     verdict = {c["backend"]: c["ok"] for c in report["cases"]}
     assert verdict == {"numpy:cpu float32": False, "array_api_strict:device1 float32": True}

@@ -16,7 +16,8 @@ import xpmlp
 from xpmlp.nn.activations import ACTIVATIONS, ELU, LeakyReLU, get_activation
 from xpmlp.nn.init import init_layer
 
-from conftest import RTOL, assert_close, assert_on_backend, to_np
+from conftest import RTOL, assert_close, assert_on_backend, random_problem, to_np
+from sync_probes import KINDS, Probe, counting, only_row_orders
 
 NEW = ("leaky_relu", "elu", "gelu", "silu", "softplus")
 
@@ -140,36 +141,17 @@ def test_a_network_takes_a_parameterised_activation_as_object_or_spec(hidden):
     np.testing.assert_allclose(grads.grad_W[0], [[(0.2 * -2.0) * (-0.4)]], rtol=1e-15)
 
 
-def _no_sync_harness():
-    """tests/training/test_no_sync.py, the suite's one instrument for host syncs, as a module."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "training" / "test_no_sync.py"
-    spec = importlib.util.spec_from_file_location("_xpmlp_no_sync_harness", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("kind", ["strict", "cupy-like", "torch"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_training_through_the_new_activations_never_syncs(monkeypatch, kind):
     """Every new activation, hidden and output, through the step loop of a fit: no conversion, no
-    boolean mask, no data-dependent shape, no host-to-device copy but each epoch's row order."""
-    pytest.importorskip("array_api_strict")
-    harness = _no_sync_harness()
-    seen = harness.Seen()
-    strict = harness.strict
-    seen.instrument(monkeypatch, type(strict.asarray(0.0)), strict, strict.bool, harness.UPLOADS["array_api_strict"])
-    if kind == "torch":
-        torch = pytest.importorskip("torch")
-        seen.instrument(monkeypatch, torch.Tensor, torch, torch.bool, harness.UPLOADS["torch"])
-    backend = harness.make_backend(kind)
-    X, T = harness.random_problem("mse", harness.N_ROWS, 3, 2)
-    for hidden, out in (("leaky_relu:slope=0.2", "gelu"), ("elu:alpha=0.5", "silu"), ("gelu", "softplus"),
-                        ("silu", "leaky_relu"), ("softplus", "elu")):
-        net = xpmlp.MLP([3, 5, 4, 2], hidden, out, "mse", backend=backend, seed=0)
-        xpmlp.fit(net, X, T, epochs=harness.EPOCHS, batch_size=8, patience=None, callbacks=[harness.Window()])
-    uploads = {k: seen.pop(k) for k in list(seen) if k.startswith("host-to-device")}
-    assert not seen, f"operations that synchronise inside the step loop ({kind}): {dict(seen)}"
-    assert uploads == {harness.ROW_ORDER: 5 * harness.EPOCHS}, uploads
+    boolean mask, no data-dependent shape, no host-to-device copy but each epoch's row order
+    (tests/sync_probes.py; on the CuPy and torch-CUDA stand-ins too)."""
+    X, T = random_problem("mse", 64, 3, 2)
+    with counting(kind, monkeypatch) as (backend, syncs, uploads):
+        probe = Probe(syncs, uploads)
+        for hidden, out in (("leaky_relu:slope=0.2", "gelu"), ("elu:alpha=0.5", "silu"), ("gelu", "softplus"),
+                            ("silu", "leaky_relu"), ("softplus", "elu")):
+            net = xpmlp.MLP([3, 5, 4, 2], hidden, out, "mse", backend=backend, seed=0)
+            xpmlp.fit(net, X, T, epochs=2, batch_size=8, patience=None, callbacks=[probe])
+    assert not probe.seen, f"operations that synchronise inside the step loop ({kind}): {dict(probe.seen)}"
+    assert only_row_orders(probe.uploaded, 64, 5 * 2), dict(probe.uploaded)

@@ -7,8 +7,8 @@ factory's ``device=``, ``.to()``, ``.cuda()``) is a :class:`CudaTensor`: CPU mem
 fails where CUDA tensors fail -- ``.numpy()`` and ``numpy.asarray`` refuse it, an operation
 mixing it with a CPU tensor or another device's raises PyTorch's ``Expected all tensors to be
 on the same device`` -- and counts what would make the host wait (``.cpu()``, ``.item()``,
-``bool()``, ``float()``, ``.tolist()``) in :data:`SYNCS` and host-to-device copies in
-:data:`UPLOADS`.  ``torch.distributed``'s NCCL backend runs as gloo on the CPU memory.
+``bool()``, ``float()``, ``.tolist()``, boolean-mask indexing, data-dependent shapes such as
+``nonzero``) in :data:`SYNCS` and host-to-device copies in :data:`UPLOADS`.  ``torch.distributed``'s NCCL backend runs as gloo on the CPU memory.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ UPLOADS: collections.Counter = collections.Counter()
 _current = [0]
 _HOST_READS = {"cpu", "item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__complex__"}
 _REFUSED = {"numpy", "__array__"}
+#: Results whose size depends on the data: CUDA reads it back.
+_DATA_DEPENDENT = {"nonzero", "argwhere", "unique", "unique_consecutive", "masked_select", "bincount"}
 
 
 class CudaTensor(torch.Tensor):
@@ -62,6 +64,7 @@ class CudaTensor(torch.Tensor):
             raise TypeError(f"can't convert cuda:{_first(args)} device type tensor to numpy. Use Tensor.cpu() to copy "
                             "the tensor to host memory first.")
         index = _device_of(args, kwargs)
+        _count_hidden_reads(name, args, kwargs)
         if name in _HOST_READS:
             SYNCS[name] += 1
             with torch._C.DisableTorchFunctionSubclass():
@@ -74,6 +77,16 @@ class CudaTensor(torch.Tensor):
         if _in_place(name) and args and isinstance(args[0], CudaTensor) and out is not None:
             return args[0]  # in place: the same tensor
         return _wrap(out, index)
+
+
+def _count_hidden_reads(name: str, args: tuple, kwargs: dict) -> None:
+    """Boolean-mask indexing and data-dependent shapes read a size back from the device."""
+    if name in ("__getitem__", "__setitem__") and len(args) > 1:
+        keys = args[1] if isinstance(args[1], tuple) else (args[1],)
+        if any(isinstance(k, torch.Tensor) and k.dtype == torch.bool for k in keys):
+            SYNCS[f"boolean-mask {name}"] += 1
+    if name in _DATA_DEPENDENT or (name == "repeat_interleave" and len(args) > 1 and isinstance(args[1], torch.Tensor)):
+        SYNCS[f"data-dependent {name}"] += 1
 
 
 def _in_place(name: str) -> bool:

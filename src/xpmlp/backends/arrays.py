@@ -1,12 +1,23 @@
-"""Small Array API helpers the math modules share."""
+"""Small Array API helpers the math shares, and the array primitives a training step writes in place.
+
+:func:`matmul`, :func:`affine`, :func:`add_scaled`, :func:`sum_rows` and :func:`take_rows` are the
+generic forms: each returns its
+result and, given ``out``, assigns it there (the Array API has no ``out=``).  Libraries that can
+write into ``out`` directly register fast paths under ``"arrays.<name>"`` (:mod:`.numpy_ops`,
+:mod:`.torch_ops`, :mod:`.cupy_ops`), so a step on them allocates nothing; :func:`ops_for` hands a
+backend's math the set to use (:class:`ArrayOps`).  Callers always use what is returned.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import array_api_compat
 
-__all__ = ["scalar_like"]
+from . import fastpaths
+
+__all__ = ["scalar_like", "matmul", "affine", "add_scaled", "sum_rows", "take_rows", "ArrayOps", "ops_for", "PRIMITIVES"]
 
 
 def scalar_like(xp: Any, value: float, x: Any) -> Any:
@@ -19,3 +30,89 @@ def scalar_like(xp: Any, value: float, x: Any) -> Any:
     sync in every step that calls this.
     """
     return xp.full((), value, dtype=x.dtype, device=array_api_compat.device(x))
+
+
+def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` (``a`` may be a sparse matrix of the backend), in ``out`` when given."""
+    result = a @ b
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def affine(xp: Any, a: Any, W: Any, b: Any, out: Any = None) -> Any:
+    """``a @ W + b`` (``b`` a row broadcast over ``a``'s rows), in ``out`` when given."""
+    z = matmul(xp, a, W, out)
+    z += b
+    return z
+
+
+def add_scaled(xp: Any, y: Any, x: Any, alpha: float) -> Any:
+    """``y += alpha * x`` in place (BLAS's axpy); returns ``y``."""
+    y += alpha * x
+    return y
+
+
+def sum_rows(xp: Any, a: Any, out: Any = None) -> Any:
+    """The sum over axis 0 of a 2-D ``a``, ``(a.shape[1],)``, in ``out`` when given."""
+    result = xp.sum(a, axis=0)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def take_rows(xp: Any, a: Any, rows: Any, out: Any = None) -> Any:
+    """The rows ``rows`` (a 1-D index array of the backend) of a 2-D or 1-D ``a``, in ``out`` when given."""
+    result = xp.take(a, rows, axis=0)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+#: The primitives by their fast-path names.
+PRIMITIVES: dict[str, Callable] = {"arrays.matmul": matmul, "arrays.affine": affine,
+                                    "arrays.add_scaled": add_scaled, "arrays.sum_rows": sum_rows, "arrays.take_rows": take_rows}
+
+
+@dataclass(frozen=True)
+class ArrayOps:
+    """A library's primitives: ``ops.matmul(a, b, out)``, ``ops.affine(a, W, b, out)``,
+    ``ops.add_scaled(y, x, alpha)``, ``ops.sum_rows(a, out)``, ``ops.take_rows(a, rows, out)``.  ``in_place``: whether they write
+    into ``out`` (registered fast paths) rather than assign a new result to it; a workspace of
+    reused arrays only pays where they do."""
+
+    xp: Any
+    _matmul: Callable
+    _affine: Callable
+    _add_scaled: Callable
+    _sum_rows: Callable
+    _take_rows: Callable
+    in_place: bool = False
+
+    def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        return self._matmul(self.xp, a, b, out)
+
+    def affine(self, a: Any, W: Any, b: Any, out: Any = None) -> Any:
+        if self._affine is affine:  # no fused form: this library's product, then the bias in place
+            z = self.matmul(a, W, out)
+            z += b
+            return z
+        return self._affine(self.xp, a, W, b, out)
+
+    def add_scaled(self, y: Any, x: Any, alpha: float) -> Any:
+        return self._add_scaled(self.xp, y, x, alpha)
+
+    def sum_rows(self, a: Any, out: Any = None) -> Any:
+        return self._sum_rows(self.xp, a, out)
+
+    def take_rows(self, a: Any, rows: Any, out: Any = None) -> Any:
+        return self._take_rows(self.xp, a, rows, out)
+
+
+def ops_for(xp: Any, library: str | None = None) -> ArrayOps:
+    """The primitives for ``library`` (its registered fast paths, else the generic forms)."""
+    chosen = [fastpaths.select(name, library or "", generic) for name, generic in PRIMITIVES.items()]
+    return ArrayOps(xp, *chosen, in_place=chosen[0] is not matmul)

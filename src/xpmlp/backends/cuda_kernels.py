@@ -41,6 +41,8 @@ SPECS: dict[str, ElementwiseSpec] = {
         ElementwiseSpec("logistic_delta", "T g, T a", "T d", "d = g * a * (1 - a)"),
         ElementwiseSpec("tanh_delta", "T g, T a", "T d", "d = g * (1 - a * a)"),
         ElementwiseSpec("relu_delta", "T a", "T g", "g = a > 0 ? g : (T)0"),  # in place in g
+        # y <- y + alpha x (BLAS's axpy), e.g. the L2 penalty's gradient added in place
+        ElementwiseSpec("add_scaled", "T x, float64 alpha", "T y", "y += (T)alpha * x"),
         # p <- p - eta g
         ElementwiseSpec("sgd_update", "T g, float64 lr", "T p", "p -= (T)lr * g"),
         # Adam (Kingma & Ba, alg. 1), c1 = 1 - b1^t, c2 = 1 - b2^t: one pass instead of about ten

@@ -30,10 +30,10 @@ def kernel(name: str) -> Any:
 
 
 def _delta(name: str) -> Callable:
-    """``delta(xp, g, z, a)`` as one elementwise pass ``d = body(g, a)``."""
+    """``delta(xp, g, z, a)`` as one elementwise pass ``d = body(g, a)``, into ``g``'s buffer."""
 
-    def delta(xp: Any, g: Any, z: Any, a: Any) -> Any:
-        return kernel(name)(g, a)
+    def delta(xp: Any, g: Any, z: Any, a: Any, scratch: Any = None) -> Any:
+        return kernel(name)(g, a, g)
 
     return delta
 
@@ -43,7 +43,7 @@ register("tanh.delta", "cupy", kernel="tanh_delta")(_delta("tanh_delta"))
 
 
 @register("relu.delta", "cupy", kernel="relu_delta")
-def _relu_delta(xp: Any, g: Any, z: Any, a: Any) -> Any:
+def _relu_delta(xp: Any, g: Any, z: Any, a: Any, scratch: Any = None) -> Any:
     return kernel("relu_delta")(a, g)  # g where a > 0 else 0, in g's buffer
 
 
@@ -57,3 +57,35 @@ def _sgd_update(params: Sequence[Any], grads: Sequence[Any], learning_rate: floa
 @register("adam.update", "cupy", kernel="adam_update")
 def _adam_update(xp, p, g, m, v, learning_rate, beta_1, beta_2, epsilon, c1, c2) -> None:
     kernel("adam_update")(g, learning_rate, beta_1, beta_2, epsilon, c1, c2, p, m, v)  # p, m, v in place
+
+
+@register("arrays.matmul", "cupy")
+def _matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
+    import cupy
+
+    if not isinstance(a, cupy.ndarray):
+        result = a @ b  # a sparse input layer: cuSPARSE's product, then copied
+        if out is None:
+            return result
+        out[...] = result
+        return out
+    return cupy.matmul(a, b, out=out)  # cuBLAS writes into out
+
+
+@register("arrays.add_scaled", "cupy", kernel="add_scaled")
+def _add_scaled(xp: Any, y: Any, x: Any, alpha: float) -> Any:
+    return kernel("add_scaled")(x, alpha, y)  # y += alpha x in one pass
+
+
+@register("arrays.sum_rows", "cupy")
+def _sum_rows(xp: Any, a: Any, out: Any = None) -> Any:
+    import cupy
+
+    return cupy.sum(a, axis=0, out=out)
+
+
+@register("arrays.take_rows", "cupy")
+def _take_rows(xp: Any, a: Any, rows: Any, out: Any = None) -> Any:
+    import cupy
+
+    return cupy.take(a, rows, axis=0, out=out)

@@ -13,9 +13,9 @@ calls :func:`select` once per rule.
 Every registration is held to its generic function by a parity test
 (:mod:`xpmlp.diagnostics.parity` builds the inputs from the name;
 ``tests/backends/test_fastpaths.py`` runs each one, and fails if one had no case
-that ran).  CuPy fast paths launch kernels declared as data in
-:mod:`.cuda_kernels` (``register(..., kernel=name)`` is required for CuPy), so CI
-can compile each with NVRTC and run its body, built for the host.
+that ran).  A CuPy fast path that launches a kernel of its own names it
+(``register(..., kernel=name)``); those kernels are declared as data in
+:mod:`.cuda_kernels`, so CI compiles each with NVRTC and runs its body, built for the host.
 
 Fast paths may overwrite their first array argument where the generic function's
 docstring allows it (``Activation.delta`` may reuse ``g``).
@@ -53,8 +53,8 @@ _REGISTRY: dict[tuple[str, str], FastPath] = {}
 
 def register(name: str, backend: str, kernel: str | None = None) -> Callable[[Callable], Callable]:
     """Decorator: register ``impl`` as the fast path for ``name`` on ``backend``."""
-    if backend == "cupy" and kernel not in SPECS:
-        raise ValueError(f"CuPy fast path {name!r} must name its kernel in cuda_kernels.SPECS, got {kernel!r}")
+    if kernel is not None and kernel not in SPECS:
+        raise ValueError(f"fast path {name!r} names kernel {kernel!r}, which cuda_kernels.SPECS does not declare")
     if (name, backend) in _REGISTRY:
         raise ValueError(f"a {backend} fast path for {name!r} is registered already")
 

@@ -44,6 +44,9 @@ class HostTransport:
         self.comm, self.backend, self.buffer = comm, backend, None
 
     def allreduce_(self, arrays: list) -> None:
+        if len(arrays) == 1 and arrays[0].flags.c_contiguous:  # the flat gradient buffer: summed where it is
+            self.comm.comm.Allreduce(self.comm.MPI.IN_PLACE, arrays[0], op=self.comm.MPI.SUM)
+            return
         n = sum(a.size for a in arrays)
         if self.buffer is None or self.buffer.size != n or self.buffer.dtype != arrays[0].dtype:
             self.buffer = np.empty(n, dtype=arrays[0].dtype)
@@ -69,11 +72,16 @@ class HostStaging(HostTransport):
 
 
 def _bucket(xp: Any, arrays: list) -> Any:
-    """The arrays' values in one flat device buffer."""
+    """The arrays' values in one flat device buffer: the array itself when it is one contiguous
+    array (the flat gradient buffer), else a concatenated copy."""
+    if len(arrays) == 1 and arrays[0].flags.c_contiguous:
+        return arrays[0]
     return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
 
 
 def _unbucket(xp: Any, bucket: Any, arrays: list) -> None:
+    if bucket is arrays[0]:
+        return  # reduced in place
     offset = 0
     for a in arrays:
         size = math.prod(a.shape)
@@ -146,6 +154,9 @@ class TorchDistributed:
     def allreduce_(self, arrays: list) -> None:
         import torch
 
+        if len(arrays) == 1 and arrays[0].is_contiguous():  # the flat gradient buffer: summed where it is
+            self.dist.all_reduce(arrays[0])
+            return
         bucket = torch.cat([a.reshape(-1) for a in arrays])
         self.dist.all_reduce(bucket)
         offset = 0

@@ -147,7 +147,8 @@ def from_state(
     net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0)
     net.set_weights(Ws, bs)
     if optimizer is not None:
-        optimizer.load_state(opt_state, opt_t, net.backend, net.params)
+        with net.backend.activate():
+            optimizer.load_state(opt_state, opt_t, net.backend, net.parameters)  # flat, as fit steps it
     extra_arrays = {k[2:]: a for k, a in arrays.items() if k.startswith("x.")}
     return Checkpoint(net, optimizer, schedule, history, meta.get("hyperparameters"), dict(meta.get("extra") or {}),
                       extra_arrays, str(meta.get("kind", "MLP")))

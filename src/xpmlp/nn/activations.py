@@ -58,20 +58,25 @@ class Activation:
         """a = f(z)."""
         raise NotImplementedError
 
-    def forward(self, xp: Any, z: Any) -> tuple[Any, Any]:
+    def forward(self, xp: Any, z: Any, out: Any = None) -> tuple[Any, Any]:
         """``(a, aux)``: ``a = f(z)`` and what computing it gave for free that a loss can reuse
-        (softmax: the log-normaliser ``log sum_k exp(z_k)``, ``(n, 1)``); ``aux`` is None otherwise."""
+        (softmax: the log-normaliser ``log sum_k exp(z_k)``, ``(n, 1)``); ``aux`` is None otherwise.
+
+        ``out`` (``z``'s shape and dtype), if given, is a buffer ``a`` may be written into (a fast
+        path's choice: the training loop lends one per layer, so a step allocates nothing); the
+        caller uses what is returned."""
         return self.f(xp, z), None
 
     def fprime(self, xp: Any, z: Any, a: Any) -> Any:
         """f'(z), elementwise; ``a`` is ``f(z)`` from the forward pass."""
         raise NotImplementedError
 
-    def delta(self, xp: Any, g: Any, z: Any, a: Any) -> Any:
+    def delta(self, xp: Any, g: Any, z: Any, a: Any, scratch: Any = None) -> Any:
         """g ⊙ f'(z): pull dC/da back to dC/dz.
 
         ``g`` is a temporary the caller gives up: a fast path
-        (:mod:`xpmlp.backends.fastpaths`) may overwrite it and return it.
+        (:mod:`xpmlp.backends.fastpaths`) may overwrite it and return it; ``scratch`` (``g``'s shape
+        and dtype), if given, is a buffer it may use for an intermediate (the training loop lends one).
         """
         return g * self.fprime(xp, z, a)
 
@@ -106,7 +111,7 @@ class Identity(Activation):
     def fprime(self, xp, z, a):
         return xp.ones_like(z)
 
-    def delta(self, xp, g, z, a):
+    def delta(self, xp, g, z, a, scratch=None):
         return g
 
 
@@ -152,7 +157,7 @@ class ReLU(Activation):
     def fprime(self, xp, z, a):
         return xp.astype(a > 0, a.dtype)
 
-    def delta(self, xp, g, z, a):
+    def delta(self, xp, g, z, a, scratch=None):
         return g * xp.astype(a > 0, g.dtype)  # mask by multiplication, never boolean assignment
 
 
@@ -311,7 +316,7 @@ class Softmax(Activation):
     def f(self, xp, z):
         return self.forward(xp, z)[0]
 
-    def forward(self, xp, z):
+    def forward(self, xp, z, out=None):
         m = xp.max(z, axis=1, keepdims=True)
         e = xp.exp(z - m)  # shift: exp(<= 0), no overflow
         s = xp.sum(e, axis=1, keepdims=True)
@@ -320,7 +325,7 @@ class Softmax(Activation):
     def fprime(self, xp, z, a):
         raise NotDifferentiableError("softmax has no elementwise derivative; use Activation.delta")
 
-    def delta(self, xp, g, z, a):
+    def delta(self, xp, g, z, a, scratch=None):
         return a * (g - xp.sum(g * a, axis=1, keepdims=True))  # J^T g, J = diag(a) - a a^T
 
 
@@ -344,7 +349,7 @@ class Threshold(Activation):
     def fprime(self, xp, z, a):
         raise NotDifferentiableError(self.untrainable_reason)
 
-    def delta(self, xp, g, z, a):
+    def delta(self, xp, g, z, a, scratch=None):
         return self.fprime(xp, z, a)  # raises
 
 

@@ -1,163 +1,30 @@
-"""The multilayer perceptron: parameters, forward pass and backward pass.
+"""The multilayer perceptron: its layers, activations and loss, its parameters, and its public math.
 
-Notation follows the seeds (Nielsen's matrix form), batched along axis 0:
-layer ``l = 1..L`` has weights ``W^l`` of shape ``(fan_in, fan_out)`` and bias
-``b^l`` of shape ``(fan_out,)``; ``a^0 = X`` is the input batch ``(n, n_in)``.
-
-==========================================  ==============================================
-forward, layer l                            ``z^l = a^{l-1} W^l + b^l``,  ``a^l = f(z^l)``
-output error signal                         ``delta^L = dC/da^L ⊙ f'(z^L)``
-                                            (fused: ``delta^L = a^L - t`` for matching pairs)
-propagated error signal                     ``delta^l = (delta^{l+1} (W^{l+1})^T) ⊙ f'(z^l)``
-gradients                                   ``dC/dW^l = (a^{l-1})^T delta^l``,
-                                            ``dC/db^l = sum over the batch of delta^l``
-==========================================  ==============================================
-
-Python lists are 0-based: ``Ws[i]`` is ``W^{i+1}``, ``trace.z[i]`` is ``z^{i+1}``,
-``trace.a[i]`` is ``a^i`` (so ``trace.a[0]`` is the input).
-
-The input ``a^0 = X`` may be a sparse matrix (:mod:`xpmlp.backends.sparse`): the input layer
-touches it only in ``a^0 W^1`` and ``(a^0)^T delta^1``, written with ``@`` and ``.T``,
-which the sparse containers compute as sparse times dense, giving dense arrays.
-
-Batch reduction: with ``reduction="mean"`` (default) the batch cost is the mean
-of the per-sample costs, so ``delta^L`` carries a factor ``1/n`` and every
-gradient is the batch average (mini-batch SGD as in seed 04).  With
-``reduction="sum"`` the deltas are the per-sample error signals and the
-gradients are sums over the batch (seed 02's batch derivation).
+An :class:`MLP` holds every parameter in one flat buffer (:mod:`.parameters`): ``net.flat``,
+with ``net.Ws[i]`` (``W^{i+1}``, ``(sizes[i], sizes[i+1])``) and ``net.bs[i]`` (``b^{i+1}``)
+views of it.  Its methods check user data and move it to the backend once, then run the
+forward and backward passes of :mod:`.backprop` with the model's device current.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..backends import fastpaths
-from .activations import HIDDEN, Activation, NotDifferentiableError, get_activation
+from ..backends.arrays import ops_for
 from ..backends.backend import Backend, resolve
-from .init import init_weights
-from .losses import Loss, get_loss, valid_pair
-from .targets import as_target_matrix, check_targets
 from ..backends.boundary import as_backend_2d, check_finite_host
+from .activations import HIDDEN, NotDifferentiableError, get_activation
+from .backprop import Gradients, Trace, backward, forward, output_delta
+from .init import init_weights
+from .losses import get_loss, valid_pair
+from .parameters import Flat, Layout
+from .targets import as_target_matrix, check_targets
 
-__all__ = ["MLP", "Trace", "Gradients", "forward", "backward"]
-
-
-@dataclass
-class Trace:
-    """What the forward pass records.
-
-    ``z[i]`` is ``z^{i+1}``, shape ``(n, sizes[i+1])``; ``a[i]`` is ``a^i``
-    (``a[0]`` is the input, ``a[-1]`` the output).  Backend arrays.
-    """
-
-    z: list
-    a: list
-    #: ``aux[i]``: what layer i+1's activation computed for free beside ``a`` (see
-    #: :meth:`Activation.forward`; softmax: its log-normaliser), else None.
-    aux: list = field(default_factory=list)
-
-
-@dataclass
-class Gradients:
-    """What the backward pass returns (backend arrays, the model's dtype).
-
-    ``delta[i]`` is ``delta^{i+1}`` ``(n, sizes[i+1])``; ``grad_W[i]`` is
-    ``dC/dW^{i+1}`` ``(sizes[i], sizes[i+1])``; ``grad_b[i]`` is ``dC/db^{i+1}``
-    ``(sizes[i+1],)``.
-    """
-
-    delta: list
-    grad_W: list
-    grad_b: list
-
-
-def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: Any, xp: Any) -> Trace:
-    """Forward pass: record ``z^l`` and ``a^l`` for every layer.
-
-    ``X`` is ``(n, n_in)`` on the weights' backend and dtype.
-    """
-    z, a, aux = [], [X], []
-    for W, b, act in zip(Ws, bs, activations):
-        z_l = a[-1] @ W  # z^l = a^{l-1} W^l ...
-        z_l += b  # ... + b^l
-        a_l, aux_l = act.forward(xp, z_l)  # a^l = f(z^l)
-        z.append(z_l)
-        a.append(a_l)
-        aux.append(aux_l)
-    return Trace(z, a, aux)
-
-
-def output_delta(
-    loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, scale: float, fused: bool = True, sample_weight: Any = None
-) -> Any:
-    """delta^L, the error signal at the output, times ``scale`` (1/n for the batch mean).
-
-    ``fused=True`` uses the loss's declared pairing ``delta^L = s (a^L - t)``
-    where one exists; otherwise, or with ``fused=False``, the general route
-    ``delta^L = dC/da ⊙ f'(z^L)``.  ``sample_weight`` ``(n,)``, if given,
-    weights each sample's cost, so each row of delta^L is multiplied by it.
-    """
-    a_L, z_L = trace.a[-1], trace.z[-1]
-    s = loss.fused_scale(act.name, a_L.shape[1]) if fused else None
-    if s is not None:
-        delta = a_L - T  # FE = a^L - t (seed 01's final error)
-        delta *= s * scale  # delta^L = s (a^L - t): f'(z^L) cancels against dC/da
-    else:
-        delta = act.delta(xp, loss.dC_da(xp, a_L, T), z_L, a_L)  # delta^L = dC/da ⊙ f'(z^L)
-        if scale != 1.0:
-            delta *= scale
-    if sample_weight is not None:
-        delta *= xp.reshape(sample_weight, (-1, 1))  # d(w_i C_i)/dz_i = w_i delta_i
-    return delta
-
-
-def backward(
-    Ws: Sequence,
-    activations: Sequence[Activation],
-    loss: Loss,
-    trace: Trace,
-    T: Any,
-    xp: Any,
-    reduction: str = "mean",
-    fused: bool = True,
-    sample_weight: Any = None,
-    scale: float | None = None,
-) -> Gradients:
-    """Backward pass: error signals and gradients for every layer.
-
-    Parameters
-    ----------
-    Ws : weights, ``Ws[i]`` of shape ``(sizes[i], sizes[i+1])``
-    activations : one per layer
-    loss : the cost function
-    trace : the forward pass for the same batch
-    T : targets ``(n, sizes[-1])``, same backend and dtype
-    reduction : ``"mean"`` (gradients averaged over the batch) or ``"sum"``
-    fused : use the fused output delta where the loss declares one
-    sample_weight : ``(n,)`` per-sample weights of the cost, or None
-    scale : the factor on delta^L, overriding ``reduction``'s (``1/n`` for the mean, 1 for the
-        sum); data-parallel training passes ``1/B`` for a global batch of ``B`` rows split
-        across processes
-    """
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    if scale is None:
-        scale = 1.0 / trace.a[0].shape[0] if reduction == "mean" else 1.0
-    L = len(Ws)
-    deltas, grad_W, grad_b = [None] * L, [None] * L, [None] * L
-    delta = output_delta(loss, activations[-1], trace, T, xp, scale, fused, sample_weight)  # delta^L
-    for i in range(L - 1, -1, -1):
-        deltas[i] = delta
-        grad_W[i] = trace.a[i].T @ delta  # dC/dW^l = (a^{l-1})^T delta^l
-        grad_b[i] = xp.sum(delta, axis=0)  # dC/db^l = sum over the batch of delta^l
-        if i > 0:
-            g = delta @ Ws[i].T  # dC/da^{l-1} = delta^l (W^l)^T
-            delta = activations[i - 1].delta(xp, g, trace.z[i - 1], trace.a[i])  # delta^{l-1} = g ⊙ f'(z^{l-1})
-    return Gradients(deltas, grad_W, grad_b)
+__all__ = ["MLP", "Trace", "Gradients", "forward", "backward", "output_delta"]
 
 
 def _on_device(method: Callable) -> Callable:
@@ -198,7 +65,10 @@ class MLP:
 
     Attributes
     ----------
-    Ws, bs : lists of backend arrays, ``Ws[i]`` ``(sizes[i], sizes[i+1])``, ``bs[i]`` ``(sizes[i+1],)``
+    parameters : :class:`~xpmlp.nn.parameters.Flat`, the flat buffer ``flat`` (1-D, every ``W^l``,
+        then every ``b^l``) and its views
+    Ws, bs : its views, ``Ws[i]`` ``(sizes[i], sizes[i+1])``, ``bs[i]`` ``(sizes[i+1],)``
+    ops : the backend's array primitives (:func:`xpmlp.backends.arrays.ops_for`)
     """
 
     def __init__(
@@ -232,10 +102,12 @@ class MLP:
         self.backend = resolve(backend, device=device, dtype=dtype)
         layer_acts = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
         self.activations = [fastpaths.specialize(act, self.backend.name) for act in layer_acts]  # the one seam
+        self.ops = ops_for(self.backend.xp, self.backend.name)
+        self.layout = Layout(tuple(sizes))
+        with self.backend.activate():
+            self.parameters = Flat.zeros(self.layout, self.xp, self.backend.dtype, self.backend.device)
         init_acts = [self.hidden_activation.name] * len(layer_acts) if init == "sklearn" else [a.name for a in layer_acts]
-        Ws, bs = init_weights(sizes, init_acts, seed, init)
-        self.Ws, self.bs = [], []
-        self.set_weights(Ws, bs)
+        self.set_weights(*init_weights(sizes, init_acts, seed, init))
 
     # -- parameters -----------------------------------------------------------------------
     @property
@@ -247,40 +119,57 @@ class MLP:
         """L, the number of weight layers (hidden layers + 1)."""
         return len(self.sizes) - 1
 
+    @property
+    def Ws(self) -> list:  # noqa: N802 (the seeds' name)
+        """``W^1 .. W^L``: views of :attr:`flat`."""
+        return self.parameters.Ws
+
+    @property
+    def bs(self) -> list:
+        """``b^1 .. b^L``: views of :attr:`flat`."""
+        return self.parameters.bs
+
+    @property
+    def flat(self) -> Any:
+        """Every parameter in one 1-D backend array: ``W^1 .. W^L`` (raveled), then ``b^1 .. b^L``."""
+        return self.parameters.flat
+
+    @property
+    def params(self) -> list:
+        """The parameter arrays in update order ``[W^1, b^1, W^2, b^2, ...]`` (views of :attr:`flat`)."""
+        return self.parameters.params
+
     @_on_device
     def set_weights(self, Ws: Sequence, bs: Sequence) -> None:
-        """Replace the parameters with host arrays (cast to the model's dtype, moved to its device)."""
+        """Copy new parameters in: host arrays (cast to the model's dtype, moved to its device) or arrays
+        of the model's library.  Every shape and value is checked before anything is written."""
         if len(Ws) != self.n_layers or len(bs) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} weight matrices and bias vectors, got {len(Ws)} and {len(bs)}")
-        new_W, new_b = [], []
+        new = []
         for i, (W, b) in enumerate(zip(Ws, bs)):
             W = W if self.backend.is_native(W) else np.asarray(W)
             b = b if self.backend.is_native(b) else np.asarray(b)
             want_W, want_b = (self.sizes[i], self.sizes[i + 1]), (self.sizes[i + 1],)
             if tuple(W.shape) != want_W or tuple(b.shape) != want_b:
                 raise ValueError(f"layer {i + 1}: W must be {want_W} and b {want_b}, got {tuple(W.shape)} and {tuple(b.shape)}")
-            new_W.append(self._own(W))
-            new_b.append(self._own(b))
-        self.Ws, self.bs = new_W, new_b
+            new += [self._own(W), self._own(b)]
+        for view, value in zip(self.params, new):
+            view[...] = value
 
     def _own(self, arr: Any) -> Any:
         be = self.backend
-        if be.is_device_array(arr):  # of this library, maybe on another device: moved here, then copied
-            return be.xp.asarray(be.to_device(arr), dtype=be.dtype, copy=True)
+        if be.is_device_array(arr):  # of this library, maybe on another device: moved here
+            return be.xp.astype(be.to_device(arr), be.dtype)
         host = np.asarray(arr)
         check_finite_host(host, "weights", hint="")
-        return be.asarray(np.array(host, copy=True))
+        return be.asarray(host)
 
     @_on_device
     def get_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Host NumPy copies ``(Ws, bs)`` of the parameters."""
-        to = self.backend.to_numpy
-        return [np.array(to(W)) for W in self.Ws], [np.array(to(b)) for b in self.bs]
-
-    @property
-    def params(self) -> list:
-        """The parameter arrays in update order ``[W^1, b^1, W^2, b^2, ...]`` (backend arrays)."""
-        return [p for pair in zip(self.Ws, self.bs) for p in pair]
+        """Host NumPy copies ``(Ws, bs)`` of the parameters (one device-to-host copy)."""
+        host = np.array(self.backend.to_numpy(self.flat))
+        Ws, bs = self.layout.split(np, host)
+        return [np.array(W) for W in Ws], [np.array(b) for b in bs]
 
     # -- public math (checks input, converts host data once) ------------------------------
     @_on_device
@@ -306,7 +195,7 @@ class MLP:
     @_on_device
     def forward(self, X: Any) -> Trace:
         """Forward pass for a batch ``X`` ``(n, sizes[0])``; returns the :class:`Trace` (backend arrays)."""
-        return forward(self.Ws, self.bs, self.activations, self.as_input(X), self.xp)
+        return forward(self.Ws, self.bs, self.activations, self.as_input(X), self.xp, self.ops)
 
     def predict(self, X: Any) -> Any:
         """Network output ``a^L``, ``(n, sizes[-1])``, as a backend array."""
@@ -318,15 +207,15 @@ class MLP:
         self._check_trainable()
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
-        trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
-        return backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction, fused)
+        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops)
+        return backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction, fused, ops=self.ops)
 
     @_on_device
     def loss_value(self, X: Any, T: Any) -> float:
         """Mean per-sample cost over the batch, as a Python float."""
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
-        trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
+        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops)
         return float(self.backend.to_numpy(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T, trace.aux[-1]))))
 
     @_on_device
@@ -341,8 +230,8 @@ class MLP:
         self._check_trainable()
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
-        trace = forward(self.Ws, self.bs, self.activations, X, self.xp)
-        grads = backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction="sum")
+        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops)
+        grads = backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction="sum", ops=self.ops)
         to = self.backend.to_numpy
         layers = [
             {"z": to(trace.z[i]), "a": to(trace.a[i + 1]), "delta": to(grads.delta[i]),

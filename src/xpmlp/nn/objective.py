@@ -24,8 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
+from ..backends.arrays import ArrayOps, ops_for
 from ..backends.boundary import normalized_sample_weight
-from .network import MLP, Trace, backward, forward
+from .backprop import Trace, Workspace, backward, forward
+from .network import MLP
+from .parameters import Flat
 
 __all__ = [
     "Objective",
@@ -95,51 +98,69 @@ def batch_loss(net: MLP, trace: Trace, Tb: Any, wb: Any = None) -> Any:
 
 
 def param_gradients(net: MLP, trace: Trace, Tb: Any, wb: Any = None, scale: float | None = None,
-                    reduction: str = "mean") -> list:
-    """Backprop for a batch whose forward pass is ``trace``: ``[dC/dW^1, dC/db^1, ...]``.
+                    reduction: str = "mean", grads: Flat | None = None, ws: Workspace | None = None) -> Any:
+    """Backprop for a batch whose forward pass is ``trace``: ``[dC/dW^1, dC/db^1, ...]``, or, given a
+    flat gradient buffer ``grads``, that buffer with the gradients written into it.
 
     ``scale`` is the factor on delta^L (default ``1/b`` for ``reduction="mean"``, 1 for ``"sum"``),
-    so the result is ``scale`` times the gradient of ``sum_i w_i C_i``.
+    so the result is ``scale`` times the gradient of ``sum_i w_i C_i``.  ``ws``: the workspace
+    ``trace`` was made in (:class:`~xpmlp.nn.backprop.Workspace`; its arrays are reused).
     """
-    g = backward(net.Ws, net.activations, net.loss, trace, Tb, net.xp, reduction, sample_weight=wb, scale=scale)
-    return [grad for pair in zip(g.grad_W, g.grad_b) for grad in pair]
+    g = backward(net.Ws, net.activations, net.loss, trace, Tb, net.xp, reduction, sample_weight=wb, scale=scale,
+                 grads=grads, ops=net.ops, ws=ws)
+    return grads if grads is not None else [grad for pair in zip(g.grad_W, g.grad_b) for grad in pair]
 
 
-def l2_penalty(xp: Any, Ws: Sequence[Any]) -> Any:
-    """``sum_l ||W^l||_F^2``, a 0-d device array."""
+def l2_penalty(xp: Any, Ws: Any) -> Any:
+    """``sum_l ||W^l||_F^2``, a 0-d device array; ``Ws``: the weight matrices, or a flat buffer (one
+    reduction over its weights' slice)."""
+    if hasattr(Ws, "weights"):
+        return xp.vecdot(Ws.weights, Ws.weights)
     sq = xp.sum(Ws[0] * Ws[0])
     for W in Ws[1:]:
         sq = sq + xp.sum(W * W)
     return sq
 
 
-def add_l2_gradient(grads: Sequence[Any], Ws: Sequence[Any], alpha: float) -> None:
-    """``dC/dW^l += alpha W^l`` in place (``grads`` in params order; biases untouched)."""
-    if alpha:
-        for g, W in zip(grads[0::2], Ws):
-            g += alpha * W  # d/dW (alpha/2 ||W||^2) = alpha W
+def add_l2_gradient(grads: Any, Ws: Any, alpha: float, ops: ArrayOps | None = None) -> None:
+    """``dC/dW^l += alpha W^l`` in place (biases untouched): ``grads`` in params order and the weight
+    matrices ``Ws``, or two flat buffers (one axpy, ``ops.add_scaled``, on their weights' slices)."""
+    if not alpha:
+        return
+    if hasattr(grads, "weights"):
+        (ops or ops_for(Ws.xp)).add_scaled(grads.weights, Ws.weights, alpha)  # d/dW (alpha/2 ||W||^2) = alpha W, every layer at once
+        return
+    for g, W in zip(grads[0::2], Ws):
+        g += alpha * W  # d/dW (alpha/2 ||W||^2) = alpha W
 
 
 def batch_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any = None, objective: Objective = Objective(),
-                    rows: int | None = None, reduce: Callable[[list], None] | None = None) -> BatchObjective:
+                    rows: int | None = None, reduce: Callable[[list], None] | None = None,
+                    grads: Flat | None = None, ws: Workspace | None = None, factor: float = 1.0) -> BatchObjective:
     """Forward and backward for one batch: the objective's value and gradient (:class:`BatchObjective`).
 
     ``Xb`` ``(b, sizes[0])``, ``Tb`` ``(b, sizes[-1])``, ``wb`` ``(b,)`` or None: backend arrays.
     ``rows`` is ``|B|``, the batch's rows in every process (default ``b``); ``reduce``, if given,
     sums the data term's gradient over the processes in place before the penalty's gradient is
-    added (once, not once per process).
+    added (once, not once per process).  ``grads`` (a flat buffer of the model's layout) and ``ws``
+    (a :class:`~xpmlp.nn.backprop.Workspace` of ``b`` rows): where the gradient and the step's
+    arrays go, reused from step to step (the training loop's); ``factor`` multiplies the gradient
+    (plain SGD folds its learning rate in here, so its update is one subtraction).
     """
     rows = Xb.shape[0] if rows is None else rows
-    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp)  # z^l = a^{l-1} W^l + b^l, a^l = f(z^l)
+    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws)  # z^l = a^{l-1} W^l + b^l, a^l = f(z^l)
     loss = batch_loss(net, trace, Tb, wb)  # sum_i w_i C_i, stays on the device
-    grads = param_gradients(net, trace, Tb, wb, objective.delta_scale(rows))  # delta^l -> dC/dW^l, dC/db^l
+    scale = factor * objective.delta_scale(rows)
+    g = param_gradients(net, trace, Tb, wb, scale, objective.reduction, grads, ws)  # delta^l -> dC/dW^l, dC/db^l
     if reduce is not None:
-        reduce(grads)  # data-parallel: the data term summed over processes
+        reduce([g.flat] if grads is not None else g)  # data-parallel: the data term summed over processes
     alpha, penalty = objective.batch_alpha(rows), None
     if alpha:
-        add_l2_gradient(grads, net.Ws, alpha if objective.reduction == "mean" else alpha * rows)  # + alpha_B W^l
-        penalty = (alpha * rows) * l2_penalty(net.xp, net.Ws)  # |B| alpha_B sum ||W^l||^2
-    return BatchObjective(loss, penalty, grads)
+        params = net.parameters if grads is not None else net.Ws
+        add_l2_gradient(g, params, factor * (alpha if objective.reduction == "mean" else alpha * rows),
+                        net.ops)  # + alpha_B W^l
+        penalty = (alpha * rows) * l2_penalty(net.xp, params)  # |B| alpha_B sum ||W^l||^2
+    return BatchObjective(loss, penalty, g)
 
 
 def objective(net: MLP, X: Any, T: Any, alpha: float = 0.0, sample_weight: Any = None) -> float:
@@ -152,7 +173,7 @@ def objective(net: MLP, X: Any, T: Any, alpha: float = 0.0, sample_weight: Any =
         T = net.as_target(T, X.shape[0])
         w = normalized_sample_weight(net.backend, sample_weight, X.shape[0])
         xp = net.xp
-        trace = forward(net.Ws, net.bs, net.activations, X, xp)
+        trace = forward(net.Ws, net.bs, net.activations, X, xp, net.ops)
         per = net.loss.value(xp, trace.z[-1], trace.a[-1], T, trace.aux[-1])
         value = xp.mean(per if w is None else per * w)
         if alpha:

@@ -36,8 +36,11 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer", 
 class Optimizer:
     """Base class: ``step(params, grads, learning_rate)`` updates ``params`` in place.
 
-    Subclasses name their per-parameter state arrays in :attr:`slots`; each slot
-    holds one array per parameter, same shape, dtype and device.
+    ``params`` and ``grads`` are a model's flat buffers (:class:`~xpmlp.nn.parameters.Flat`: one
+    update for every parameter at once, weight decay on the weights' slice; :func:`xpmlp.fit`
+    steps these) or lists of arrays.  Subclasses name their state arrays in :attr:`slots`; each
+    slot holds one array per array stepped (for flat buffers: one flat array), same shape, dtype
+    and device.
     """
 
     name: str = ""
@@ -49,6 +52,7 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.t = 0  # completed steps (a host int: never read from the device)
         self._state: dict[str, list] = {}
+        self._flat: Any = None  # the flat parameter buffer stepped, if any: its layout splits the state
         self._backend: Any = None  # the Backend given to bind(), if any
         self._kernels: dict[str, Callable] = {}
 
@@ -68,24 +72,32 @@ class Optimizer:
             self._kernels[name] = generic if self._backend is None else fastpaths.select(name, self._backend.name, generic)
         return self._kernels[name]
 
-    def step(self, params: Sequence[Any], grads: Sequence[Any], learning_rate: float) -> None:
+    @property
+    def folds_learning_rate(self) -> bool:
+        """Whether the update is ``p <- p - eta g`` alone, so the learning rate may be folded into the
+        gradient where it is made (``delta^L``) and the step given ``learning_rate=1``."""
+        return False
+
+    def step(self, params: Any, grads: Any, learning_rate: float) -> None:
         """Apply one update to every parameter, in place, on its device.
 
-        ``params[i]`` and ``grads[i]`` are arrays of one namespace with equal shapes.
-        ``learning_rate`` is a Python float (so float32 models stay float32).
-        The gradients are consumed: an update may overwrite them in place.
+        ``params`` and ``grads``: two flat buffers of one layout (:class:`~xpmlp.nn.parameters.Flat`),
+        or lists of arrays of one namespace with equal shapes.  ``learning_rate`` is a Python float
+        (so float32 models stay float32).  The gradients are consumed: an update may overwrite them.
         """
-        if len(params) != len(grads):
-            raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
+        if hasattr(params, "flat"):
+            if self._state and self._flat is None:  # state kept per parameter (unpickled): made flat
+                self._state = {s: [params.pack(params.xp, arrays)] for s, arrays in self._state.items()}
+            self._flat = params
+        params, grads, decayed = _arrays(params, grads)
         if self.slots and not self._state:
             xp = array_api_compat.array_namespace(params[0])
             self._state = {s: [xp.zeros_like(p) for p in params] for s in self.slots}  # on p's device
         self.t += 1
         lr = float(learning_rate)
         if self.weight_decay:
-            for p in params:
-                if p.ndim >= 2:
-                    p *= 1.0 - lr * self.weight_decay  # decoupled decay: p <- p - eta wd p
+            for p in decayed:
+                p *= 1.0 - lr * self.weight_decay  # decoupled decay: p <- p - eta wd p
         self._apply(params, grads, lr)
 
     def _apply(self, params: Sequence[Any], grads: Sequence[Any], lr: float) -> None:
@@ -97,13 +109,17 @@ class Optimizer:
         return {"weight_decay": self.weight_decay}
 
     def state(self) -> dict[str, list]:
-        """``{slot: [array per parameter]}``: the live backend arrays (empty before the first step)."""
+        """``{slot: [array per parameter]}``: the live backend arrays (views of the flat state when it
+        steps a flat buffer), empty before the first step."""
+        if self._flat is not None and self._state:
+            return {slot: self._flat.unpack(arrays[0]) for slot, arrays in self._state.items()}
         return self._state
 
-    def load_state(self, state: dict[str, Sequence[np.ndarray]], t: int, backend: Any, params: Sequence[Any]) -> None:
+    def load_state(self, state: dict[str, Sequence[np.ndarray]], t: int, backend: Any, params: Any) -> None:
         """Replace the state with host arrays, moved to ``backend`` (its dtype and device).
 
-        Every slot must hold one array per parameter, shaped like it; an empty
+        Every slot must hold one array per parameter (``params``' order), shaped like it; for a
+        flat buffer of parameters they are packed into one flat array per slot.  An empty
         ``state`` means "no step taken yet" and needs ``t == 0``.
         """
         if not state:
@@ -121,7 +137,10 @@ class Optimizer:
                 if tuple(np.shape(a)) != tuple(p.shape):
                     raise ValueError(f"{self.name} slot {slot!r}[{k}] has shape {np.shape(a)}, parameter has {tuple(p.shape)}")
             new[slot] = [backend.asarray(np.array(a, copy=True), dtype=backend.dtype) for a in arrays]
+            if hasattr(params, "flat"):  # a model's flat buffer: its state is flat too
+                new[slot] = [params.pack(backend.xp, new[slot])]
         self._state, self.t = new, int(t)
+        self._flat = params if hasattr(params, "flat") else None
 
     def snapshot(self) -> tuple[int, dict[str, list]]:
         """Device copies of the state, for :meth:`restore` (rolls back a diverged epoch)."""
@@ -139,11 +158,12 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget all state (the next step starts from zero moments)."""
-        self._state, self.t = {}, 0
+        self._state, self.t, self._flat = {}, 0, None
 
     def __getstate__(self) -> dict[str, Any]:
-        # the kernels are functions of a backend's library: picked again after bind()
-        return {**self.__dict__, "_kernels": {}}
+        # the kernels are functions of a backend's library: picked again after bind(); the state as
+        # per-parameter arrays (a flat buffer's views would pickle as copies, apart from it)
+        return {**self.__dict__, "_kernels": {}, "_state": self.state(), "_flat": None}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -170,12 +190,17 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slots = ("velocity",) if self.momentum else ()
 
+    @property
+    def folds_learning_rate(self) -> bool:
+        return not self.momentum and not self.weight_decay
+
     def _apply(self, params, grads, lr):
         if not self.momentum:
             self._kernel("sgd.update", sgd_update)(params, grads, lr)  # p <- p - eta g, for every parameter
             return
+        update = self._kernel("momentum.update", momentum_update)
         for p, g, v in zip(params, grads, self._state["velocity"]):
-            momentum_update(p, g, v, lr, self.momentum, self.nesterov)  # v <- mu v - eta g; p <- p + v
+            update(p, g, v, lr, self.momentum, self.nesterov)  # v <- mu v - eta g; p <- p + v
 
     def config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov, **super().config()}
@@ -231,17 +256,18 @@ def make_optimizer(name: "str | Optimizer", **config: Any) -> Optimizer:
     return OPTIMIZERS.make(name, **config)
 
 
-def clip_grad_norm(grads: Sequence[Any], max_norm: float, xp: Any, eps: float = 1e-6) -> Any:
+def clip_grad_norm(grads: Any, max_norm: float, xp: Any, eps: float = 1e-6) -> Any:
     """Scale ``grads`` in place so their global L2 norm is at most ``max_norm``.
 
-    The factor ``min(1, max_norm / (norm + eps))`` is computed on the device and
-    applied unconditionally: no ``if`` on a device value, no boolean mask, so no
-    device-to-host sync on any library.  Returns the norm before clipping, a 0-d
-    device array.
+    ``grads``: a flat gradient buffer (one norm, one scaling) or a list of arrays.  The factor
+    ``min(1, max_norm / (norm + eps))`` is computed on the device and applied unconditionally:
+    no ``if`` on a device value, no boolean mask, so no device-to-host sync on any library.
+    Returns the norm before clipping, a 0-d device array.
     """
-    sq = xp.sum(grads[0] * grads[0])
+    grads = [grads.flat] if hasattr(grads, "flat") else list(grads)
+    sq = _squared_norm(xp, grads[0])
     for g in grads[1:]:
-        sq = sq + xp.sum(g * g)
+        sq = sq + _squared_norm(xp, g)
     norm = xp.sqrt(sq)  # ||g||, over every parameter
     scale = xp.minimum(float(max_norm) / (norm + eps), xp.ones_like(norm))  # min(1, max_norm / (norm + eps))
     for g in grads:
@@ -251,3 +277,23 @@ def clip_grad_norm(grads: Sequence[Any], max_norm: float, xp: Any, eps: float = 
 
 def _copy(a: Any) -> Any:
     return array_api_compat.array_namespace(a).asarray(a, copy=True)
+
+
+def _squared_norm(xp: Any, a: Any) -> Any:
+    """``sum(a * a)``, a 0-d array (one reduction, no temporary, for a 1-D ``a``)."""
+    return xp.vecdot(a, a) if a.ndim == 1 else xp.sum(a * a)
+
+
+def _arrays(params: Any, grads: Any) -> tuple[list, list, list]:
+    """``(params, grads, decayed)`` as lists: a flat buffer is one array, whose weights' slice is
+    what weight decay shrinks; a list's matrices (``ndim >= 2``) are."""
+    if hasattr(params, "flat") != hasattr(grads, "flat"):
+        raise TypeError("give two flat buffers or two lists of arrays")
+    if hasattr(params, "flat"):
+        if params.layout != grads.layout:
+            raise ValueError("the parameters and the gradients have different layouts")
+        return [params.flat], [grads.flat], [params.weights]
+    params, grads = list(params), list(grads)
+    if len(params) != len(grads):
+        raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
+    return params, grads, [p for p in params if p.ndim >= 2]

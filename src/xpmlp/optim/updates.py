@@ -30,7 +30,8 @@ def sgd_update(params: Sequence[Any], grads: Sequence[Any], learning_rate: float
     consumed (scaled in place, so no temporary the size of ``p`` is made).
     """
     for p, g in zip(params, grads):
-        g *= learning_rate  # eta g, in the gradient's own buffer
+        if learning_rate != 1.0:  # 1: the rate was folded into the gradient where it was made
+            g *= learning_rate  # eta g, in the gradient's own buffer
         p -= g  # p <- p - eta g
 
 

@@ -107,6 +107,11 @@ class CallbackList:
         self.callbacks = list(callbacks)
         self._grad_hooks = [cb for cb in self.callbacks if type(cb).on_gradients is not Callback.on_gradients]
 
+    @property
+    def reads_gradients(self) -> bool:
+        """Whether some callback's :meth:`Callback.on_gradients` looks at every step's gradients."""
+        return bool(self._grad_hooks)
+
     def on_fit_begin(self, run: Run) -> None:
         for cb in self.callbacks:
             cb.on_fit_begin(run)
@@ -156,11 +161,11 @@ class Rollback(Callback):
         self.on_divergence = on_divergence
 
     def on_epoch_begin(self, run):
-        self._good = ([run.net.xp.asarray(p, copy=True) for p in run.net.params], run.optimizer.snapshot())
+        self._good = (run.net.xp.asarray(run.net.flat, copy=True), run.optimizer.snapshot())
 
     def epoch_values(self, run):
         xp = run.net.xp
-        return {"weights_max_abs": xp.max(xp.stack([xp.max(xp.abs(p)) for p in run.net.params]))}
+        return {"weights_max_abs": xp.max(xp.abs(run.net.flat))}  # NaN or inf anywhere shows here
 
     def on_epoch_end(self, run, log):
         if math.isfinite(log.loss) and math.isfinite(log.values["weights_max_abs"]) or self.on_divergence == "continue":
@@ -183,8 +188,7 @@ class Rollback(Callback):
     def restore(self, run: Run) -> None:
         """Copy the saved parameters and optimizer state back into the live arrays."""
         saved, opt_snap = self._good
-        for p, g in zip(run.net.params, saved):
-            p[...] = g
+        run.net.flat[...] = saved
         run.optimizer.restore(opt_snap)
 
 
@@ -223,7 +227,7 @@ class GradientClipping(Callback):
         self.max_norm = float(max_norm)
 
     def on_gradients(self, run, grads):
-        clip_grad_norm(grads, self.max_norm, run.net.xp)
+        clip_grad_norm(grads, self.max_norm, run.net.xp)  # one norm over the flat gradient
 
 
 class EpochLogger(Callback):

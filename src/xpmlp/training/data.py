@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..backends import sparse
+from ..backends.arrays import ops_for
 from ..backends.backend import Backend
 from ..backends.boundary import normalized_sample_weight
 from ..nn.network import MLP
@@ -110,6 +111,8 @@ class TrainingData:
         self._local = np.full(self.n_total, -1, dtype=np.int64)  # position -> this process's row, or -1
         self._local[self.positions] = np.arange(n_local)
         self._take_X = sparse.row_taker(self.X)  # a sparse X has its own row selection; None: dense
+        self._ops = ops_for(self.backend.xp, self.backend.name)
+        self._buffers: tuple | None = None  # each gathered batch goes here: (X, T, w), batch_size rows
 
     def minibatches(self, rng: np.random.Generator) -> Iterator[tuple[Any, Any, Any, int]]:
         """One epoch's minibatches ``(X_b, T_b, w_b, |B|)``: of every global batch of the ``n_total``
@@ -130,13 +133,25 @@ class TrainingData:
             start += rows.size
 
     def _rows(self, rows: Any, host_rows: np.ndarray) -> tuple[Any, Any, Any]:
-        """``(X, T, w)`` at ``rows``: a slice, or a 1-D index array on the device (``host_rows`` on the host)."""
+        """``(X, T, w)`` at ``rows``: a slice (views), or a 1-D index array on the device (``host_rows``
+        on the host), gathered into buffers reused from batch to batch."""
         if isinstance(rows, slice):
             Xb = self.X[rows, ...] if self._take_X is None else self._take_X(rows, host_rows)
             return Xb, self.T[rows, ...], None if self.w is None else self.w[rows]
-        xp = self.backend.xp
-        Xb = xp.take(self.X, rows, axis=0) if self._take_X is None else self._take_X(rows, host_rows)
-        return Xb, xp.take(self.T, rows, axis=0), None if self.w is None else xp.take(self.w, rows, axis=0)
+        n, take = host_rows.size, self._ops.take_rows
+        if not self._ops.in_place:  # a library without out=: the gathered rows as they come
+            Xb = take(self.X, rows) if self._take_X is None else self._take_X(rows, host_rows)
+            return Xb, take(self.T, rows), None if self.w is None else take(self.w, rows)
+        bX, bT, bw = self._buffers or self._make_buffers()
+        Xb = take(self.X, rows, bX[:n, ...]) if self._take_X is None else self._take_X(rows, host_rows)
+        return Xb, take(self.T, rows, bT[:n, ...]), None if self.w is None else take(self.w, rows, bw[:n])
+
+    def _make_buffers(self) -> tuple:
+        xp, be, b = self.backend.xp, self.backend, self.batch_size
+        empty = lambda *shape: xp.empty(shape, dtype=be.dtype, device=be.device)  # noqa: E731
+        self._buffers = (None if self._take_X is not None else empty(b, self.X.shape[1]), empty(b, self.T.shape[1]),
+                         None if self.w is None else empty(b))
+        return self._buffers
 
 
 def _validation_arrays(net: MLP, validation_data: tuple) -> tuple:

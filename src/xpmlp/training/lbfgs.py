@@ -37,28 +37,15 @@ from ..nn.objective import Objective, batch_gradients
 __all__ = ["fit_lbfgs", "flat_objective"]
 
 
-def _layout(net: MLP) -> list[tuple[int, int, tuple[int, ...]]]:
-    """``(start, stop, shape)`` of every parameter (``net.params`` order) in the flat vector."""
-    out, start = [], 0
-    for p in net.params:
-        size = int(np.prod(p.shape))
-        out.append((start, start + size, tuple(p.shape)))
-        start += size
-    return out
-
-
-def _load(net: MLP, theta: np.ndarray, layout: list) -> None:
-    """Copy the flat host vector ``theta`` into the parameters: one host-to-device transfer."""
-    xp = net.xp
-    flat = net.backend.asarray(theta)  # host -> device, once per evaluation
-    for p, (start, stop, shape) in zip(net.params, layout):
-        p[...] = xp.reshape(flat[start:stop], shape)
+def _load(net: MLP, theta: np.ndarray) -> None:
+    """Copy the host vector ``theta`` into the model's flat buffer: one host-to-device transfer."""
+    net.flat[...] = net.backend.asarray(theta)  # host -> device, once per evaluation
 
 
 def flat_objective(net: MLP, X: Any, T: Any, *, sample_weight: Any = None,
                    alpha: float = 0.0) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], np.ndarray]:
-    """``(fun, theta0)``: ``fun(theta) -> (J, dJ/dtheta)`` over the flattened parameters
-    (``net.params`` order, host float64), and the current parameters as ``theta0``.
+    """``(fun, theta0)``: ``fun(theta) -> (J, dJ/dtheta)`` over the model's flat parameter
+    buffer (:class:`~xpmlp.nn.parameters.Layout` order, host float64), and ``net.flat`` as ``theta0``.
 
     ``fun`` leaves ``theta`` loaded in ``net``.  ``X`` ``(n, sizes[0])`` (dense or sparse) and
     ``T`` ``(n, sizes[-1])`` move to the backend here, once.
@@ -66,7 +53,8 @@ def flat_objective(net: MLP, X: Any, T: Any, *, sample_weight: Any = None,
     with net.backend.activate():
         data = prepare(net, X, T, batch_size="full", shuffle=False, rng=np.random.default_rng(0),
                        sample_weight=sample_weight)
-    layout, objective = _layout(net), Objective(alpha=alpha)
+        grads = net.parameters.like()  # dJ/dtheta, in net.flat's layout, on the model's device
+    objective = Objective(alpha=alpha)
     xp, n = net.xp, data.n_total
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -74,14 +62,14 @@ def flat_objective(net: MLP, X: Any, T: Any, *, sample_weight: Any = None,
             return _evaluate(theta)
 
     def _evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        _load(net, theta, layout)
-        step = batch_gradients(net, data.X, data.T, data.w, objective)  # sum_i w_i C_i, n alpha ||W||^2, dJ/dtheta
+        _load(net, theta)
+        step = batch_gradients(net, data.X, data.T, data.w, objective, grads=grads)  # sum_i w_i C_i, n alpha ||W||^2
         total = step.loss if step.penalty is None else step.loss + 0.5 * step.penalty  # n J
-        packed = xp.concat([xp.reshape(total / n, (1,))] + [xp.reshape(g, (-1,)) for g in step.grads])
+        packed = xp.concat([xp.reshape(total / n, (1,)), grads.flat])
         host = np.asarray(net.backend.to_numpy(packed), dtype=np.float64)  # device -> host, one read
         return float(host[0]), host[1:]
 
-    theta0 = np.concatenate([np.asarray(net.backend.to_numpy(p), dtype=np.float64).ravel() for p in net.params])
+    theta0 = np.array(net.backend.to_numpy(net.flat), dtype=np.float64)  # a copy: fun writes into net.flat
     return fun, theta0
 
 
@@ -110,9 +98,8 @@ def fit_lbfgs(net: MLP, X: Any, T: Any, *, sample_weight: Any = None, alpha: flo
         raise ValueError(f"alpha must be >= 0, got {alpha!r}")
     with net.backend.activate():  # the model's device current (cupy:1 computes on GPU 1)
         fun, theta0 = flat_objective(net, X, T, sample_weight=sample_weight, alpha=alpha)
-        layout = _layout(net)
         opts = {"maxiter": int(max_iter), "maxfun": int(max_fun), "gtol": float(tol), **(options or {})}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a non-finite loss ends the line search
             result = minimize(fun, theta0, method="L-BFGS-B", jac=True, options=opts)
-        _load(net, result.x, layout)
+        _load(net, result.x)
     return result

@@ -49,6 +49,7 @@ from .callbacks import (
 from .comm import Communicator, Interrupted, SingleProcess
 from ..history import History
 from ..nn.metrics import ScoreFn, default_score
+from ..nn.backprop import Workspace
 from ..nn.network import MLP, forward
 from ..nn.objective import Objective, batch_gradients
 from ..optim.optimizers import SGD, Optimizer, make_optimizer
@@ -60,23 +61,32 @@ from .stopping import EarlyStopping
 __all__ = ["run_epochs", "fit", "train", "Run", "History", "DivergenceError"]
 
 def run_epochs(run: Run, callbacks: CallbackList) -> History:
-    """The training loop: ``run.max_epochs`` epochs of gradient descent on ``run.data``."""
+    """The training loop: ``run.max_epochs`` epochs of gradient descent on ``run.data``.
+
+    Every step writes into the same arrays (``run.grads``, ``run.workspace``); plain SGD folds its
+    learning rate into delta^L (unless a callback reads the gradients), so its update is ``W -= g``.
+    """
     net, xp = run.net, run.net.xp
+    fold = run.optimizer.folds_learning_rate and not callbacks.reads_gradients
     run.history.stop_reason = "max_epochs"
     callbacks.on_fit_begin(run)
     try:
         for _ in range(run.max_epochs):
             run.epoch_open = True
             callbacks.on_epoch_begin(run)
-            loss = penalty = xp.zeros((), dtype=net.backend.dtype, device=net.backend.device)
+            loss = xp.zeros((), dtype=net.backend.dtype, device=net.backend.device)
+            penalty = xp.zeros((), dtype=net.backend.dtype, device=net.backend.device)
+            eta = run.learning_rate
             for Xb, Tb, wb, B in run.data.minibatches(run.rng):
                 # forward, backward (delta^l -> dC/dW^l, dC/db^l), summed over processes, + alpha_B W^l
-                step = batch_gradients(net, Xb, Tb, wb, run.objective, rows=B, reduce=run.comm.allreduce_)
-                loss = loss + step.loss  # sum_i w_i C_i, stays on the device
+                step = batch_gradients(net, Xb, Tb, wb, run.objective, rows=B, reduce=run.comm.allreduce_,
+                                       grads=run.grads, ws=run.workspace and run.workspace.rows(Xb.shape[0]),
+                                       factor=eta if fold else 1.0)
+                loss += step.loss  # sum_i w_i C_i, stays on the device
                 if step.penalty is not None:
-                    penalty = penalty + step.penalty  # |B| alpha_B ||W||^2, recorded
+                    penalty += step.penalty  # |B| alpha_B ||W||^2, recorded
                 callbacks.on_gradients(run, step.grads)  # e.g. clipping, on the device
-                run.optimizer.step(net.params, step.grads, run.learning_rate)  # W <- W - eta dC/dW (or Adam, ...)
+                run.optimizer.step(net.parameters, step.grads, 1.0 if fold else eta)  # W <- W - eta dC/dW (or Adam)
             callbacks.on_epoch_end(run, _read_epoch(run, callbacks, loss, penalty))  # the epoch's one read
             if run.stopping:
                 break
@@ -216,6 +226,9 @@ def fit(
                         "max_grad_norm": max_grad_norm})
             run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
                       objective, score or default_score(net.output_activation.name), comm)
+            run.grads = net.parameters.like()
+            if net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
+                run.workspace = Workspace(net.sizes, net.xp, net.backend.dtype, net.backend.device, data.batch_size)
             return run_epochs(run, CallbackList([*standard, *callbacks]))  # divergence: Rollback raises
 
 

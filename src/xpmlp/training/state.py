@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,10 @@ class Run:
     learning_rate: float = 0.0
     epoch_open: bool = False
     stopping: bool = False
+    #: The flat gradient buffer every step writes into (the model's layout).
+    grads: Any = None
+    #: The arrays every step's forward and backward passes reuse (:class:`~xpmlp.nn.backprop.Workspace`).
+    workspace: Any = None
 
     def stop(self, reason: str) -> None:
         """End the fit after the current epoch, recording ``reason`` in the history."""

@@ -45,7 +45,7 @@ class EarlyStopping(Callback):
         if patience is not None and patience < 0:
             raise ValueError(f"patience must be >= 0 or None, got {patience}")
         self.patience, self.tol, self.restore_best, self.schedule = patience, float(tol), bool(restore_best), schedule
-        self._best: list | None = None
+        self._best: Any = None
 
     def on_fit_begin(self, run):
         self._best = None
@@ -57,7 +57,7 @@ class EarlyStopping(Callback):
             if log.validation_score > h.best_score:
                 h.best_score, h.best_epoch = log.validation_score, log.epoch
                 if self.restore_best:
-                    self._best = [run.net.xp.asarray(p, copy=True) for p in run.net.params]
+                    self._best = run.net.xp.asarray(run.net.flat, copy=True)
         else:
             improved = log.loss <= h.best_loss - self.tol
             if log.loss < h.best_loss:
@@ -86,6 +86,5 @@ class EarlyStopping(Callback):
 
     def on_fit_end(self, run):
         if self._best is not None and run.history.stop_reason != "diverged":  # a diverged fit keeps its rollback
-            for p, b in zip(run.net.params, self._best):
-                p[...] = b
+            run.net.flat[...] = self._best
             self._best = None

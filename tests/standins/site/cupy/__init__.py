@@ -18,6 +18,7 @@ from typing import Any
 import numpy as _np
 
 from . import _standin, cuda
+from ._array import VIEWS
 from ._array import call as _call
 from ._array import ndarray
 from ._elementwise import ElementwiseKernel
@@ -66,15 +67,25 @@ def get_array_module(*args: Any) -> _types.ModuleType:
     return sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else _np
 
 
-def _forward(fn: Any) -> Any:
+def _forward(fn: Any, view: bool = False) -> Any:
     def function(*args: Any, **kwargs: Any) -> Any:
-        return _call(fn, args, kwargs)
+        return _call(fn, args, kwargs, view)
     function.__name__ = getattr(fn, "__name__", "function")
     function.__doc__ = f"NumPy's {function.__name__} under CuPy's rules (the stand-in)."
     return function
 
 
 _SUBMODULES = {"linalg", "fft"}
+#: Functions whose result's size depends on the data: CuPy reads it back from the device.
+DATA_DEPENDENT = {"nonzero", "argwhere", "flatnonzero", "unique", "unique_all", "unique_counts", "unique_inverse",
+                  "unique_values", "compress", "extract"}
+
+
+def _reads_back(fn: Any, name: str) -> Any:
+    def function(*args: Any, **kwargs: Any) -> Any:
+        _standin.sync(f"data-dependent {name}")
+        return _call(fn, args, kwargs)
+    return function
 
 
 def __getattr__(name: str) -> Any:
@@ -87,6 +98,6 @@ def __getattr__(name: str) -> Any:
     attr = getattr(_np, name)
     if isinstance(attr, type) or not callable(attr):
         return attr
-    forwarded = _forward(attr)
+    forwarded = _reads_back(attr, name) if name in DATA_DEPENDENT else _forward(attr, name in VIEWS)
     globals()[name] = forwarded  # made once
     return forwarded

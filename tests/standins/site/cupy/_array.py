@@ -25,18 +25,23 @@ _NO_PEER = "The device where the array resides ({}) is different from the curren
            "Peer access is unavailable between these devices."
 
 
-def unwrap(obj: Any) -> Any:
+#: Operations that make views (no kernel, so no current device needed) when they can.
+VIEWS = {"reshape", "ravel", "transpose", "swapaxes", "expand_dims", "squeeze", "broadcast_to", "view", "moveaxis",
+         "diagonal", "permute_dims", "matrix_transpose"}
+
+
+def unwrap(obj: Any, check: bool = True) -> Any:
     """Stand-in arrays (checked to be on the current device) to NumPy, recursively; NumPy arrays refused."""
     if isinstance(obj, ndarray):
-        if obj._dev != _standin.current():
+        if check and obj._dev != _standin.current():
             raise ValueError(_NO_PEER.format(obj._dev, _standin.current()))
         return obj._a
     if isinstance(obj, np.ndarray):
         raise TypeError(f"Unsupported type {type(obj)}")
     if isinstance(obj, (list, tuple)):
-        return type(obj)(unwrap(o) for o in obj)
+        return type(obj)(unwrap(o, check) for o in obj)
     if isinstance(obj, dict):
-        return {k: unwrap(v) for k, v in obj.items()}
+        return {k: unwrap(v, check) for k, v in obj.items()}
     return obj
 
 
@@ -53,9 +58,19 @@ def wrap(obj: Any) -> Any:
     return obj
 
 
-def call(fn: Any, args: tuple, kwargs: dict) -> Any:
-    """``fn`` (a NumPy function) on unwrapped arguments, its result wrapped."""
-    return wrap(fn(*unwrap(args), **unwrap(kwargs)))
+def call(fn: Any, args: tuple, kwargs: dict, view: bool = False) -> Any:
+    """``fn`` (a NumPy function) on unwrapped arguments, its result wrapped (``out=`` given back as
+    the very array passed, as CuPy does).  A ``view`` operation needs no current device when its
+    result is a view of its input (on the input's device); a copy does."""
+    out = kwargs.get("out")
+    if view and args and isinstance(args[0], ndarray):
+        result = fn(*unwrap(args, check=False), **unwrap(kwargs, check=False))
+        if isinstance(result, np.ndarray) and np.shares_memory(result, args[0]._a):
+            return ndarray(result, args[0]._dev)
+    result = fn(*unwrap(args), **unwrap(kwargs))
+    if isinstance(out, ndarray) and result is out._a:
+        return out
+    return wrap(result)
 
 
 def _binary(op: Any, reflected: bool = False) -> Any:
@@ -132,7 +147,14 @@ class ndarray:
         return self._a.tolist()
 
     # -- attributes ---------------------------------------------------------------------------
-    shape = property(lambda self: self._a.shape)
+    @property
+    def shape(self) -> tuple:
+        return self._a.shape
+
+    @shape.setter
+    def shape(self, value: tuple) -> None:  # in place, as CuPy's: refused where it would need a copy
+        self._a.shape = value
+
     dtype = property(lambda self: self._a.dtype)
     ndim = property(lambda self: self._a.ndim)
     size = property(lambda self: self._a.size)
@@ -140,7 +162,7 @@ class ndarray:
     nbytes = property(lambda self: self._a.nbytes)
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: self._a.flags)
-    T = property(lambda self: ndarray(self._a.T, self._dev))
+    T = property(lambda self: ndarray(self._a.T, self._dev))  # a view: no kernel
     mT = property(lambda self: ndarray(np.swapaxes(self._a, -1, -2), self._dev))
     data = property(lambda self: _MemoryPointer(self))
 
@@ -161,6 +183,10 @@ class ndarray:
 
     # -- indexing -----------------------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
+        parts = key if isinstance(key, tuple) else (key,)
+        if all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in parts):  # a view: no kernel
+            result = self._a[key]
+            return ndarray(result, self._dev) if isinstance(result, np.ndarray) else wrap(result)
         key = self._key(key)
         return wrap(unwrap(self)[key])
 
@@ -186,8 +212,14 @@ class ndarray:
         attr = getattr(self._a, name)
         if not callable(attr):
             return wrap(attr)
+        if name in ("nonzero", "compress", "repeat"):  # sizes read back from the device
+            _standin.sync(f"data-dependent {name}")
 
         def method(*args: Any, **kwargs: Any) -> Any:
+            if name in VIEWS:
+                result = attr(*unwrap(args, check=False), **unwrap(kwargs, check=False))
+                if isinstance(result, np.ndarray) and np.shares_memory(result, self._a):
+                    return ndarray(result, self._dev)
             return call(getattr(unwrap(self), name), args, kwargs)
         return method
 
