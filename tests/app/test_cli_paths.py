@@ -118,12 +118,17 @@ def test_evaluate_prints_r2_for_a_regression_model(regression, capsys):
     assert expected > 0.9  # a trained model: y is linear in x1, x2 plus a little noise
 
 
-def test_info_on_a_model_without_preprocessing_says_it_takes_numbers(tmp_path, capsys):
-    path = io.save(tmp_path / "plain.npz", xpmlp.MLP([4, 3], "relu", "identity", "squared_error", backend="numpy"))
+def test_a_model_without_preprocessing_is_shown_by_info_and_refused_by_predict(regression, tmp_path, capsys):
+    path = io.save(tmp_path / "plain.npz", xpmlp.MLP([2, 3], "relu", "identity", "squared_error", backend="numpy"))
     assert main(["info", str(path)]) == 0
     assert capsys.readouterr().out == (
-        f"{path}: MLP([4, 3], relu/identity, loss=squared_error, backend=numpy:cpu float32)\n"
+        f"{path}: MLP([2, 3], relu/identity, loss=squared_error, backend=numpy:cpu float32)\n"
         "no preprocessing record: the model takes rows of numbers as they are\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(path), str(regression[1])])
+    assert exc.value.code == 2 and capsys.readouterr().err == (
+        f"xpmlp: error: {path}: the model carries no preprocessing record; it was not saved by `xpmlp train --save` "
+        "or xpmlp.app.workflows.save_model\n")
 
 
 def test_training_without_tqdm_says_how_to_get_the_bar(monkeypatch, capsys, caplog):
