@@ -123,6 +123,9 @@ def test_an_npz_of_one_array_or_with_text_targets(tmp_path):
     np.savez(tmp_path / "one.npz", data=np.arange(6.0).reshape(3, 2))
     t = read_table(tmp_path / "one.npz", 1)
     assert t.columns == ["0"] and t.y.tolist() == [1, 3, 5] and t.X.tolist() == [[0.0], [2.0], [4.0]]
+    np.savez(tmp_path / "x.npz", X=np.arange(6.0).reshape(3, 2))  # X without y: the target is one of its columns
+    t = read_table(tmp_path / "x.npz", 0)
+    assert t.columns == ["1"] and t.y.tolist() == [0, 2, 4] and t.X.tolist() == [[1.0], [3.0], [5.0]]
     np.savez(tmp_path / "text.npz", X=np.array([[1.5, 2.0], [3.0, 4.0], [5.0, 6.5]]), y=np.array(["a", "b", "a"]))
     t = read_table(tmp_path / "text.npz", "y")
     assert t.columns == ["0", "1"] and t.y.tolist() == ["a", "b", "a"] and t.y.dtype.kind == "U"

@@ -181,6 +181,8 @@ def test_a_failed_write_leaves_the_earlier_onnx_file_whole(saved, tmp_path, monk
     monkeypatch.undo()
     with pytest.raises(IsADirectoryError):
         export.to_onnx(net, tmp_path, preprocessor=pre)  # a folder's name: the rename fails
+    with pytest.raises(FileNotFoundError):
+        export.to_onnx(net, tmp_path / "missing" / "m.onnx", preprocessor=pre)  # no such folder: nothing opened
     assert os.listdir(tmp_path) == ["m.onnx"]
 
 
