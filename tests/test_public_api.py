@@ -61,3 +61,26 @@ def test_importing_xpmlp_warns_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         importlib.reload(xpmlp)
+
+
+def test_a_moved_module_path_lists_the_new_modules_names_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # dir() is introspection, not a use of the old path
+        names = dir(importlib.import_module("xpmlp.backend"))
+    assert "resolve" in names and names == dir(importlib.import_module("xpmlp.backends.backend"))
+
+
+def test_the_estimators_failing_for_another_reason_than_scikit_learn_say_that_reason():
+    """scikit-learn installed but SciPy missing: the import error is SciPy's, not a hint to install scikit-learn."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['scipy'] = None\n"  # as if SciPy, which scikit-learn needs, were not installed
+            "import xpmlp\n"
+            "try:\n    xpmlp.MLPClassifier\n"
+            "except ModuleNotFoundError as e:\n    print(e.name, '|', e)\n")
+    pytest.importorskip("sklearn")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    name, _, message = done.stdout.strip().partition(" | ")
+    assert name.split(".")[0] == "scipy" and "scipy" in message, done.stdout + done.stderr
+    assert "xpmlp[sklearn]" not in message

@@ -45,17 +45,20 @@ def _read(args: argparse.Namespace, target: Any = None) -> Any:
 
 @contextlib.contextmanager
 def _data_warnings() -> Iterator[None]:
-    """Print the data's warnings (unseen categories) to standard error, one line each."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UnseenCategoryWarning)
-        try:
+    """Print the data's warnings (unseen categories) to standard error, one line each; any other
+    warning is shown as Python shows it, once the recording has ended (shown while recording, it
+    would be recorded again: the loop over the recorded warnings never ended)."""
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnseenCategoryWarning)
             yield
-        finally:
-            for w in caught:
-                if issubclass(w.category, UnseenCategoryWarning):
-                    print(f"xpmlp: warning: {w.message}", file=sys.stderr)
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    finally:
+        for w in caught:
+            if issubclass(w.category, UnseenCategoryWarning):
+                print(f"xpmlp: warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -180,7 +180,7 @@ class Preprocessor:
 def _as_numbers(y: Any, name: str | None) -> np.ndarray:
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
-        raise DataError(f"target {name!r} is not numeric (e.g. {y.flat[0]!r}); use the classification task")
+        raise DataError(f"target {name!r} is not numeric (e.g. {_plain(y.flat[0])!r}); use the classification task")
     return y.astype(np.float64)
 
 

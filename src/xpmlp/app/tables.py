@@ -24,6 +24,8 @@ A gap is an empty cell (or one of :data:`~xpmlp.app.delimited.MISSING`) or a NaN
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ from .delimited import TEXT_FORMATS, _Error, describe_separator, read_delimited
 __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORMATS"]
 
 FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".parquet")
+#: What reading a broken .npy or .npz file raises (a zip's own errors, a compressed member's zlib error).
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 #: Integer targets with at most this many distinct values (and fewer than half the rows) are classes.
 MAX_CLASSES = 20
 
@@ -188,17 +192,24 @@ def _stack(columns: list[np.ndarray]) -> np.ndarray:
 def _read_npy(path: Path) -> tuple[list[str], list[np.ndarray]]:
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except _UNREADABLE as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from exc
+    if not isinstance(arr, np.ndarray):  # numpy.load goes by the content: this is a zip of arrays
+        arr.close()
+        raise DataError(f"{path}: an .npz archive, not an .npy array; rename it to .npz")
     return _read_npy_array(path, arr)
 
 
 def _read_npz(path: Path) -> tuple[list[str], list[np.ndarray]]:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.ndarray):
+            with loaded as z:
+                arrays = {k: z[k] for k in z.files}  # reads every member: a corrupt one fails here
+    except _UNREADABLE as exc:
         raise DataError(f"{path}: not a readable .npz archive ({exc})") from exc
+    if isinstance(loaded, np.ndarray):  # numpy.load goes by the content: this is a single array
+        raise DataError(f"{path}: an .npy array, not an .npz archive; rename it to .npy")
     if "X" in arrays:
         X = np.asarray(arrays["X"])
         if X.ndim != 2:

@@ -1,0 +1,136 @@
+"""Every check :func:`xpmlp.io.load` makes before it builds anything, each on a file that fails it
+alone: one :class:`ModelFileError` naming the file and the problem; and what :func:`xpmlp.io.save`
+refuses to write (the earlier file left whole)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import xpmlp
+from xpmlp.io import ModelFileError, archive, load, read_state, save, write_state
+from xpmlp.optim.optimizers import Adam
+from xpmlp.optim.schedules import Adaptive
+from xpmlp.training import fit
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    """A file with every part: a [3, 5, 2] network, Adam's state after 3 steps, a schedule, a history."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 3))
+    T = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    net = xpmlp.MLP([3, 5, 2], "tanh", backend="numpy", seed=1)
+    opt, sched = Adam(), Adaptive(0.01)
+    hist = fit(net, X, T, epochs=1, batch_size=8, optimizer=opt, schedule=sched, patience=None)
+    return save(tmp_path_factory.mktemp("good") / "m.npz", net, optimizer=opt, schedule=sched, history=hist)
+
+
+def listed(meta, arrays, name, a):
+    """Put array ``a`` under ``name``, listed in the metadata as the writer lists it (so only the edit differs)."""
+    arrays[name] = a
+    meta["arrays"][name] = {"shape": list(a.shape), "dtype": a.dtype.str, "sha256": archive.digest(a)}
+
+
+def dropped(meta, arrays, *names):
+    for name in names:
+        del arrays[name], meta["arrays"][name]
+
+
+def bad_layer_sizes(sizes):
+    return lambda m, a: m["architecture"].update(sizes=sizes)
+
+
+def optimizer(**fields):
+    return lambda m, a: m["optimizer"].update(**fields)
+
+
+def schedule(edit):
+    return lambda m, a: edit(m["schedule"])
+
+
+# (edit(meta, arrays), what the error says after "<file>: ")
+EDITS = {
+    "arrays-not-a-mapping": (lambda m, a: m.update(arrays=[]),
+                             "malformed architecture record: TypeError('the array list is not a mapping')"),
+    "a-zero-layer": (bad_layer_sizes([3, 0, 2]), "layer sizes [3, 0, 2] are not valid"),
+    "a-fractional-layer": (bad_layer_sizes([3, 5.5, 2]), "layer sizes [3, 5.5, 2] are not valid"),
+    "one-layer": (bad_layer_sizes([3]), "layer sizes [3] are not valid"),
+    "dtype": (lambda m, a: m.update(dtype="float16"), "dtype 'float16' is not float32 or float64"),
+    "listed-shape": (lambda m, a: m["arrays"]["W.0"].update(shape=[5, 3]),
+                     "array 'W.0' is <f4[3, 5], metadata says <f4[5, 3]"),
+    "listed-dtype": (lambda m, a: m["arrays"]["b.1"].update(dtype="<f8"), "array 'b.1' is <f4[2], metadata says <f8[2]"),
+    "layer-missing": (lambda m, a: dropped(m, a, "W.1", "b.1"), "layer 2 parameters are missing"),
+    "stray-layer": (lambda m, a: listed(m, a, "W.2", np.zeros((2, 2), np.float32)),
+                    "the file holds parameters ['W.2'] that a 2-layer network does not have"),
+    "weights-of-integers": (lambda m, a: listed(m, a, "W.0", np.zeros((3, 5), np.int64)),
+                            "array 'W.0' has dtype int64, expected floating point"),
+    "optimizer-slots": (optimizer(slots=["velocity"]), "optimizer adam needs state ['m', 'v'], file has ['velocity']"),
+    "optimizer-state-shape": (lambda m, a: listed(m, a, "opt.m.1", np.zeros(4, np.float32)),
+                              "optimizer state m[1] is missing or has the wrong shape"),
+    "optimizer-negative-step": (optimizer(t=-1), "optimizer step count -1 does not match its state"),
+    "optimizer-steps-without-state": (
+        lambda m, a: (dropped(m, a, *[k for k in list(a) if k.startswith("opt.")]), m["optimizer"].update(slots=[])),
+        "optimizer step count 3 does not match its state"),
+    "schedule-unknown": (schedule(lambda s: s.update(name="cosine")),
+                         "malformed schedule record: unknown schedule 'cosine'"),
+    "schedule-rate-zero": (schedule(lambda s: s.update(learning_rate=0)), "malformed schedule record: learning rate 0.0"),
+    "schedule-no-config": (schedule(lambda s: s.pop("config")), "malformed schedule record: 'config'"),
+    "schedule-bad-config": (schedule(lambda s: s["config"].update(factor=2.0)),
+                            "malformed schedule record: factor must be in (0, 1), got 2.0"),
+}
+
+
+@pytest.mark.parametrize("edit, problem", EDITS.values(), ids=EDITS.keys())
+def test_each_check_of_load_names_the_problem(good, tmp_path, edit, problem):
+    meta, arrays = read_state(good)
+    edit(meta, arrays)
+    path = write_state(tmp_path / "bad.npz", meta, arrays)
+    with pytest.raises(ModelFileError) as exc:
+        load(path, backend="numpy")
+    assert str(exc.value) == f"{path}: {problem}"
+
+
+@pytest.mark.parametrize("payload, problem", [
+    (b'{"format": "xpmlp-model", ', r"metadata is not valid JSON: .*\(char 26\)"),  # the json module's words
+    (b"\xff\xfe{}", r"metadata is not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+], ids=["truncated-json", "not-utf8"])
+def test_metadata_that_is_not_json_is_refused(good, tmp_path, payload, problem):
+    _, arrays = read_state(good)
+    path = tmp_path / "bad.npz"
+    np.savez(path, __xpmlp__=np.frombuffer(payload, dtype=np.uint8), **arrays)
+    with pytest.raises(ModelFileError) as exc:
+        load(path, backend="numpy")
+    assert re.fullmatch(re.escape(f"{path}: ") + problem, str(exc.value)), str(exc.value)
+
+
+def test_save_refuses_what_it_cannot_write_without_pickle_and_keeps_the_earlier_file(good, tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(good.read_bytes())
+    net = load(good, backend="numpy").net
+    with pytest.raises(TypeError) as exc:
+        save(path, net, extra_arrays={"classes": np.array([{"a": 1}, None], dtype=object)})
+    assert str(exc.value) == ("extra array 'classes' has dtype object; only numbers and strings can be saved without "
+                              "pickle")
+    assert path.read_bytes() == good.read_bytes() and sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_an_estimator_is_saved_with_its_own_state_only(tmp_path):
+    pytest.importorskip("sklearn")
+    from xpmlp.estimators import MLPRegressor
+
+    with pytest.raises(TypeError) as exc:
+        save(tmp_path / "e.npz", MLPRegressor(), optimizer=Adam(), history=None)
+    assert str(exc.value) == "an estimator saves its own optimizer and history; got extra ['history', 'optimizer']"
+    assert not (tmp_path / "e.npz").exists()
+
+
+def test_the_good_file_loads(good):
+    """The files above differ from this one in their edit alone."""
+    ck = load(good, backend="numpy")
+    assert ck.net.sizes == [3, 5, 2] and ck.optimizer.t == 3 and ck.schedule.learning_rate == 0.01
+    meta, _ = read_state(good)
+    assert json.loads(json.dumps(meta)) == meta and meta["optimizer"]["slots"] == ["m", "v"]
