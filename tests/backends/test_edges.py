@@ -116,16 +116,13 @@ def test_sparse_to_backend_refuses_another_librarys_sparse_matrix():
         assert str(exc.value) == f"a {type(Xc).__module__}.{type(Xc).__name__} cannot be used on {torch_be.describe()}"
 
 
-@pytest.mark.xfail(strict=True, reason="bug in backends/boundary.py: _sparse_to_backend checks the stored values "
-                   "with the model's namespace before sparse.to_backend checks the library, so another library's "
-                   "sparse matrix fails inside NumPy, array-api-strict or torch with their own TypeError")
 @pytest.mark.filterwarnings("ignore:Sparse invariant checks are implicitly disabled")
 @pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context")  # NumPy meeting the torch tensor
 def test_a_model_refuses_another_librarys_sparse_matrix_naming_it():
     torch = pytest.importorskip("torch")
     Xt = torch.sparse_coo_tensor(torch.tensor([[0, 1], [0, 1]]), torch.tensor([1.0, 2.0]), (2, 2))
     with pytest.raises(TypeError, match=r"a torch\.Tensor cannot be used on the NumPy backend"):
-        small_net("numpy").predict(Xt)  # says today: "all() received an invalid combination of arguments ..."
+        small_net("numpy").predict(Xt)  # it said: "all() received an invalid combination of arguments ..."
 
 
 def test_a_torch_sparse_x_on_another_device_is_refused():
@@ -209,11 +206,12 @@ def test_a_namespace_without_the_inspection_api_indexes_with_int64():
     assert xpmlp.resolve("numpy").index_dtype == np.int64  # and one with it says so itself
 
 
-def test_a_fast_path_is_registered_once_and_a_cupy_one_with_its_kernel():
+def test_a_fast_path_is_registered_once_and_names_a_declared_kernel():
     before = fastpaths.registered()
     with pytest.raises(ValueError) as exc:
-        fastpaths.register("tanh.delta", "cupy")
-    assert str(exc.value) == "CuPy fast path 'tanh.delta' must name its kernel in cuda_kernels.SPECS, got None"
+        fastpaths.register("softsign.delta", "cupy", kernel="softsign_delta")
+    assert str(exc.value) == ("fast path 'softsign.delta' names kernel 'softsign_delta', which cuda_kernels.SPECS "
+                              "does not declare")
     with pytest.raises(ValueError) as exc:
         fastpaths.register("relu.f", "numpy")
     assert str(exc.value) == "a numpy fast path for 'relu.f' is registered already"

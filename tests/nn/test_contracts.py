@@ -123,3 +123,14 @@ def test_labels_and_1d_targets():
     for a, b in zip(flat.grad_W + flat.grad_b, column.grad_W + column.grad_b):
         np.testing.assert_array_equal(a, b)
     assert net.loss_value(X, t) == net.loss_value(X, t[:, None])
+
+
+def test_a_loss_swapped_after_construction_is_checked_before_training():
+    import xpmlp
+    from xpmlp.nn.activations import NotDifferentiableError
+    from xpmlp.nn.losses import get_loss
+
+    net = xpmlp.MLP([3, 4, 2], "tanh", "identity", "mse", backend="numpy", seed=0)
+    net.loss = get_loss("cross_entropy")  # needs softmax outputs: MLP() would have refused the pair
+    with pytest.raises(NotDifferentiableError, match="cannot train cross_entropy on identity outputs"):
+        xpmlp.fit(net, np.zeros((4, 3)), np.eye(2)[[0, 1, 0, 1]], epochs=1)

@@ -84,6 +84,7 @@ def _check_shape(shape: tuple, what: str, columns: int | None, rows: int | None)
 
 def _sparse_to_backend(be: Backend, data: Any, what: str, columns: int | None, rows: int | None) -> Any:
     _check_shape(tuple(data.shape), what, columns, rows)
+    sparse.check_library(be, data)  # before its values meet this backend's namespace
     values = sparse.stored_values(data)
     if isinstance(values, np.ndarray):
         if values.dtype.kind not in "biuf":

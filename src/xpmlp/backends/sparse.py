@@ -63,18 +63,23 @@ def stored_values(x: Any) -> Any:
     return x.data
 
 
+def check_library(be: Backend, X: Any) -> None:
+    """Refuse (``TypeError``) a sparse matrix of a library the backend does not take (see the table)."""
+    native = {"cupy": _is_cupyx, "torch": _is_torch_sparse}.get(be.name)
+    if not (_is_scipy(X) or (native is not None and native(X))):
+        where = "the NumPy backend" if be.name == "numpy" else be.describe()
+        raise TypeError(f"a {type(X).__module__}.{type(X).__name__} cannot be used on {where}")
+
+
 def to_backend(be: Backend, X: Any) -> Any:
     """``X`` (sparse, 2-D) in the backend's sparse format, its dtype and device (see the table)."""
+    check_library(be, X)
     if be.name == "numpy":
-        if not _is_scipy(X):
-            raise TypeError(f"a {type(X).__module__}.{type(X).__name__} cannot be used on the NumPy backend")
         return X.tocsr().astype(be.dtype_name, copy=False)
     if be.name == "cupy":
         return _to_cupyx(be, X)
     if be.name == "torch":
         return _to_torch(be, X)
-    if not _is_scipy(X):
-        raise TypeError(f"a {type(X).__module__}.{type(X).__name__} cannot be used on {be.describe()}")
     return be.asarray(X.toarray())  # array-api-strict: no sparse arrays in the standard
 
 
@@ -85,8 +90,6 @@ def _to_cupyx(be: Backend, X: Any) -> Any:
         X = X.tocsr().astype(be.dtype_name)
         X.sum_duplicates()  # the one check cupyx makes (a sync, here at the boundary) before its products
         return X
-    if not _is_scipy(X):
-        raise TypeError(f"a {type(X).__module__}.{type(X).__name__} cannot be used on {be.describe()}")
     csr = X.tocsr(copy=True)
     csr.sum_duplicates()  # canonical (sorted, no duplicates) on the host, so cupyx need not check on the device
     xp = be.xp
@@ -104,8 +107,6 @@ def _to_torch(be: Backend, X: Any) -> Any:
             raise ValueError(f"X is on device {X.device} but the model is on {be.device}")
         coo = X if X.layout == torch.sparse_coo else X.to_sparse_coo()
         return coo.to(be.dtype).coalesce()
-    if not _is_scipy(X):
-        raise TypeError(f"a {type(X).__module__}.{type(X).__name__} cannot be used on {be.describe()}")
     coo = X.tocoo()
     indices = be.asarray(np.vstack([coo.row, coo.col]), dtype=torch.int64)
     return torch.sparse_coo_tensor(indices, be.asarray(coo.data), size=coo.shape, check_invariants=True).coalesce()
