@@ -188,3 +188,17 @@ def test_plot_needs_matplotlib_before_training_starts(monkeypatch, capsys):
 def test_main_job_parses():
     args = build_parser().parse_args(["train", "--dataset", "digits"])
     assert args.command == "train" and args.dataset == "digits" and args.optimizer == "adam"
+
+
+def test_mixed_precision_from_the_command_line(iris_csv, tmp_path, capsys):
+    pytest.importorskip("torch")
+    model = tmp_path / "iris.npz"
+    assert main(["train", str(iris_csv), "--target", "species", "--no-progress", "--backend", "torch",
+                 "--compute-dtype", "bfloat16", "--epochs", "30", "--save", str(model)]) == 0
+    assert io.load(model, backend="torch").net.compute_dtype == "bfloat16"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(iris_csv), "--target", "species", "--backend", "numpy", "--compute-dtype", "float16"])
+    assert exc.value.code == 2
+    assert "compute_dtype='float16': numpy offers no low-precision products; float16 runs on cupy or torch" \
+        in capsys.readouterr().err

@@ -100,3 +100,32 @@ def test_readme_selftest_command_parses():
     section = text.split("## GPU users: run `xpmlp selftest` first", 1)[1].split("\n## ", 1)[0]
     args = build_parser().parse_args(re.search(r"```bash\n(?:\.venv/bin/)?xpmlp (.+?)\n```", section).group(1).split())
     assert args.command == "selftest" and args.json == "selftest.json"
+
+
+def test_mixed_precision_is_checked_where_torch_offers_it():
+    pytest.importorskip("torch")
+    from xpmlp.diagnostics.selftest import MIXED_TOLERANCE, format_report, selftest
+
+    report = selftest(["torch"], quick=True, echo=False)
+    mixed = {m["backend"]: m for m in report["mixed_precision"]}
+    assert set(mixed) == {"torch:cpu float32 + bfloat16", "torch:cpu float32 + float16"}
+    for m in mixed.values():
+        assert 0 < m["gradient"] <= m["tolerance"] == MIXED_TOLERANCE[m["backend"].split(" + ")[1]]
+    assert "mixed precision torch:cpu float32 + float16: gradient off float32's by" in format_report(report)
+
+
+def test_a_mixed_precision_failure_fails_the_selftest(monkeypatch):
+    pytest.importorskip("torch")
+    import importlib
+
+    module = importlib.import_module("xpmlp.diagnostics.selftest")  # the module (the package exports the function)
+
+    def broken(be, compute_dtype):
+        raise RuntimeError(f"no {compute_dtype} GEMM on this device")
+
+    monkeypatch.setattr(module, "_check_mixed", broken)
+    report = module.selftest(["torch"], quick=True, echo=False)
+    assert not report["ok"]
+    text = module.format_report(report)
+    assert "mixed precision torch:cpu + bfloat16: FAILED: RuntimeError: no bfloat16 GEMM on this device" in text
+    assert text.endswith("SELFTEST FAILED: see the rows above")

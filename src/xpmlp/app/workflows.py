@@ -107,8 +107,8 @@ def _negative_squared_error(xp: Any, out: Any, T: Any, w: Any = None) -> Any:
 
 def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] = (100,), activation: str = "relu",
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
-                momentum: float = 0.9, backend: Any = None, dtype: str = "float32", seed: int = 0,
-                ids: Sequence[str] = (), drop: Sequence[str] = (), categories: Sequence[str] = (),
+                momentum: float = 0.9, backend: Any = None, dtype: str = "float32", compute_dtype: str | None = None,
+                seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (), categories: Sequence[str] = (),
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
     :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
@@ -122,7 +122,8 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     notes: list[str] = list(pre.notes)
     comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard (and its GPU)
-    net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed)
+    net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
+              compute_dtype=compute_dtype)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -92,6 +93,20 @@ class Backend:
             return self.xp.__array_namespace_info__().default_dtypes(device=self.device)["indexing"]
         except (AttributeError, TypeError, KeyError):  # a namespace without the inspection API
             return self.xp.int64
+
+    def compute_dtype(self, name: str) -> Any:
+        """The library's dtype ``name`` (``"bfloat16"`` or ``"float16"``) for mixed-precision compute
+        beside this backend's float32; ``ValueError`` naming what is available where it is not."""
+        offered = LIBRARIES[self.name].compute_dtypes
+        if name not in ("bfloat16", "float16"):
+            raise ValueError(f"compute_dtype must be 'bfloat16' or 'float16', got {name!r}")
+        if self.dtype_name != "float32":
+            raise ValueError(f"mixed precision keeps float32 master weights; this model is {self.dtype_name}")
+        if name not in offered:
+            has = f"offers {' and '.join(offered)} only" if offered else "offers no low-precision products"
+            with_it = [lib for lib, entry in LIBRARIES.items() if name in entry.compute_dtypes]
+            raise ValueError(f"compute_dtype={name!r}: {self.name} {has}; {name} runs on {' or '.join(with_it)}")
+        return getattr(importlib.import_module(self.name), name)
 
     def with_dtype(self, dtype: str | None) -> "Backend":
         """The same library and device with another float dtype."""

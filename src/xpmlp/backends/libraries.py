@@ -36,6 +36,8 @@ class Library:
     activate : ``device -> context manager`` in which the device is current
     is_native : whether an object is an array of this library (any device)
     device_spec : ``device -> picklable spec`` that ``make`` turns back into the device
+    compute_dtypes : the low-precision dtypes it multiplies matrices in, for mixed precision
+        (float32 master weights, see :mod:`xpmlp.training.precision`)
     """
 
     name: str
@@ -44,6 +46,7 @@ class Library:
     activate: Callable[[Any], contextlib.AbstractContextManager]
     is_native: Callable[[Any], bool]
     device_spec: Callable[[Any], Any] = str
+    compute_dtypes: tuple[str, ...] = ()
 
 
 def _compat_check(pred: str) -> Callable[[Any], bool]:
@@ -165,9 +168,9 @@ def _strict_spec(device: Any) -> str:
 LIBRARIES: dict[str, Library] = {
     "numpy": Library("numpy", _make_numpy, np.asarray, _no_device_context, _compat_check("is_numpy_array")),
     "cupy": Library("cupy", _make_cupy, lambda x: x.get(), lambda device: device,  # a Device is its own context
-                    _compat_check("is_cupy_array"), lambda device: int(device.id)),
+                    _compat_check("is_cupy_array"), lambda device: int(device.id), ("float16",)),  # no bfloat16
     "torch": Library("torch", _make_torch, lambda x: x.detach().cpu().numpy(), _torch_activate,
-                     _compat_check("is_torch_array")),
+                     _compat_check("is_torch_array"), str, ("bfloat16", "float16")),
     "array_api_strict": Library("array_api_strict", _make_strict, _strict_to_numpy, _no_device_context,
                                 lambda x: type(x).__module__.startswith("array_api_strict"), _strict_spec),
 }

@@ -14,6 +14,9 @@ disagreement.  A machine without a GPU is tested as it is, and says so.
 
 Tolerances (norm-relative, as the test suite's): float64 1e-12; float32 1e-5 for
 one pass and 1e-4 after 50 steps (float32 rounding against a float64 reference).
+Where a library offers mixed precision (torch: bfloat16 and float16; CuPy: float16), one
+batch's mixed-precision gradient is compared with the same device's float32 gradient, within
+8 unit roundoffs of the compute dtype (bfloat16 3e-2, float16 4e-3).
 """
 
 from __future__ import annotations
@@ -30,16 +33,20 @@ import numpy as np
 from ..backends import fastpaths
 from ..nn.activations import get_activation
 from ..backends.backend import BACKEND_NAMES, Backend, BackendError, resolve
-from ..backends.libraries import cupy_usable
+from ..backends.libraries import LIBRARIES, cupy_usable
 from ..nn.network import MLP
+from ..nn.objective import Objective, batch_gradients
 from ..optim.optimizers import SGD
 from ..training.loop import train
+from ..training.precision import MixedPrecision
 from .parity import compare_fast_path
 
 __all__ = ["selftest", "main", "discover", "compare_fast_path", "TOLERANCE"]
 
 #: (one pass, trajectory) norm-relative tolerances by dtype.
 TOLERANCE = {"float64": (1e-12, 1e-12), "float32": (1e-5, 1e-4)}
+#: Mixed precision's gradient against float32's: 8 unit roundoffs of the compute dtype.
+MIXED_TOLERANCE = {"bfloat16": 8 * 2.0 ** -8, "float16": 8 * 2.0 ** -11}
 _NETS = {"tanh-softmax": ([6, 16, 8, 5], "tanh", "softmax", "cross_entropy"),
          "relu-logistic": ([6, 12, 4], "relu", "logistic", "binary_cross_entropy")}
 _LIBRARIES = tuple(n for n in BACKEND_NAMES if n != "auto")
@@ -182,6 +189,36 @@ def _check_case(be: Backend, refs: dict[str, tuple], quick: bool = False) -> dic
             "seconds_per_epoch": _time_training(be, 1024 if quick else 4096), "ok": ok}
 
 
+def _check_mixed(be: Backend, compute_dtype: str) -> dict[str, Any]:
+    """One batch's gradient with ``compute_dtype`` against ``be``'s float32 gradient, over ``_NETS``."""
+    error = 0.0
+    for spec in _NETS.values():
+        X, T = _problem(spec)
+        ref, net = MLP(*spec, backend=be, seed=7), MLP(*spec, backend=be, seed=7, compute_dtype=compute_dtype)
+        with be.activate():
+            Xd, Td = ref.as_input(X), ref.as_target(T, X.shape[0])
+            want = batch_gradients(ref, Xd, Td, grads=ref.parameters.like())
+            got = MixedPrecision(net, X.shape[0]).batch_gradients(Xd, Td, None, Objective(), X.shape[0], None,
+                                                                  net.parameters.like())
+        error = max(error, _rel(be.to_numpy(got.grads.flat), be.to_numpy(want.grads.flat)))
+    tolerance = MIXED_TOLERANCE[compute_dtype]
+    return {"backend": f"{be.describe()} + {compute_dtype}", "gradient": error, "tolerance": tolerance,
+            "ok": error <= tolerance}
+
+
+def _mixed_cases(found: list) -> list[dict[str, Any]]:
+    """:func:`_check_mixed` for every compute dtype each library found here offers."""
+    out = []
+    for lib, dev in found:
+        for compute_dtype in LIBRARIES[lib].compute_dtypes:
+            try:
+                out.append(_check_mixed(resolve(lib, device=dev, dtype="float32"), compute_dtype))
+            except Exception as exc:  # e.g. a GPU without float16 products: a finding
+                out.append({"backend": f"{lib}:{dev} + {compute_dtype}", "error": f"{type(exc).__name__}: {exc}",
+                            "ok": False})
+    return out
+
+
 def _device_name(be: Backend) -> str | None:
     """The GPU's name for a CUDA backend, else None."""
     if be.name == "cupy":
@@ -246,6 +283,7 @@ def selftest(backends: Sequence[str] | None = None, json_path: str | None = None
                 cases.append(_check_case(be, refs, quick))
             except Exception as exc:  # a failing backend is a finding, not a crash
                 cases.append({"backend": be.describe(), "error": f"{type(exc).__name__}: {exc}", "ok": False})
+    mixed = _mixed_cases(found)
     gpu = any(c["backend"].startswith(("cupy", "torch:cuda")) for c in cases)
     report = {"python": platform.python_version(), "machine": platform.machine(), "versions": _versions(),
               "nets": list(_NETS),
@@ -253,7 +291,8 @@ def selftest(backends: Sequence[str] | None = None, json_path: str | None = None
               "gpu_found": gpu,
               "notes": notes + ([] if gpu else ["no GPU was found: only CPU backends were tested" if cases else
                                                 "no GPU was found, and nothing was tested"]),
-              "cases": cases, "ok": bool(cases) and not missing and all(c["ok"] for c in cases)}
+              "cases": cases, "mixed_precision": mixed,
+              "ok": bool(cases) and not missing and all(c["ok"] for c in cases + mixed)}
     if echo:
         print(format_report(report))
     if json_path:
@@ -282,6 +321,10 @@ def format_report(report: dict[str, Any]) -> str:
     if report["cases"]:
         lines.append("errors: norm-relative, against NumPy float64 running the generic code; tolerances: "
                      + "; ".join(f"{k} {a:.0e} one pass, {b:.0e} after 50 steps" for k, (a, b) in TOLERANCE.items()))
+    for m in report.get("mixed_precision", []):
+        lines.append(f"mixed precision {m['backend']}: " + (f"FAILED: {m['error']}" if "error" in m else
+                     f"gradient off float32's by {m['gradient']:.1e} (tolerance {m['tolerance']:.0e}) "
+                     f"{'ok' if m['ok'] else 'DISAGREES'}"))
     lines += [f"note: {n}" for n in report["notes"]]
     lines.append(_verdict(report))
     return "\n".join(lines)

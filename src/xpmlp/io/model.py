@@ -102,6 +102,7 @@ def to_state(
             "loss": net.loss.name,
         },
         "dtype": net.backend.dtype_name,
+        "compute_dtype": net.compute_dtype,
         "saved_from": net.backend.describe(),
         "optimizer": opt_meta,
         "schedule": None if schedule is None else {
@@ -145,6 +146,7 @@ def from_state(
 
     # Everything checked: build.
     net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0)
+    net.compute_dtype = _compute_dtype(meta.get("compute_dtype"), net, bad)
     net.set_weights(Ws, bs)
     if optimizer is not None:
         with net.backend.activate():
@@ -176,6 +178,20 @@ def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], Activation,
     if saved_dtype not in ("float32", "float64"):
         raise bad(f"dtype {saved_dtype!r} is not float32 or float64")
     return sizes, hidden, output, loss, saved_dtype
+
+
+def _compute_dtype(saved: Any, net: MLP, bad: Callable) -> str | None:
+    """The saved mixed-precision compute dtype where the model's library offers it; else None (a
+    model trained in bfloat16 on torch predicts, and trains on, in float32 on NumPy)."""
+    if saved is None:
+        return None
+    if saved not in ("bfloat16", "float16"):
+        raise bad(f"compute_dtype {saved!r} is not bfloat16 or float16")
+    try:
+        net.backend.compute_dtype(saved)
+    except ValueError:
+        return None
+    return saved
 
 
 def _check_arrays(listed: dict[str, Any], arrays: dict[str, np.ndarray], bad: Callable) -> None:

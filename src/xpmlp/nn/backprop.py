@@ -73,16 +73,19 @@ class Gradients:
 
 
 class Workspace:
-    """The arrays a training step reuses, for batches of up to ``rows`` rows (backend arrays of one
-    dtype): per layer ``z^l`` and ``a^l``, and for ``l < L`` ``dC/da^l`` and a scratch array.
+    """The arrays a training step reuses, for batches of up to ``rows`` rows (backend arrays of
+    ``dtype``; ``a^L`` of ``out_dtype`` if given, see :func:`forward`): per layer ``z^l`` and
+    ``a^l``, and for ``l < L`` ``dC/da^l`` and a scratch array.
     :meth:`rows` gives views for a batch of ``n <= rows`` rows (the short last batch)."""
 
-    def __init__(self, sizes: Sequence[int], xp: Any, dtype: Any, device: Any, rows: int) -> None:
-        def buffers(units: Sequence[int]) -> list:
-            return [xp.empty((rows, k), dtype=dtype, device=device) for k in units]
+    def __init__(self, sizes: Sequence[int], xp: Any, dtype: Any, device: Any, rows: int,
+                 out_dtype: Any = None) -> None:
+        def buffers(units: Sequence[int], last: Any = dtype) -> list:
+            return [xp.empty((rows, k), dtype=dtype if i < len(units) - 1 else last, device=device)
+                    for i, k in enumerate(units)]
 
         self.capacity = rows
-        self.z, self.a = buffers(sizes[1:]), buffers(sizes[1:])
+        self.z, self.a = buffers(sizes[1:]), buffers(sizes[1:], dtype if out_dtype is None else out_dtype)
         self.g, self.scratch = [None, *buffers(sizes[1:-1])], [None, *buffers(sizes[1:-1])]  # g[i]: dC/da^i
         self._views: dict[int, "Workspace"] = {rows: self}
 
@@ -101,15 +104,20 @@ class Workspace:
 
 
 def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: Any, xp: Any,
-            ops: ArrayOps | None = None, ws: Workspace | None = None) -> Trace:
+            ops: ArrayOps | None = None, ws: Workspace | None = None, out_dtype: Any = None) -> Trace:
     """Forward pass: record ``z^l`` and ``a^l`` for every layer.
 
     ``X`` is ``(n, n_in)`` on the weights' backend and dtype; ``ws``, if given, holds ``n`` rows.
+    ``out_dtype``: the output layer's ``z^L`` (and so ``a^L`` and the loss) in this dtype, the
+    layers before it in the weights' (mixed precision: float32 at the output, as autocast keeps
+    softmax and the loss).
     """
     ops = ops or ops_for(xp)
     z, a, aux = [], [X], []
     for l, (W, b, act) in enumerate(zip(Ws, bs, activations)):
         z_l = ops.affine(a[-1], W, b, None if ws is None else ws.z[l])  # z^l = a^{l-1} W^l + b^l
+        if out_dtype is not None and l == len(Ws) - 1:
+            z_l = xp.astype(z_l, out_dtype)  # z^L in the loss's precision
         a_l, aux_l = act.forward(xp, z_l, None if ws is None else ws.a[l])  # a^l = f(z^l)
         z.append(z_l)
         a.append(a_l)
@@ -147,7 +155,8 @@ def output_delta(loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, sca
 
 def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace: Trace, T: Any, xp: Any,
              reduction: str = "mean", fused: bool = True, sample_weight: Any = None, scale: float | None = None,
-             grads: Any = None, ops: ArrayOps | None = None, ws: Workspace | None = None) -> Gradients:
+             grads: Any = None, ops: ArrayOps | None = None, ws: Workspace | None = None,
+             loss_scale: Any = None) -> Gradients:
     """Backward pass: error signals and gradients for every layer.
 
     Parameters
@@ -167,6 +176,10 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
         (:class:`~xpmlp.nn.parameters.Flat`); None: new arrays
     ops, ws : the backend's primitives and a :class:`Workspace` the trace was made in (the
         training loop's): deltas then reuse its arrays, ``a^L``'s among them
+    loss_scale : a 0-d device array multiplying delta^L (mixed precision's loss scaling), or None
+
+    A ``trace`` whose output layer ran in another dtype (``forward(out_dtype=...)``) has delta^L
+    computed in that dtype and cast to the weights' before the products.
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -177,6 +190,10 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
     deltas, grad_W, grad_b = [None] * L, [None] * L, [None] * L
     out_W, out_b = (grads.Ws, grads.bs) if grads is not None else ([None] * L, [None] * L)
     delta = output_delta(loss, activations[-1], trace, T, xp, scale, fused, sample_weight, consume=ws is not None)
+    if loss_scale is not None:
+        delta *= loss_scale  # the scaled loss's delta^L: small gradients stay above float16's underflow
+    if delta.dtype != Ws[-1].dtype:
+        delta = xp.astype(delta, Ws[-1].dtype)  # delta^L in the products' precision
     for i in range(L - 1, -1, -1):
         deltas[i] = delta
         grad_W[i] = ops.matmul(trace.a[i].T, delta, out_W[i])  # dC/dW^l = (a^{l-1})^T delta^l

@@ -62,6 +62,11 @@ class MLP:
         Seeds the host generator that draws the initial weights.
     init : ``"auto"`` (He for relu, Glorot otherwise) or ``"sklearn"`` (scikit-learn's rule);
         see :func:`xpmlp.nn.init.init_layer`.
+    compute_dtype : None, ``"bfloat16"`` or ``"float16"``: mixed-precision training (torch:
+        both; CuPy: float16).  The weights and the optimizer's state stay float32 (``dtype``
+        must be float32); each step's products run on a copy in this dtype, the output layer
+        and the loss in float32 (:mod:`xpmlp.training.precision`).  Prediction uses the float32
+        weights.
 
     Attributes
     ----------
@@ -83,6 +88,7 @@ class MLP:
         device: Any = None,
         seed: "int | np.random.Generator | None" = 0,
         init: str = "auto",
+        compute_dtype: str | None = None,
     ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -100,6 +106,9 @@ class MLP:
                 f"got {self.output_activation.name!r}"
             )
         self.backend = resolve(backend, device=device, dtype=dtype)
+        if compute_dtype is not None:
+            self.backend.compute_dtype(compute_dtype)  # refused here, naming what the library offers
+        self.compute_dtype = compute_dtype
         layer_acts = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
         self.activations = [fastpaths.specialize(act, self.backend.name) for act in layer_acts]  # the one seam
         self.ops = ops_for(self.backend.xp, self.backend.name)
@@ -250,4 +259,5 @@ class MLP:
 
     def __repr__(self) -> str:
         acts = f"{self.hidden_activation.spec}/{self.output_activation.spec}"
-        return f"MLP({self.sizes}, {acts}, loss={self.loss.name}, backend={self.backend.describe()})"
+        mixed = f", compute_dtype={self.compute_dtype}" if self.compute_dtype else ""
+        return f"MLP({self.sizes}, {acts}, loss={self.loss.name}, backend={self.backend.describe()}{mixed})"

@@ -35,6 +35,8 @@ __all__ = [
     "BatchObjective",
     "batch_loss",
     "param_gradients",
+    "data_gradients",
+    "add_penalty",
     "add_l2_gradient",
     "l2_penalty",
     "batch_gradients",
@@ -98,16 +100,18 @@ def batch_loss(net: MLP, trace: Trace, Tb: Any, wb: Any = None) -> Any:
 
 
 def param_gradients(net: MLP, trace: Trace, Tb: Any, wb: Any = None, scale: float | None = None,
-                    reduction: str = "mean", grads: Flat | None = None, ws: Workspace | None = None) -> Any:
+                    reduction: str = "mean", grads: Flat | None = None, ws: Workspace | None = None,
+                    loss_scale: Any = None) -> Any:
     """Backprop for a batch whose forward pass is ``trace``: ``[dC/dW^1, dC/db^1, ...]``, or, given a
     flat gradient buffer ``grads``, that buffer with the gradients written into it.
 
     ``scale`` is the factor on delta^L (default ``1/b`` for ``reduction="mean"``, 1 for ``"sum"``),
     so the result is ``scale`` times the gradient of ``sum_i w_i C_i``.  ``ws``: the workspace
-    ``trace`` was made in (:class:`~xpmlp.nn.backprop.Workspace`; its arrays are reused).
+    ``trace`` was made in (:class:`~xpmlp.nn.backprop.Workspace`; its arrays are reused);
+    ``loss_scale`` multiplies delta^L (mixed precision's loss scaling, a 0-d device array).
     """
     g = backward(net.Ws, net.activations, net.loss, trace, Tb, net.xp, reduction, sample_weight=wb, scale=scale,
-                 grads=grads, ops=net.ops, ws=ws)
+                 grads=grads, ops=net.ops, ws=ws, loss_scale=loss_scale)
     return grads if grads is not None else [grad for pair in zip(g.grad_W, g.grad_b) for grad in pair]
 
 
@@ -148,19 +152,38 @@ def batch_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any = None, objective: Objec
     (plain SGD folds its learning rate in here, so its update is one subtraction).
     """
     rows = Xb.shape[0] if rows is None else rows
-    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws)  # z^l = a^{l-1} W^l + b^l, a^l = f(z^l)
-    loss = batch_loss(net, trace, Tb, wb)  # sum_i w_i C_i, stays on the device
-    scale = factor * objective.delta_scale(rows)
-    g = param_gradients(net, trace, Tb, wb, scale, objective.reduction, grads, ws)  # delta^l -> dC/dW^l, dC/db^l
+    loss, g = data_gradients(net, Xb, Tb, wb, objective, rows, grads, ws, factor)
     if reduce is not None:
         reduce([g.flat] if grads is not None else g)  # data-parallel: the data term summed over processes
-    alpha, penalty = objective.batch_alpha(rows), None
-    if alpha:
-        params = net.parameters if grads is not None else net.Ws
-        add_l2_gradient(g, params, factor * (alpha if objective.reduction == "mean" else alpha * rows),
-                        net.ops)  # + alpha_B W^l
-        penalty = (alpha * rows) * l2_penalty(net.xp, params)  # |B| alpha_B sum ||W^l||^2
+    penalty = add_penalty(net, g, objective, rows, factor)
     return BatchObjective(loss, penalty, g)
+
+
+def data_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any, objective: Objective, rows: int, grads: Flat | None = None,
+                   ws: Workspace | None = None, factor: Any = 1.0, out_dtype: Any = None,
+                   loss_scale: Any = None) -> tuple[Any, Any]:
+    """``(sum_i w_i C_i, its gradient)`` for one batch, the penalty left out (see :func:`batch_gradients`).
+
+    ``out_dtype`` and ``loss_scale`` are mixed precision's (:mod:`xpmlp.training.precision`):
+    the output layer and the loss in ``out_dtype``, delta^L times ``loss_scale``.
+    """
+    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws, out_dtype)  # z^l, a^l = f(z^l)
+    loss = batch_loss(net, trace, Tb, wb)  # sum_i w_i C_i, stays on the device
+    scale = factor * objective.delta_scale(rows)
+    g = param_gradients(net, trace, Tb, wb, scale, objective.reduction, grads, ws, loss_scale)  # delta^l -> dC/dW^l
+    return loss, g
+
+
+def add_penalty(net: MLP, g: Any, objective: Objective, rows: int, factor: float = 1.0) -> Any:
+    """Add the L2 penalty's gradient ``alpha_B W^l`` (times ``factor``) to ``g`` in place; return the
+    penalty ``|B| alpha_B sum ||W^l||^2`` (a 0-d device array), or None without L2.  ``g``: a flat
+    buffer of ``net``'s layout or a list in params order."""
+    alpha = objective.batch_alpha(rows)
+    if not alpha:
+        return None
+    params = net.parameters if hasattr(g, "flat") else net.Ws
+    add_l2_gradient(g, params, factor * (alpha if objective.reduction == "mean" else alpha * rows), net.ops)
+    return (alpha * rows) * l2_penalty(net.xp, params)  # |B| alpha_B sum ||W^l||^2
 
 
 def objective(net: MLP, X: Any, T: Any, alpha: float = 0.0, sample_weight: Any = None) -> float:

@@ -142,6 +142,11 @@ class Optimizer:
         self._state, self.t = new, int(t)
         self._flat = params if hasattr(params, "flat") else None
 
+    def buffers(self) -> list:
+        """The live state arrays (one flat array per slot when it steps a flat buffer); empty before
+        the first step."""
+        return [a for arrays in self._state.values() for a in arrays]
+
     def snapshot(self) -> tuple[int, dict[str, list]]:
         """Device copies of the state, for :meth:`restore` (rolls back a diverged epoch)."""
         return self.t, {s: [_copy(a) for a in arrays] for s, arrays in self._state.items()}

@@ -54,6 +54,7 @@ from ..nn.network import MLP, forward
 from ..nn.objective import Objective, batch_gradients
 from ..optim.optimizers import SGD, Optimizer, make_optimizer
 from .progress import ProgressBar
+from .precision import MixedPrecision
 from .state import Run
 from ..optim.schedules import Schedule, make_schedule
 from .stopping import EarlyStopping
@@ -79,14 +80,12 @@ def run_epochs(run: Run, callbacks: CallbackList) -> History:
             eta = run.learning_rate
             for Xb, Tb, wb, B in run.data.minibatches(run.rng):
                 # forward, backward (delta^l -> dC/dW^l, dC/db^l), summed over processes, + alpha_B W^l
-                step = batch_gradients(net, Xb, Tb, wb, run.objective, rows=B, reduce=run.comm.allreduce_,
-                                       grads=run.grads, ws=run.workspace and run.workspace.rows(Xb.shape[0]),
-                                       factor=eta if fold else 1.0)
+                step = _gradients(run, Xb, Tb, wb, B, eta if fold else 1.0)
                 loss += step.loss  # sum_i w_i C_i, stays on the device
                 if step.penalty is not None:
                     penalty += step.penalty  # |B| alpha_B ||W||^2, recorded
                 callbacks.on_gradients(run, step.grads)  # e.g. clipping, on the device
-                run.optimizer.step(net.parameters, step.grads, 1.0 if fold else eta)  # W <- W - eta dC/dW (or Adam)
+                _update(run, step.grads, 1.0 if fold else eta)  # W <- W - eta dC/dW (or Adam)
             callbacks.on_epoch_end(run, _read_epoch(run, callbacks, loss, penalty))  # the epoch's one read
             if run.stopping:
                 break
@@ -98,6 +97,24 @@ def run_epochs(run: Run, callbacks: CallbackList) -> History:
     finally:
         callbacks.on_fit_end(run)
     return run.history
+
+
+def _gradients(run: Run, Xb: Any, Tb: Any, wb: Any, B: int, factor: float) -> Any:
+    """One batch's objective and gradient (into ``run.grads``), in the model's dtype or mixed precision."""
+    if run.precision is not None:
+        return run.precision.batch_gradients(Xb, Tb, wb, run.objective, B, run.comm.allreduce_, run.grads, factor)
+    ws = None if run.workspace is None else run.workspace.rows(Xb.shape[0])
+    return batch_gradients(run.net, Xb, Tb, wb, run.objective, rows=B, reduce=run.comm.allreduce_, grads=run.grads,
+                           ws=ws, factor=factor)
+
+
+def _update(run: Run, grads: Any, learning_rate: float) -> None:
+    """The optimizer's step; float16 mixed precision undoes a non-finite one on the device."""
+    if run.precision is not None:
+        run.precision.before_update(run.optimizer)
+    run.optimizer.step(run.net.parameters, grads, learning_rate)
+    if run.precision is not None:
+        run.precision.after_update(run.optimizer)
 
 
 def _read_epoch(run: Run, callbacks: CallbackList, loss: Any, penalty: Any) -> EpochLog:
@@ -227,7 +244,9 @@ def fit(
             run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
                       objective, score or default_score(net.output_activation.name), comm)
             run.grads = net.parameters.like()
-            if net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
+            if net.compute_dtype is not None:
+                run.precision = MixedPrecision(net, data.batch_size)
+            elif net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
                 run.workspace = Workspace(net.sizes, net.xp, net.backend.dtype, net.backend.device, data.batch_size)
             return run_epochs(run, CallbackList([*standard, *callbacks]))  # divergence: Rollback raises
 

@@ -44,6 +44,8 @@ class Run:
     grads: Any = None
     #: The arrays every step's forward and backward passes reuse (:class:`~xpmlp.nn.backprop.Workspace`).
     workspace: Any = None
+    #: Mixed precision's step (:class:`~xpmlp.training.precision.MixedPrecision`), None in the model's dtype.
+    precision: Any = None
 
     def stop(self, reason: str) -> None:
         """End the fit after the current epoch, recording ``reason`` in the history."""
