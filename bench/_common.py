@@ -247,6 +247,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def bf16_capability() -> str:
+    """The CPU's bfloat16 matrix support, from its flags: AMX-BF16 tiles, AVX512-BF16 dot
+    products, or none (bfloat16 then runs through float32 conversions)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    found = [name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+    return " and ".join(found) if found else "none"
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -260,6 +272,7 @@ def environment(threads: int) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu_name(),
+        "cpu_bf16": bf16_capability(),
         "usable_cores": usable_cores(),
         "threads": threads,
         "versions": {dist: _version(dist) for dist in
@@ -303,7 +316,7 @@ def environment(threads: int) -> dict:
 def print_environment(env: dict) -> None:
     print(f"python {env['python']} on {env['platform']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()))
-    print(f"cpu: {env['cpu']}; usable cores {env['usable_cores']}; "
+    print(f"cpu: {env['cpu']}; bfloat16: {env['cpu_bf16']}; usable cores {env['usable_cores']}; "
           f"threads used {env['threads']}"
           + (f"; torch threads {env['torch_threads']}" if "torch_threads" in env else ""))
     if env["env_vars"]:

@@ -81,7 +81,7 @@ class XpmlpContender:
     trains = True
 
     def __init__(self, name, cfg: Config, X, T, Ws, bs, lr, backend="numpy",
-                 device=None, clock="cpu"):
+                 device=None, clock="cpu", compute_dtype=None):
         import xpmlp
         self.name, self.cfg, self.lr, self.clock = name, cfg, lr, clock
         self.device_kind = "cpu" if clock == "cpu" else "gpu"
@@ -91,6 +91,8 @@ class XpmlpContender:
             backend = f"{backend}:{device}"
         kwargs = dict(hidden_activation="relu", output_activation="softmax",
                       loss="cross_entropy", backend=backend, dtype="float32", seed=0)
+        if compute_dtype is not None:  # mixed precision: float32 weights, products in compute_dtype
+            kwargs["compute_dtype"] = compute_dtype
         self.net = xpmlp.MLP(list(cfg.layers), **kwargs)
         self.net.set_weights(*copy_weights(Ws, bs))
         # Move the data to the backend once, outside the timed epochs (a
@@ -183,11 +185,13 @@ class Sklearn:
 
 
 class TorchEager:
-    """nn.Sequential + CrossEntropyLoss (mean) + optim.SGD, eager mode."""
+    """nn.Sequential + CrossEntropyLoss (mean) + optim.SGD, eager mode; with ``autocast`` a
+    dtype, the forward pass and loss under ``torch.autocast`` (float32 parameters, products in
+    that dtype: PyTorch's own mixed precision)."""
 
     trains = True
 
-    def __init__(self, name, cfg, X, y, Ws, bs, lr, device="cpu"):
+    def __init__(self, name, cfg, X, y, Ws, bs, lr, device="cpu", autocast=None):
         import torch
         from torch import nn
         self.torch, self.name, self.cfg = torch, name, cfg
@@ -207,14 +211,19 @@ class TorchEager:
         self.y = torch.from_numpy(y).to(device)
         self.gen = torch.Generator(device=device).manual_seed(1)
         self.device = device
+        self.autocast = None if autocast is None else getattr(torch, autocast)
 
     def run_epoch(self, epoch):
+        import contextlib
         n, b = self.cfg.n_samples, self.cfg.batch_size
         order = self.torch.randperm(n, generator=self.gen, device=self.device)
+        kind = "cpu" if self.device == "cpu" else "cuda"
         for start in range(0, n, b):
             idx = order[start:start + b]
             self.opt.zero_grad(set_to_none=True)
-            loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
+            with (contextlib.nullcontext() if self.autocast is None else
+                  self.torch.autocast(kind, dtype=self.autocast)):
+                loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
             loss.backward()
             self.opt.step()
 
@@ -230,8 +239,10 @@ class TorchEager:
 # The field
 # --------------------------------------------------------------------------
 
-CPU = ("floor", "xpmlp-numpy", "xpmlp-torch", "xpmlp-array_api_strict", "sklearn", "torch", "numpy-hand")
-GPU = ("floor-cupy", "xpmlp-cupy", "floor-torch-cuda", "xpmlp-torch-cuda", "torch-cuda")
+CPU = ("floor", "xpmlp-numpy", "xpmlp-torch", "xpmlp-array_api_strict", "sklearn", "torch", "numpy-hand",
+       "xpmlp-torch-bf16", "torch-bf16")
+GPU = ("floor-cupy", "xpmlp-cupy", "floor-torch-cuda", "xpmlp-torch-cuda", "torch-cuda",
+       "xpmlp-torch-cuda-bf16", "torch-cuda-bf16", "xpmlp-cupy-fp16")
 
 
 def field(args) -> tuple[list[str], list[tuple[str, str]]]:
@@ -254,8 +265,8 @@ def _why_not(name: str, args, backends: dict) -> str | None:
         return "slow; pass --strict to include it"
     if name.startswith("xpmlp") and not backends:
         return "xpmlp not importable"
-    if name in ("xpmlp-numpy", "xpmlp-torch", "xpmlp-array_api_strict"):
-        backend = name.split("-", 1)[1]
+    if name in ("xpmlp-numpy", "xpmlp-torch", "xpmlp-array_api_strict", "xpmlp-torch-bf16"):
+        backend = name.split("-")[1]
         return None if backends.get(backend) == "ok" else backends.get(backend, "not an xpmlp backend")
     if "cupy" in name:
         return C.cupy_status()[1] if C.cupy_status()[0] is None else None
@@ -277,6 +288,14 @@ def build(name: str, cfg: Config, lr: float, data: tuple):
         "xpmlp-cupy": lambda: XpmlpContender(name, cfg, X, T, Ws, bs, lr, backend="cupy", clock="cupy"),
         "xpmlp-torch-cuda": lambda: XpmlpContender(name, cfg, X, T, Ws, bs, lr, backend="torch", device="cuda",
                                                    clock="torch-cuda"),
+        "xpmlp-torch-bf16": lambda: XpmlpContender(name, cfg, X, T, Ws, bs, lr, backend="torch",
+                                                   compute_dtype="bfloat16"),
+        "xpmlp-torch-cuda-bf16": lambda: XpmlpContender(name, cfg, X, T, Ws, bs, lr, backend="torch", device="cuda",
+                                                        clock="torch-cuda", compute_dtype="bfloat16"),
+        "xpmlp-cupy-fp16": lambda: XpmlpContender(name, cfg, X, T, Ws, bs, lr, backend="cupy", clock="cupy",
+                                                  compute_dtype="float16"),
+        "torch-bf16": lambda: TorchEager(name, cfg, X, y, Ws, bs, lr, autocast="bfloat16"),
+        "torch-cuda-bf16": lambda: TorchEager(name, cfg, X, y, Ws, bs, lr, device="cuda", autocast="bfloat16"),
         "sklearn": lambda: Sklearn(name, cfg, X, y, Ws, bs, lr),
         "torch": lambda: TorchEager(name, cfg, X, y, Ws, bs, lr),
         "torch-cuda": lambda: TorchEager(name, cfg, X, y, Ws, bs, lr, device="cuda"),

@@ -61,6 +61,7 @@ def run_config(cfg, args):
         rows = result_rows(cfg, contenders, times, failed, losses, initial_loss, args)
         print_table(cfg, rows, initial_loss, epochs, args.loss_rtol)
         ops = operations_per_step(cfg)
+        allocated = step_allocations(cfg)
         if args.profile:
             profile_contender(args, contenders, failed)
     finally:
@@ -71,7 +72,7 @@ def run_config(cfg, args):
             "flops_per_epoch": C.flops_per_sample(cfg.layers) * cfg.n_samples, "learning_rate": args.lr,
             "epochs_trained": epochs, "initial_loss": initial_loss, "loss_rtol": args.loss_rtol,
             "isolation": "in-process" if args.in_process else "one process per contender",
-            "xpmlp_array_operations_per_step": ops,
+            "xpmlp_array_operations_per_step": ops, "xpmlp_numpy_step_allocation_bytes": allocated,
             "results": rows, "skipped": [{"name": n, "reason": r} for n, r in skipped],
             "failed": [{"name": n, "reason": r} for n, r in failed.items()]}
 
@@ -92,6 +93,19 @@ def operations_per_step(cfg):
     print("xpmlp array operations per step: " + ", ".join(f"{b} {n:.0f}" for b, n in ops.items())
           + " (torch: kernels, one launch each on a GPU; array_api_strict: the generic code)")
     return ops
+
+
+def step_allocations(cfg):
+    """The most a NumPy training step of this shape holds beyond its reused arrays (tracemalloc)."""
+    try:
+        from xpmlp.diagnostics.allocations import step_allocations as measure
+    except ImportError:
+        return None
+    got = measure(list(cfg.layers), batch=cfg.batch_size, steps=4)
+    hidden = cfg.batch_size * max(cfg.layers[1:-1], default=cfg.layers[-1]) * 4
+    print(f"xpmlp (NumPy) step allocations: at most {got['peak']} bytes held beyond its arrays, live memory "
+          f"growing {got['growth']} bytes per step (one hidden layer's activations: {hidden} bytes)")
+    return got
 
 
 def start_contenders(names, cfg, args, skipped):

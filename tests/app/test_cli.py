@@ -202,3 +202,14 @@ def test_mixed_precision_from_the_command_line(iris_csv, tmp_path, capsys):
     assert exc.value.code == 2
     assert "compute_dtype='float16': numpy offers no low-precision products; float16 runs on cupy or torch" \
         in capsys.readouterr().err
+
+
+def test_dropout_from_the_command_line(iris_csv, tmp_path, capsys):
+    model = tmp_path / "iris.npz"
+    assert main(["train", str(iris_csv), "--target", "species", "--no-progress", "--dropout", "0.2",
+                 "--epochs", "20", "--save", str(model)]) == 0
+    assert io.load(model).net.dropout == [0.0, 0.2]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(iris_csv), "--target", "species", "--dropout", "1.5"])
+    assert exc.value.code == 2 and "dropout rates must be in [0, 1), got 1.5" in capsys.readouterr().err

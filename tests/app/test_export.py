@@ -175,3 +175,14 @@ def test_command_line_refuses_other_activations_saying_why(capsys):
         with pytest.raises(SystemExit) as exc:
             main(["train", "--dataset", "iris", "--activation", value])
         assert exc.value.code == 2 and f"argument --activation: {message}" in capsys.readouterr().err
+
+
+def test_a_model_trained_with_dropout_exports_the_network_without_it():
+    pytest.importorskip("onnx")
+    from xpmlp.app.export import to_onnx
+
+    X = np.random.default_rng(3).normal(size=(40, 5))
+    net = xpmlp.MLP([5, 8, 3], backend="numpy", seed=1, dropout=0.5, input_dropout=0.2)
+    xpmlp.fit(net, X, np.eye(3)[np.arange(40) % 3], epochs=3, patience=None)
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(run_onnx(to_onnx(net), X32), net.predict(X32), rtol=TOL["float32"], atol=TOL["float32"])

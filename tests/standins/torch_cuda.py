@@ -8,7 +8,9 @@ fails where CUDA tensors fail -- ``.numpy()`` and ``numpy.asarray`` refuse it, a
 mixing it with a CPU tensor or another device's raises PyTorch's ``Expected all tensors to be
 on the same device`` -- and counts what would make the host wait (``.cpu()``, ``.item()``,
 ``bool()``, ``float()``, ``.tolist()``, boolean-mask indexing, data-dependent shapes such as
-``nonzero``) in :data:`SYNCS` and host-to-device copies in :data:`UPLOADS`.  ``torch.distributed``'s NCCL backend runs as gloo on the CPU memory.
+``nonzero``) in :data:`SYNCS` and host-to-device copies in :data:`UPLOADS`.  ``torch.Generator(device=
+"cuda:i")`` is a CPU generator remembered as that device's; one of the other device type is refused
+as PyTorch refuses it.  ``torch.distributed``'s NCCL backend runs as gloo on the CPU memory.
 """
 
 from __future__ import annotations
@@ -160,11 +162,38 @@ def _wrap(out: Any, index: int) -> Any:
     return out
 
 
+#: The generators made for a CUDA device inside the block: ``id -> (generator, device index)``.
+_GENERATORS: dict[int, tuple[Any, int]] = {}
+_RealGenerator = torch.Generator
+
+
+def _generator(device: Any = "cpu") -> Any:
+    """``torch.Generator(device=...)``: a CPU generator, remembered as ``cuda:i``'s when asked for one."""
+    dev = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+    gen = _RealGenerator(device="cpu")
+    if dev.type == "cuda":
+        _GENERATORS[id(gen)] = (gen, _current[0] if dev.index is None else dev.index)
+    return gen
+
+
+def _check_generator(args: tuple, kwargs: dict) -> None:
+    """PyTorch's refusal of a generator of another device type than the tensor's."""
+    gen = kwargs.get("generator")
+    if gen is None:
+        return
+    cuda_gen = id(gen) in _GENERATORS
+    cuda_tensor = any(isinstance(a, CudaTensor) for a in args)
+    if cuda_gen != cuda_tensor:
+        want, found = ("cuda", "cpu") if cuda_tensor else ("cpu", "cuda")
+        raise RuntimeError(f"Expected a '{want}' device type for generator but found '{found}'")
+
+
 class _Factories(TorchFunctionMode):
     """Tensors asked for on a CUDA device are made on the CPU and handed out as :class:`CudaTensor`."""
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
+        _check_generator(args, kwargs)
         dev = kwargs.get("device")
         if dev is None or torch.device(dev).type != "cuda":
             return func(*args, **kwargs)
@@ -223,6 +252,7 @@ def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
         (torch.cuda, "synchronize"): lambda device=None: SYNCS.update(["synchronize"]),
         (torch.cuda, "get_device_name"): lambda device=None: "xpmlp torch-CUDA stand-in",
         (dist, "is_nccl_available"): lambda: True,
+        (torch, "Generator"): _generator,
     }
     init = dist.init_process_group
     patches[(dist, "init_process_group")] = lambda backend=None, **kw: init("gloo" if backend == "nccl" else backend, **kw)
@@ -235,3 +265,4 @@ def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
     finally:
         for (owner, name), value in saved.items():
             setattr(owner, name, value)
+        _GENERATORS.clear()

@@ -45,6 +45,22 @@ def test_step_loop_has_no_sync(monkeypatch, kind, net, optimizer):
     assert only_row_orders(probe.uploaded, N_ROWS, EPOCHS), f"host data copied to the device: {dict(probe.uploaded)}"
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_dropout_masks_are_drawn_on_the_device(monkeypatch, kind):
+    """Each library's own generator draws the masks on the model's device: no sync, no copy in.
+    array-api-strict has no generator: its masks are drawn on the host, and the loop says so."""
+    X, T = random_problem("cross_entropy", N_ROWS, 3, 3, shift=2.0)
+    with counting(kind, monkeypatch) as (backend, syncs, uploads):
+        model = xpmlp.MLP([3, 5, 4, 3], "relu", backend=backend, seed=0, dropout=[0.5, 0.2], input_dropout=0.1)
+        probe = Probe(syncs, uploads)
+        fit(model, X, T, epochs=EPOCHS, batch_size=8, optimizer=Adam(), patience=None, callbacks=[probe])
+    assert not probe.seen, f"operations that synchronise on {kind}, inside the step loop: {dict(probe.seen)}"
+    if kind == "strict":  # per step, one upload for each of the three masks
+        assert sum(probe.uploaded.values()) == EPOCHS * (1 + 3 * N_ROWS // 8), dict(probe.uploaded)
+    else:
+        assert only_row_orders(probe.uploaded, N_ROWS, EPOCHS), f"host data copied in: {dict(probe.uploaded)}"
+
+
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_sparse_inputs_on_cupy_have_no_sync(monkeypatch, optimizer):
     """cupyx's own row selection reads the batch's size back (``int(Bp[-1])``) and its products check

@@ -86,7 +86,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = train_table(
             table, task=args.task, hidden=args.hidden, activation=args.activation, test_size=args.test_size,
             validation_fraction=args.validation_fraction, optimizer=args.optimizer, momentum=args.momentum,
-            backend=backend, dtype=args.dtype, compute_dtype=args.compute_dtype, seed=args.seed, epochs=args.epochs,
+            backend=backend, dtype=args.dtype, compute_dtype=args.compute_dtype, dropout=args.dropout, seed=args.seed,
+            epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate, alpha=args.alpha, patience=args.patience,
             progress=not args.no_progress, ids=args.id, drop=args.drop, categories=args.category)

@@ -108,7 +108,8 @@ def _negative_squared_error(xp: Any, out: Any, T: Any, w: Any = None) -> Any:
 def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] = (100,), activation: str = "relu",
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
                 momentum: float = 0.9, backend: Any = None, dtype: str = "float32", compute_dtype: str | None = None,
-                seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (), categories: Sequence[str] = (),
+                dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
+                categories: Sequence[str] = (),
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
     :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
@@ -123,7 +124,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes: list[str] = list(pre.notes)
     comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
-              compute_dtype=compute_dtype)
+              compute_dtype=compute_dtype, dropout=dropout)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,

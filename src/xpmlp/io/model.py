@@ -36,7 +36,7 @@ from .archive import ModelFileError, digest, read_state, write_state
 from ..nn.activations import Activation, get_activation
 from ..history import History
 from ..nn.losses import get_loss
-from ..nn.network import MLP
+from ..nn.network import MLP, dropout_rates
 from ..optim.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from ..optim.schedules import SCHEDULES, Schedule, make_schedule
 
@@ -100,6 +100,7 @@ def to_state(
             "hidden_activation": net.hidden_activation.spec,  # "relu", "leaky_relu:slope=0.2": parameters kept
             "output_activation": net.output_activation.spec,
             "loss": net.loss.name,
+            "dropout": list(net.dropout),  # the input's rate, then each hidden layer's (training only)
         },
         "dtype": net.backend.dtype_name,
         "compute_dtype": net.compute_dtype,
@@ -133,6 +134,7 @@ def from_state(
         return ModelFileError(f"{source}: {msg}")
 
     sizes, hidden, output, loss, saved_dtype = _read_architecture(meta, bad)
+    dropout = _read_dropout(meta["architecture"].get("dropout"), sizes, bad)
     _check_arrays(meta["arrays"], arrays, bad)
     Ws, bs = _read_layers(arrays, sizes, bad)
     optimizer, opt_state, opt_t = _read_optimizer(meta.get("optimizer"), arrays, Ws, bs, bad)
@@ -145,7 +147,8 @@ def from_state(
             raise bad(str(exc)) from exc
 
     # Everything checked: build.
-    net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0)
+    net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0,
+              dropout=dropout[1:], input_dropout=dropout[0])
     net.compute_dtype = _compute_dtype(meta.get("compute_dtype"), net, bad)
     net.set_weights(Ws, bs)
     if optimizer is not None:
@@ -178,6 +181,16 @@ def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], Activation,
     if saved_dtype not in ("float32", "float64"):
         raise bad(f"dtype {saved_dtype!r} is not float32 or float64")
     return sizes, hidden, output, loss, saved_dtype
+
+
+def _read_dropout(saved: Any, sizes: list[int], bad: Callable) -> list[float]:
+    """The ``L`` dropout rates (the input's first); files before 0.3 have none: zeros."""
+    if saved is None:
+        return [0.0] * (len(sizes) - 1)
+    try:
+        return dropout_rates(sizes, saved[1:], saved[0])
+    except (TypeError, ValueError, IndexError) as exc:
+        raise bad(f"dropout record {saved!r} does not fit layers {sizes}: {exc}") from exc
 
 
 def _compute_dtype(saved: Any, net: MLP, bad: Callable) -> str | None:

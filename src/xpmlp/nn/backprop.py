@@ -8,6 +8,8 @@ forward, layer l                            ``z^l = a^{l-1} W^l + b^l``,  ``a^l 
 output error signal                         ``delta^L = dC/da^L ⊙ f'(z^L)``
                                             (fused: ``delta^L = a^L - t`` for matching pairs)
 propagated error signal                     ``delta^l = (delta^{l+1} (W^{l+1})^T) ⊙ f'(z^l)``
+dropout (training), hidden layer l          ``a^l = f(z^l) ⊙ m^l / (1-p)``,
+                                            ``delta^l = (delta^{l+1} (W^{l+1})^T) ⊙ m^l / (1-p) ⊙ f'(z^l)``
 gradients                                   ``dC/dW^l = (a^{l-1})^T delta^l``,
                                             ``dC/db^l = sum over the batch of delta^l``
 ==========================================  ==============================================
@@ -56,6 +58,18 @@ class Trace:
     #: ``aux[i]``: what layer i+1's activation computed for free beside ``a`` (see
     #: :meth:`Activation.forward`; softmax: its log-normaliser), else None.
     aux: list = field(default_factory=list)
+    #: Dropout: ``masks[i]`` the scaled mask ``m^i / (1 - p)`` applied to ``a^i`` (None: no dropout
+    #: there), ``f[i]`` the activation ``f(z^i)`` before it (``f[0]`` is the input).  Empty: no dropout.
+    masks: list = field(default_factory=list)
+    f: list = field(default_factory=list)
+
+    def undropped(self, i: int) -> Any:
+        """``f(z^i)``, the activation before dropout (``a^i`` where none was applied)."""
+        return self.f[i] if self.f else self.a[i]
+
+    def mask(self, i: int) -> Any:
+        """The scaled mask on ``a^i``, or None."""
+        return self.masks[i] if self.masks else None
 
 
 @dataclass
@@ -104,25 +118,34 @@ class Workspace:
 
 
 def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: Any, xp: Any,
-            ops: ArrayOps | None = None, ws: Workspace | None = None, out_dtype: Any = None) -> Trace:
+            ops: ArrayOps | None = None, ws: Workspace | None = None, out_dtype: Any = None,
+            masks: Sequence | None = None) -> Trace:
     """Forward pass: record ``z^l`` and ``a^l`` for every layer.
 
     ``X`` is ``(n, n_in)`` on the weights' backend and dtype; ``ws``, if given, holds ``n`` rows.
     ``out_dtype``: the output layer's ``z^L`` (and so ``a^L`` and the loss) in this dtype, the
     layers before it in the weights' (mixed precision: float32 at the output, as autocast keeps
-    softmax and the loss).
+    softmax and the loss).  ``masks`` (dropout, training only): ``L`` arrays or Nones,
+    ``masks[l]`` the scaled mask ``m^l / (1 - p)`` of ``a^l`` (``masks[0]`` the input's), each
+    ``(n, sizes[l])``; the output layer is never dropped.
     """
     ops = ops or ops_for(xp)
-    z, a, aux = [], [X], []
+    dropped = masks is not None and any(m is not None for m in masks)
+    f = [X] if dropped else []
+    z, a, aux = [], [X if not dropped or masks[0] is None else X * masks[0]], []  # a^0 = X ⊙ m^0 / (1-p)
     for l, (W, b, act) in enumerate(zip(Ws, bs, activations)):
         z_l = ops.affine(a[-1], W, b, None if ws is None else ws.z[l])  # z^l = a^{l-1} W^l + b^l
         if out_dtype is not None and l == len(Ws) - 1:
             z_l = xp.astype(z_l, out_dtype)  # z^L in the loss's precision
         a_l, aux_l = act.forward(xp, z_l, None if ws is None else ws.a[l])  # a^l = f(z^l)
+        if dropped:
+            f.append(a_l)
+            if l + 1 < len(Ws) and masks[l + 1] is not None:
+                a_l = a_l * masks[l + 1]  # a^l = f(z^l) ⊙ m^l / (1-p)
         z.append(z_l)
         a.append(a_l)
         aux.append(aux_l)
-    return Trace(z, a, aux)
+    return Trace(z, a, aux, list(masks) if dropped else [], f)
 
 
 def output_delta(loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, scale: float, fused: bool = True,
@@ -200,6 +223,8 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
         grad_b[i] = ops.sum_rows(delta, out_b[i])  # dC/db^l = sum over the batch of delta^l
         if i > 0:
             g = ops.matmul(delta, Ws[i].T, None if ws is None else ws.g[i])  # dC/da^{l-1} = delta^l (W^l)^T
+            if trace.mask(i) is not None:
+                g *= trace.mask(i)  # dropout: ⊙ m^{l-1} / (1-p)
             scratch = None if ws is None else ws.scratch[i]
-            delta = activations[i - 1].delta(xp, g, trace.z[i - 1], trace.a[i], scratch)  # g ⊙ f'(z^{l-1})
+            delta = activations[i - 1].delta(xp, g, trace.z[i - 1], trace.undropped(i), scratch)  # ⊙ f'(z^{l-1})
     return Gradients(deltas, grad_W, grad_b)

@@ -67,6 +67,9 @@ class MLP:
         must be float32); each step's products run on a copy in this dtype, the output layer
         and the loss in float32 (:mod:`xpmlp.training.precision`).  Prediction uses the float32
         weights.
+    dropout : the dropout rate of every hidden layer, or one rate per hidden layer (training only:
+        inverted dropout, see :mod:`xpmlp.training.dropout`); ``input_dropout``: the inputs'.
+        Each in ``[0, 1)``; :attr:`dropout` holds the ``L`` rates, the input's first.
 
     Attributes
     ----------
@@ -89,6 +92,8 @@ class MLP:
         seed: "int | np.random.Generator | None" = 0,
         init: str = "auto",
         compute_dtype: str | None = None,
+        dropout: "float | Sequence[float]" = 0.0,
+        input_dropout: float = 0.0,
     ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -109,6 +114,7 @@ class MLP:
         if compute_dtype is not None:
             self.backend.compute_dtype(compute_dtype)  # refused here, naming what the library offers
         self.compute_dtype = compute_dtype
+        self.dropout = dropout_rates(sizes, dropout, input_dropout)
         layer_acts = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
         self.activations = [fastpaths.specialize(act, self.backend.name) for act in layer_acts]  # the one seam
         self.ops = ops_for(self.backend.xp, self.backend.name)
@@ -117,6 +123,11 @@ class MLP:
             self.parameters = Flat.zeros(self.layout, self.xp, self.backend.dtype, self.backend.device)
         init_acts = [self.hidden_activation.name] * len(layer_acts) if init == "sklearn" else [a.name for a in layer_acts]
         self.set_weights(*init_weights(sizes, init_acts, seed, init))
+
+    @property
+    def hidden_dropout(self) -> list[float]:
+        """The hidden layers' dropout rates (:attr:`dropout` without the input's)."""
+        return self.dropout[1:]
 
     # -- parameters -----------------------------------------------------------------------
     @property
@@ -259,5 +270,24 @@ class MLP:
 
     def __repr__(self) -> str:
         acts = f"{self.hidden_activation.spec}/{self.output_activation.spec}"
-        mixed = f", compute_dtype={self.compute_dtype}" if self.compute_dtype else ""
-        return f"MLP({self.sizes}, {acts}, loss={self.loss.name}, backend={self.backend.describe()}{mixed})"
+        extra = f", compute_dtype={self.compute_dtype}" if self.compute_dtype else ""
+        if any(self.dropout):
+            extra += f", dropout={self.hidden_dropout}" + (f", input_dropout={self.dropout[0]}" if self.dropout[0] else "")
+        return f"MLP({self.sizes}, {acts}, loss={self.loss.name}, backend={self.backend.describe()}{extra})"
+
+
+def dropout_rates(sizes: Sequence[int], dropout: "float | Sequence[float]", input_dropout: float = 0.0) -> list[float]:
+    """The ``L`` dropout rates of a network with layer ``sizes``: the input's, then each hidden
+    layer's (``dropout`` one rate for all, or one per hidden layer); ``ValueError`` outside ``[0, 1)``."""
+    hidden = len(sizes) - 2
+    if np.ndim(dropout) == 0 and float(dropout) and not hidden:
+        raise ValueError(f"dropout={dropout!r} needs a hidden layer; this network has none (input_dropout "
+                         "drops inputs)")
+    rates = [float(dropout)] * hidden if np.ndim(dropout) == 0 else [float(p) for p in dropout]
+    if len(rates) != hidden:
+        raise ValueError(f"dropout gives {len(rates)} rates for {hidden} hidden layers")
+    rates = [float(input_dropout)] + rates
+    bad = [p for p in rates if not 0.0 <= p < 1.0]
+    if bad:
+        raise ValueError(f"dropout rates must be in [0, 1), got {bad[0]!r}")
+    return rates

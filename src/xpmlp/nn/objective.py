@@ -140,7 +140,8 @@ def add_l2_gradient(grads: Any, Ws: Any, alpha: float, ops: ArrayOps | None = No
 
 def batch_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any = None, objective: Objective = Objective(),
                     rows: int | None = None, reduce: Callable[[list], None] | None = None,
-                    grads: Flat | None = None, ws: Workspace | None = None, factor: float = 1.0) -> BatchObjective:
+                    grads: Flat | None = None, ws: Workspace | None = None, factor: float = 1.0,
+                    masks: Sequence | None = None) -> BatchObjective:
     """Forward and backward for one batch: the objective's value and gradient (:class:`BatchObjective`).
 
     ``Xb`` ``(b, sizes[0])``, ``Tb`` ``(b, sizes[-1])``, ``wb`` ``(b,)`` or None: backend arrays.
@@ -149,10 +150,11 @@ def batch_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any = None, objective: Objec
     added (once, not once per process).  ``grads`` (a flat buffer of the model's layout) and ``ws``
     (a :class:`~xpmlp.nn.backprop.Workspace` of ``b`` rows): where the gradient and the step's
     arrays go, reused from step to step (the training loop's); ``factor`` multiplies the gradient
-    (plain SGD folds its learning rate in here, so its update is one subtraction).
+    (plain SGD folds its learning rate in here, so its update is one subtraction).  ``masks``:
+    dropout's, one per layer (see :func:`~xpmlp.nn.backprop.forward`).
     """
     rows = Xb.shape[0] if rows is None else rows
-    loss, g = data_gradients(net, Xb, Tb, wb, objective, rows, grads, ws, factor)
+    loss, g = data_gradients(net, Xb, Tb, wb, objective, rows, grads, ws, factor, masks=masks)
     if reduce is not None:
         reduce([g.flat] if grads is not None else g)  # data-parallel: the data term summed over processes
     penalty = add_penalty(net, g, objective, rows, factor)
@@ -161,13 +163,13 @@ def batch_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any = None, objective: Objec
 
 def data_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any, objective: Objective, rows: int, grads: Flat | None = None,
                    ws: Workspace | None = None, factor: Any = 1.0, out_dtype: Any = None,
-                   loss_scale: Any = None) -> tuple[Any, Any]:
+                   loss_scale: Any = None, masks: Sequence | None = None) -> tuple[Any, Any]:
     """``(sum_i w_i C_i, its gradient)`` for one batch, the penalty left out (see :func:`batch_gradients`).
 
     ``out_dtype`` and ``loss_scale`` are mixed precision's (:mod:`xpmlp.training.precision`):
     the output layer and the loss in ``out_dtype``, delta^L times ``loss_scale``.
     """
-    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws, out_dtype)  # z^l, a^l = f(z^l)
+    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws, out_dtype, masks)  # z^l, a^l
     loss = batch_loss(net, trace, Tb, wb)  # sum_i w_i C_i, stays on the device
     scale = factor * objective.delta_scale(rows)
     g = param_gradients(net, trace, Tb, wb, scale, objective.reduction, grads, ws, loss_scale)  # delta^l -> dC/dW^l

@@ -49,11 +49,13 @@ from .callbacks import (
 from .comm import Communicator, Interrupted, SingleProcess
 from ..history import History
 from ..nn.metrics import ScoreFn, default_score
+from ..backends.sparse import is_sparse
 from ..nn.backprop import Workspace
 from ..nn.network import MLP, forward
 from ..nn.objective import Objective, batch_gradients
 from ..optim.optimizers import SGD, Optimizer, make_optimizer
 from .progress import ProgressBar
+from .dropout import DropoutMasks
 from .precision import MixedPrecision
 from .state import Run
 from ..optim.schedules import Schedule, make_schedule
@@ -101,11 +103,13 @@ def run_epochs(run: Run, callbacks: CallbackList) -> History:
 
 def _gradients(run: Run, Xb: Any, Tb: Any, wb: Any, B: int, factor: float) -> Any:
     """One batch's objective and gradient (into ``run.grads``), in the model's dtype or mixed precision."""
+    masks = None if run.dropout is None else run.dropout.draw(Xb.shape[0])  # on the device
     if run.precision is not None:
-        return run.precision.batch_gradients(Xb, Tb, wb, run.objective, B, run.comm.allreduce_, run.grads, factor)
+        return run.precision.batch_gradients(Xb, Tb, wb, run.objective, B, run.comm.allreduce_, run.grads, factor,
+                                             masks)
     ws = None if run.workspace is None else run.workspace.rows(Xb.shape[0])
     return batch_gradients(run.net, Xb, Tb, wb, run.objective, rows=B, reduce=run.comm.allreduce_, grads=run.grads,
-                           ws=ws, factor=factor)
+                           ws=ws, factor=factor, masks=masks)
 
 
 def _update(run: Run, grads: Any, learning_rate: float) -> None:
@@ -173,6 +177,7 @@ def fit(
     positions: Any = None,
     objective: Objective | None = None,
     on_divergence: str = "raise",
+    dropout_masks: str = "device",
 ) -> History:
     """Train ``net`` in place; return its :class:`History`.
 
@@ -215,6 +220,9 @@ def fit(
     objective : the whole :class:`~xpmlp.nn.objective.Objective` (L2 ``alpha`` and how it scales with
         the batch, the recorded loss's scale, the reduction), instead of ``alpha`` and ``reduction``;
         the estimators pass scikit-learn's.
+    dropout_masks : for a model with dropout: ``"device"`` (each library's generator on the model's
+        device, seeded from ``seed``: a run repeats exactly on one backend) or ``"host"`` (one NumPy
+        generator, the same masks on every backend; a host-to-device copy per step).
 
     Raises
     ------
@@ -229,6 +237,8 @@ def fit(
         objective = _objective(objective, alpha, reduction)
         if epochs < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
+        if dropout_masks not in ("device", "host"):
+            raise ValueError(f"dropout_masks must be 'device' or 'host', got {dropout_masks!r}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
         sched = make_schedule(schedule, learning_rate)
@@ -243,12 +253,24 @@ def fit(
                         "max_grad_norm": max_grad_norm})
             run = Run(net, opt, sched, history if history is not None else History(), data, rng, int(epochs),
                       objective, score or default_score(net.output_activation.name), comm)
-            run.grads = net.parameters.like()
-            if net.compute_dtype is not None:
-                run.precision = MixedPrecision(net, data.batch_size)
-            elif net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
-                run.workspace = Workspace(net.sizes, net.xp, net.backend.dtype, net.backend.device, data.batch_size)
+            _step_arrays(run, dropout_masks)
             return run_epochs(run, CallbackList([*standard, *callbacks]))  # divergence: Rollback raises
+
+
+def _step_arrays(run: Run, dropout_masks: str) -> None:
+    """The arrays every step reuses: the gradient, the workspace or mixed precision's, dropout's masks."""
+    net, rows = run.net, run.data.batch_size
+    run.grads = net.parameters.like()
+    if net.compute_dtype is not None:
+        run.precision = MixedPrecision(net, rows)
+    elif net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
+        run.workspace = Workspace(net.sizes, net.xp, net.backend.dtype, net.backend.device, rows)
+    if any(net.dropout):
+        if net.dropout[0] and is_sparse(run.data.X):
+            raise TypeError("input_dropout needs dense inputs; X is sparse")
+        seed = int(run.rng.integers(2 ** 62)) + run.comm.rank  # each process drops units of its own rows
+        dtype = None if run.precision is None else run.precision.dtype  # the layers' own dtype
+        run.dropout = DropoutMasks(net, rows, seed, dtype, host=dropout_masks == "host")
 
 
 def _standard_callbacks(schedule: Schedule, max_grad_norm: float | None, patience: int | None, tol: float,

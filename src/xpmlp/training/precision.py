@@ -82,7 +82,8 @@ class MixedPrecision:
         self._saved: list = []
 
     def batch_gradients(self, Xb: Any, Tb: Any, wb: Any, objective: Objective, rows: int,
-                        reduce: Callable[[list], None] | None, grads: Flat, factor: float = 1.0) -> BatchObjective:
+                        reduce: Callable[[list], None] | None, grads: Flat, factor: float = 1.0,
+                        masks: list | None = None) -> BatchObjective:
         """As :func:`xpmlp.nn.objective.batch_gradients`, the products in the compute dtype; the
         float32 gradient goes into ``grads`` (the fit's flat buffer)."""
         if is_sparse(Xb):
@@ -92,7 +93,7 @@ class MixedPrecision:
         ws = None if self.ws is None else self.ws.rows(Xb.shape[0])
         loss, _ = data_gradients(self.view, xp.astype(Xb, self.dtype), Tb, wb, objective, rows, self.grads, ws,
                                  factor, out_dtype=net.backend.dtype,
-                                 loss_scale=None if self.scaler is None else self.scaler.scale)
+                                 loss_scale=None if self.scaler is None else self.scaler.scale, masks=masks)
         grads.flat[...] = self.grads.flat  # dC/dW in float32
         if reduce is not None:
             reduce([grads.flat])  # data-parallel: summed in float32

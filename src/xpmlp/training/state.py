@@ -46,6 +46,8 @@ class Run:
     workspace: Any = None
     #: Mixed precision's step (:class:`~xpmlp.training.precision.MixedPrecision`), None in the model's dtype.
     precision: Any = None
+    #: Dropout's per-step masks (:class:`~xpmlp.training.dropout.DropoutMasks`), None without dropout.
+    dropout: Any = None
 
     def stop(self, reason: str) -> None:
         """End the fit after the current epoch, recording ``reason`` in the history."""

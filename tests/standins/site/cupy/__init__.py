@@ -75,7 +75,7 @@ def _forward(fn: Any, view: bool = False) -> Any:
     return function
 
 
-_SUBMODULES = {"linalg", "fft"}
+_SUBMODULES = {"linalg", "fft", "random"}
 #: Functions whose result's size depends on the data: CuPy reads it back from the device.
 DATA_DEPENDENT = {"nonzero", "argwhere", "flatnonzero", "unique", "unique_all", "unique_counts", "unique_inverse",
                   "unique_values", "compress", "extract"}
