@@ -213,3 +213,19 @@ def test_dropout_from_the_command_line(iris_csv, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", str(iris_csv), "--target", "species", "--dropout", "1.5"])
     assert exc.value.code == 2 and "dropout rates must be in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+def test_balanced_class_weights_from_the_command_line(tmp_path, capsys):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    keep = np.r_[0:50, 50:60, 100:150]  # versicolor rare: 10 of 110 rows
+    path = write_csv(tmp_path / "rare.csv", X[keep], np.array(["setosa", "versicolor", "virginica"])[y[keep]])
+    assert main(["train", str(path), "--target", "species", "--no-progress", "--class-weight", "balanced",
+                 "--epochs", "30"]) == 0
+    capsys.readouterr()
+    numeric = write_csv(tmp_path / "width.csv", X[:, :3], X[:, 3], target="width")
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(numeric), "--target", "width", "--class-weight", "balanced", "--no-progress"])
+    assert exc.value.code == 2
+    assert "class_weight needs a softmax output or a single logistic output" in capsys.readouterr().err

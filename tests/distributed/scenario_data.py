@@ -26,6 +26,9 @@ FITS = {
     "adam": dict(optimizer="adam", alpha=1e-3, max_grad_norm=1.0, validation_fraction=0.2, patience=3, epochs=12,
                  weighted=True, learning_rate=0.01),
     "momentum": dict(optimizer="nesterov", epochs=8, learning_rate=0.05, patience=None),
+    # class weights from every rank's class counts (the uneven shards hold the classes unevenly), times w
+    "balanced": dict(optimizer="adam", class_weight="balanced", weighted=True, epochs=6, learning_rate=0.01,
+                     patience=None),
 }
 
 

@@ -56,6 +56,20 @@ def test_ranks_train_as_one_process(n_ranks, scenario, dtype, tmp_path):
     assert hist.epochs > 3  # the runs did train
 
 
+def test_class_weights_count_every_ranks_rows(tmp_path):
+    done = mpirun(3, "balanced", "float64", tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    net, hist = single_process("balanced", "float64")
+    assert_like_one_process(ranks(tmp_path, 3), net, hist, "float64")
+
+
+def test_class_weights_given_on_some_ranks_only_fail_on_every_rank(tmp_path):
+    done = mpirun(2, "balanced-some", "float64", tmp_path)
+    assert done.returncode != 0
+    for rank in ranks(tmp_path, 2):
+        assert "class_weight differs between processes" in rank["error"]
+
+
 @pytest.mark.parametrize("backend", ["torch", "array_api_strict"])
 def test_other_libraries_reduce_through_their_transport(backend, tmp_path):
     """torch all-reduces through torch.distributed (its gloo backend, for real); array-api-strict is

@@ -149,6 +149,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="the model's float type")
     t.add_argument("--dropout", type=float, default=0.0, metavar="P",
                    help="drop each hidden unit with probability P while training (default 0)")
+    t.add_argument("--class-weight", choices=["balanced"], default=None,
+                   help="weigh each class by n / (classes x its rows): for imbalanced classes (classification)")
     t.add_argument("--compute-dtype", choices=["bfloat16", "float16"], default=None,
                    help="mixed precision: the products in this type, float32 weights (torch: both; cupy: float16)")
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")

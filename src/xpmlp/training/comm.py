@@ -43,6 +43,10 @@ class Communicator:
     def agree(self, what: dict[str, Any]) -> None:
         """Raise if ``what`` (the fit's settings) differs between processes."""
 
+    def exchange(self, payload: Any) -> list:
+        """Every process's ``payload`` (host values), in rank order: here, this one's."""
+        return [payload]
+
     def guard(self) -> contextlib.AbstractContextManager:
         """A fit runs inside: an exception on this process ends the fit on every process."""
         return contextlib.nullcontext()

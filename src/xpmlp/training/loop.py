@@ -55,6 +55,7 @@ from ..nn.network import MLP, forward
 from ..nn.objective import Objective, batch_gradients
 from ..optim.optimizers import SGD, Optimizer, make_optimizer
 from .progress import ProgressBar
+from .class_weight import class_row_weights
 from .dropout import DropoutMasks
 from .precision import MixedPrecision
 from .state import Run
@@ -178,6 +179,7 @@ def fit(
     objective: Objective | None = None,
     on_divergence: str = "raise",
     dropout_masks: str = "device",
+    class_weight: "str | dict | None" = None,
 ) -> History:
     """Train ``net`` in place; return its :class:`History`.
 
@@ -220,6 +222,9 @@ def fit(
     objective : the whole :class:`~xpmlp.nn.objective.Objective` (L2 ``alpha`` and how it scales with
         the batch, the recorded loss's scale, the reduction), instead of ``alpha`` and ``reduction``;
         the estimators pass scikit-learn's.
+    class_weight : ``"balanced"`` or ``{class index: weight}``: each row weighted by its class's
+        weight (softmax or a single logistic output; see :mod:`xpmlp.training.class_weight`),
+        times ``sample_weight``.
     dropout_masks : for a model with dropout: ``"device"`` (each library's generator on the model's
         device, seeded from ``seed``: a run repeats exactly on one backend) or ``"host"`` (one NumPy
         generator, the same masks on every backend; a host-to-device copy per step).
@@ -244,6 +249,7 @@ def fit(
         sched = make_schedule(schedule, learning_rate)
         standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint,
                                        on_divergence)
+        sample_weight = class_row_weights(net, T, class_weight, comm, sample_weight)  # with class_weight
         data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
                             validation_data=validation_data, validation_fraction=validation_fraction,
                             stratify=stratify, positions=positions)
