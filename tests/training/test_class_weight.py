@@ -44,6 +44,14 @@ def test_class_weights_train_as_the_sample_weights_they_stand_for():
                                   _trained(sample_weight=np.array([1.0, 5.0, 0.5])[Y] * sw))
 
 
+def test_labels_stand_for_their_one_hot_rows():
+    net = xpmlp.MLP([4, 3], backend="numpy")
+    np.testing.assert_array_equal(class_row_weights(net, Y, "balanced", SingleProcess()),
+                                  class_row_weights(net, np.eye(3)[Y], "balanced", SingleProcess()))
+    with pytest.raises(ValueError, match=r"T must be \(n, 3\) for class weights, got shape \(12, 2\)"):
+        class_row_weights(net, np.eye(3)[Y][:, :2], "balanced", SingleProcess())
+
+
 def test_probability_targets_mix_the_class_weights():
     net = xpmlp.MLP([4, 3], backend="numpy")
     T = np.array([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]])

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..nn.targets import as_target_matrix
+
 __all__ = ["class_row_weights"]
 
 
@@ -41,11 +43,15 @@ def class_row_weights(net: Any, T: Any, class_weight: "str | dict | None", comm:
 def _membership(net: Any, T: Any) -> np.ndarray:
     """``(n, classes)``: each row's class membership (one-hot rows, or probabilities), on the host."""
     out, k = net.output_activation.name, net.sizes[-1]
-    T = np.asarray(net.backend.to_numpy(T) if net.backend.is_device_array(T) else T, dtype=np.float64)
+    if net.backend.is_device_array(T):
+        T = net.backend.to_numpy(T)  # the boundary: read once, before training
+    T = np.asarray(as_target_matrix(T, k, out), dtype=np.float64)  # labels 0..k-1 -> one-hot rows
+    if T.ndim != 2 or T.shape[1] != k:
+        raise ValueError(f"T must be (n, {k}) for class weights, got shape {T.shape}")
     if out == "softmax":
-        return T.reshape(-1, k)
+        return T
     if out == "logistic" and k == 1:
-        return np.concatenate([1.0 - T.reshape(-1, 1), T.reshape(-1, 1)], axis=1)  # classes 0 and 1
+        return np.concatenate([1.0 - T, T], axis=1)  # classes 0 and 1
     raise ValueError(f"class_weight needs a softmax output or a single logistic output; this model has "
                      f"{k} {out} output{'s' if k > 1 else ''}")
 
