@@ -70,15 +70,16 @@ def test_class_weights_given_on_some_ranks_only_fail_on_every_rank(tmp_path):
         assert "class_weight differs between processes" in rank["error"]
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("backend", ["torch", "array_api_strict"])
-def test_other_libraries_reduce_through_their_transport(backend, tmp_path):
+def test_other_libraries_reduce_through_their_transport(backend, dtype, tmp_path):
     """torch all-reduces through torch.distributed (its gloo backend, for real); array-api-strict is
-    staged through the host (and says so once)."""
+    staged through the host (and says so once); in either dtype, every weight and bias compared."""
     pytest.importorskip(backend)
-    done = mpirun(3, f"momentum@{backend}", "float64", tmp_path)
+    done = mpirun(3, f"momentum@{backend}", dtype, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    net, hist = single_process("momentum", "float64")
-    assert_like_one_process(ranks(tmp_path, 3), net, hist, "float64")
+    net, hist = single_process("momentum", dtype)
+    assert_like_one_process(ranks(tmp_path, 3), net, hist, dtype)
     staged = "staged through host memory"
     assert (done.stderr.count(staged) == 1) if backend == "array_api_strict" else staged not in done.stderr
 

@@ -251,3 +251,11 @@ def test_bad_activation_parameters_in_a_file_are_refused(tmp_path, spec, match):
     rewrite(path, lambda m: m["architecture"].update(hidden_activation=spec))
     with pytest.raises(ModelFileError, match=f"malformed architecture record.*{match}"):
         load(path, backend="numpy")
+
+
+def test_a_cut_learning_rate_is_saved_and_restored(tmp_path):
+    """An adaptive schedule's current rate (cut by 5 after a stall) comes back, not its initial one."""
+    net, opt, sched, hist, X, T = trained("numpy")
+    sched.learning_rate /= 5.0  # what a stall does to it
+    path = save(tmp_path / "m.npz", net, optimizer=opt, schedule=sched, history=hist)
+    assert load(path).schedule.learning_rate == pytest.approx(0.002, rel=1e-15)

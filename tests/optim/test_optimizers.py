@@ -216,3 +216,35 @@ def test_optimizer_with_state_pickles_and_resumes_identically():
         xpmlp.training.fit(net, X, T, epochs=2, optimizer=opt, patience=None, seed=2)
     for p, q in zip(a.get_weights()[0], b.get_weights()[0]):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("make,factor", [(lambda: SGD(weight_decay=0.1), 1 - LR * 0.1),
+                                         (AdamW, 1 - LR * 0.01)])  # AdamW's default weight decay: 0.01
+def test_decay_of_a_flat_buffer_shrinks_its_weights_and_leaves_its_biases(be, make, factor):
+    """With a zero gradient only the decoupled decay acts (Adam's step is 0 / (0 + eps) = 0)."""
+    net = xpmlp.MLP([3, 4, 2], backend=be, seed=1)
+    W0, b0 = np.array(to_np(be, net.parameters.weights)), np.array(to_np(be, net.flat)[net.layout.n_weights:])
+    opt = make()
+    with be.activate():
+        opt.step(net.parameters, net.parameters.like(), LR)
+    flat = to_np(be, net.flat)
+    np.testing.assert_array_equal(flat[net.layout.n_weights:], b0)  # the biases: untouched, bit for bit
+    assert_close(flat[:net.layout.n_weights], W0 * factor, HAND[be.dtype_name], "weights")
+
+
+def test_the_adamw_solver_and_command_line_option_decay_by_default(tmp_path):
+    pytest.importorskip("sklearn")
+    from xpmlp.app.cli import main
+    from xpmlp.estimators import MLPClassifier
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    clf = MLPClassifier(hidden_layer_sizes=(4,), solver="adamw", max_iter=3, random_state=0).fit(X, y)
+    adam = MLPClassifier(hidden_layer_sizes=(4,), solver="adam", max_iter=3, random_state=0).fit(X, y)
+    assert not np.array_equal(clf.coefs_[0], adam.coefs_[0])  # the decay moved the weights
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,y\n" + "\n".join(f"{r[0]},{r[1]},{r[2]},{t}" for r, t in zip(X, y)))
+    model = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "y", "--optimizer", "adamw", "--epochs", "2", "--no-progress",
+                 "--save", str(model)]) == 0
+    assert xpmlp.io.load(model).optimizer.weight_decay == 0.01

@@ -115,6 +115,8 @@ def test_early_stopping_counts_patience_and_restores_best_weights():
         p += 1.0  # later epochs move the weights
     stop.on_epoch_end(run, log(2, 0.9, score=0.55))  # +0.05 < tol: no improvement (1)
     assert not run.stopping and run.history.no_improvement == 1 and run.history.best_score == 0.55
+    for p in net.params:
+        p += 1.0  # epoch 3 moves them again: what the fit ends on must be epoch 2's, not these
     stop.on_epoch_end(run, log(3, 0.8, score=0.5))  # no improvement (2) > patience 1: stop
     assert run.stopping and run.history.stop_reason == "early_stopping"
     stop.on_fit_end(run)  # restores epoch 2's weights (the best score), not epoch 1's

@@ -180,8 +180,20 @@ def test_early_stopping_restores_the_best_weights(be):
     Xv, _, Tv = blobs(n=30, seed=2)
     Tv = Tv[np.random.default_rng(3).permutation(30)]  # noisy validation labels: the score wanders
     net = xpmlp.MLP([3, 8, 3], backend=be, seed=8)
-    hist = fit(net, X, T, epochs=40, batch_size=10, learning_rate=0.05, validation_data=(Xv, Tv), patience=3, tol=1e-6)
+
+    class Snapshots(xpmlp.Callback):
+        def __init__(self):
+            self.flat = []
+
+        def on_epoch_end(self, run, log):
+            self.flat.append(np.array(to_np(be, run.net.flat)))  # a copy: NumPy float64 gives a view
+
+    seen = Snapshots()
+    hist = fit(net, X, T, epochs=40, batch_size=10, learning_rate=0.05, validation_data=(Xv, Tv), patience=3, tol=1e-6,
+               callbacks=[seen])
     assert hist.stop_reason == "early_stopping"
+    np.testing.assert_array_equal(to_np(be, net.flat), seen.flat[hist.best_epoch - 1])  # the best epoch's, exactly
+    assert not np.array_equal(seen.flat[-1], seen.flat[hist.best_epoch - 1])  # and the weights had moved on
     assert len(hist.validation_score) == hist.epochs < 40
     assert hist.best_score == max(hist.validation_score)
     assert hist.best_epoch == 1 + int(np.argmax(hist.validation_score))
