@@ -65,3 +65,18 @@ def test_a_second_ctrl_c_on_one_rank_ends_every_rank_at_once(mpi, tmp_path):
     assert "xpmlp: rank 1 of 2 failed: KeyboardInterrupt: ; aborting all ranks" in done.stderr
     assert not any((tmp_path / f"rank{r}.npz").exists() for r in range(2))  # no rank returned from its fit
     assert N > 2  # the scenario's data (rank 1 holds rows)
+
+
+def test_a_communicator_must_give_its_sum_and_its_share_of_the_data():
+    """The seam's two methods without a default: a communicator that gives neither cannot be used."""
+    from xpmlp.training.comm import Communicator
+
+    class Unfinished(Communicator):
+        pass
+
+    net = xpmlp.MLP([3, 2], seed=0)
+    X, T = np.zeros((4, 3)), np.eye(2)[[0, 1, 0, 1]]
+    with pytest.raises(NotImplementedError):
+        xpmlp.fit(net, X, T, comm=Unfinished(), epochs=1)
+    with pytest.raises(NotImplementedError):
+        Unfinished().allreduce_([np.zeros(2)])
