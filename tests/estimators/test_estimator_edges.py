@@ -21,6 +21,8 @@ from xpmlp.estimators import MLPClassifier, MLPRegressor, load_estimator  # noqa
 from xpmlp.estimators._base import BaseMLP  # noqa: E402
 from xpmlp.io import ModelFileError, read_state, write_state  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits, on purpose
+
 
 @pytest.fixture(scope="module")
 def iris():
