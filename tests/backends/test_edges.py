@@ -216,3 +216,27 @@ def test_a_fast_path_is_registered_once_and_names_a_declared_kernel():
         fastpaths.register("relu.f", "numpy")
     assert str(exc.value) == "a numpy fast path for 'relu.f' is registered already"
     assert fastpaths.registered() == before
+
+
+@pytest.mark.parametrize("case", ["strided-y", "strided-x", "x-of-another-dtype", "float16-y", "no-scipy"])
+def test_numpy_add_scaled_where_scipys_axpy_cannot_run_is_numpys_own_in_place(case, monkeypatch):
+    """``y += alpha x`` into ``y`` where SciPy's BLAS axpy cannot take the arrays, or SciPy is missing."""
+    from xpmlp.backends.arrays import ops_for
+
+    rng = np.random.default_rng(0)
+    y, x = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    if case == "strided-y":
+        y = rng.normal(size=(4, 6))[:, ::2]
+    if case == "strided-x":
+        x = rng.normal(size=(4, 6))[:, ::2]
+    if case == "x-of-another-dtype":
+        x = x.astype(np.float32)
+    if case == "float16-y":
+        y, x = y.astype(np.float16), x.astype(np.float16)
+    if case == "no-scipy":
+        monkeypatch.setitem(sys.modules, "scipy.linalg", None)  # `from scipy.linalg import blas` raises ImportError
+    expected = y + 0.5 * x
+    before = y
+    out = ops_for(np, "numpy").add_scaled(y, x, 0.5)
+    assert out is before and y.dtype == expected.dtype
+    np.testing.assert_array_equal(y, expected)

@@ -20,6 +20,7 @@ import numpy as np
 import xpmlp
 from xpmlp.distributed import MPICommunicator, shard
 
+from comm_scenarios import COMM_SCENARIOS
 from estimator_scenarios import ESTIMATORS
 from scenario_data import FITS, N, SIZES, fit_kwargs, global_data, uneven  # noqa: F401
 
@@ -61,6 +62,10 @@ def run_fit(name: str, backend: str, dtype: str, out: Path):
         callbacks = [At(2, failure(out))]
     if name == "interrupt" and one:
         callbacks = [At(2, lambda: os.kill(os.getpid(), signal.SIGINT))]
+    if name == "double-interrupt" and one:  # Ctrl-C twice: the second one at once
+        callbacks = [At(2, lambda: [os.kill(os.getpid(), signal.SIGINT) for _ in range(2)])]
+    if name == "diverge":
+        kwargs.update(learning_rate=1e308)  # the weights overflow in epoch 1 on every rank
     if name in ("slow", "interrupt"):
         kwargs.update(epochs=60)
         callbacks.append(At(1, lambda: (out / f"pid{comm.rank}").write_text(str(os.getpid()))))
@@ -115,7 +120,7 @@ _save_coverage_before_abort()
 def main() -> None:
     scenario, dtype, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     name, _, backend = scenario.partition("@")
-    runner = ESTIMATORS.get(name) or (run_few_rows if name == "few-rows" else run_fit)
+    runner = ESTIMATORS.get(name) or COMM_SCENARIOS.get(name) or (run_few_rows if name == "few-rows" else run_fit)
     rank = int(os.environ.get("PMI_RANK", "0"))
     record: dict = {}
     if backend.startswith("torch:cuda") and os.environ.get("XPMLP_STANDIN_TORCH_CUDA"):

@@ -60,6 +60,7 @@ EDITS = {
     "a-fractional-layer": (bad_layer_sizes([3, 5.5, 2]), "layer sizes [3, 5.5, 2] are not valid"),
     "one-layer": (bad_layer_sizes([3]), "layer sizes [3] are not valid"),
     "dtype": (lambda m, a: m.update(dtype="float16"), "dtype 'float16' is not float32 or float64"),
+    "compute-dtype": (lambda m, a: m.update(compute_dtype="float8"), "compute_dtype 'float8' is not bfloat16 or float16"),
     "listed-shape": (lambda m, a: m["arrays"]["W.0"].update(shape=[5, 3]),
                      "array 'W.0' is <f4[3, 5], metadata says <f4[5, 3]"),
     "listed-dtype": (lambda m, a: m["arrays"]["b.1"].update(dtype="<f8"), "array 'b.1' is <f4[2], metadata says <f8[2]"),

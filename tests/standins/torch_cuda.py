@@ -78,6 +78,8 @@ class CudaTensor(torch.Tensor):
             return out if target.type == "cpu" else _wrap(out, target.index or 0)
         if _in_place(name) and args and isinstance(args[0], CudaTensor) and out is not None:
             return args[0]  # in place: the same tensor
+        if isinstance(kwargs.get("out"), CudaTensor):
+            return kwargs["out"]  # out=: the tensor it was given, as PyTorch returns it
         return _wrap(out, index)
 
 

@@ -251,6 +251,21 @@ def test_progress_bar_closes_when_training_diverges(capsys):
     assert err.endswith("\n")  # the bar was closed, not left mid-line
 
 
+def test_epoch_progress_is_a_context_manager_that_closes_its_bar(capsys):
+    pytest.importorskip("tqdm")
+    from xpmlp.training.progress import EpochProgress
+
+    with EpochProgress(2, enabled=True, desc="fitting") as bar:
+        bar.update(1, 0.25, score=0.5, learning_rate=0.01)
+    assert bar._bar is None  # closed on leaving the block
+    err = capsys.readouterr().err
+    assert "fitting:" in err and "1/2" in err and "loss=0.25" in err and "val=0.5" in err and "lr=0.01" in err
+    assert err.endswith("\n")
+    with EpochProgress(2, enabled=False) as off:  # another process's (rank > 0): no bar, updates are no-ops
+        off.update(1, 0.25)
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.on_device
 def test_sgd_weight_decay_without_momentum(be):
     """p <- p - eta wd p, then p <- p - eta g (decoupled), for matrices only; once failed with KeyError."""

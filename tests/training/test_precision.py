@@ -121,7 +121,7 @@ def test_digits_accuracy_within_one_point_of_float32(compute_dtype):
 
 
 @pytest.mark.parametrize("kind,compute_dtype", [("torch", "bfloat16"), ("torch", "float16"),
-                                                ("torch-cuda-standin", "float16")])
+                                                ("torch-cuda-standin", "float16"), ("cupy-standin", "float16")])
 def test_mixed_precision_steps_without_a_sync(monkeypatch, kind, compute_dtype):
     X, T = random_problem("cross_entropy", 64, 3, 3, shift=2.0)
     with counting(kind, monkeypatch) as (backend, syncs, uploads):

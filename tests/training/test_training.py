@@ -362,6 +362,20 @@ def test_fit_rejects_bad_arguments():
         fit(net, X, T, max_grad_norm=0.0)
     with pytest.raises(ValueError, match="unknown optimizer"):
         fit(net, X, T, optimizer="lbfgs")
+    with pytest.raises(ValueError, match=r"validation_fraction must be in \(0, 1\), got 1.5"):
+        fit(net, X, T, validation_fraction=1.5)
+    with pytest.raises(ValueError, match="stratify has 3 labels for 40 samples"):
+        fit(net, X, T, validation_fraction=0.2, stratify=np.zeros(3))
+    with pytest.raises(ValueError, match=r"validation_data must be \(X_val, T_val\) or \(X_val, T_val, sample_weight_val\)"):
+        fit(net, X, T, validation_data=(X,))
+    with pytest.raises(ValueError, match="positions place a process's rows among several processes' "):
+        fit(net, X, T, positions=np.arange(40))
+    with pytest.raises(ValueError, match="epochs must be >= 0, got -1"):
+        fit(net, X, T, epochs=-1)
+    with pytest.raises(ValueError, match="give objective= or alpha=/reduction=, not both"):
+        fit(net, X, T, objective=Objective(), alpha=0.1)
+    with pytest.raises(ValueError, match="on_divergence must be 'raise' or 'continue', got 'ignore'"):
+        fit(net, X, T, on_divergence="ignore")
 
 
 @pytest.mark.on_device

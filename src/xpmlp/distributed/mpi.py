@@ -174,8 +174,7 @@ class MPICommunicator(Communicator):
         except _COLLECTIVE:
             raise  # raised on every rank alike
         except BaseException as exc:
-            self.exchange(None, error=exc)  # joins the collective step the others wait in: all raise
-            raise
+            self.exchange(None, error=exc)  # joins the collective step the others wait in, and raises there as all do
         else:
             self.exchange(None)  # the last step: a rank that failed after the others finished is reported to all
         finally:

@@ -60,10 +60,6 @@ class Layout:
         views = [xp.reshape(flat[a:b], shape, copy=False) for a, b, shape in self._spans]
         return views[:self.n_layers], views[self.n_layers:]
 
-    def pack(self, Ws: Sequence[Any], bs: Sequence[Any], concat: Any, ravel: Any) -> Any:
-        """The flat buffer of per-layer arrays, in this layout's order (``concat`` and ``ravel`` of their library)."""
-        return concat([ravel(a) for a in list(Ws) + list(bs)])
-
 
 class Flat(Sequence):
     """A flat buffer of a :class:`Layout` and its views.

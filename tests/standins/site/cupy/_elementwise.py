@@ -27,12 +27,23 @@ from ._array import _NO_PEER, ndarray
 
 __all__ = ["ElementwiseKernel"]
 
-_CTYPES = {"float16": None, "float32": "float", "float64": "double", "int32": "int", "int64": "long long",
+_CTYPES = {"float16": "half", "float32": "float", "float64": "double", "int32": "int", "int64": "long long",
            "uint32": "unsigned int", "uint64": "unsigned long long", "int8": "signed char", "uint8": "unsigned char",
            "bool": "bool"}
 _FFI = {"float": ctypes.c_float, "double": ctypes.c_double, "int": ctypes.c_int, "long long": ctypes.c_longlong,
         "unsigned int": ctypes.c_uint, "unsigned long long": ctypes.c_ulonglong, "signed char": ctypes.c_byte,
         "unsigned char": ctypes.c_ubyte, "bool": ctypes.c_bool}
+#: CuPy's ``float16`` in a kernel: stored in 16 bits, computed in float (GCC's ``_Float16`` storage).
+_HALF = ("struct half {\n"
+         "  _Float16 v;\n"
+         "  half() = default;\n"
+         "  half(float x) : v((_Float16)x) {}\n"
+         "  operator float() const { return (float)v; }\n"
+         "  half &operator+=(float x) { return *this = half(float(*this) + x); }\n"
+         "  half &operator-=(float x) { return *this = half(float(*this) - x); }\n"
+         "  half &operator*=(float x) { return *this = half(float(*this) * x); }\n"
+         "  half &operator/=(float x) { return *this = half(float(*this) / x); }\n"
+         "};\n")
 _BUILD = Path(tempfile.mkdtemp(prefix="xpmlp-cupy-standin-"))
 atexit.register(shutil.rmtree, _BUILD, True)
 _LIBS: dict[str, Any] = {}
@@ -163,7 +174,7 @@ def host_source(kernel: ElementwiseKernel, types: dict) -> str:
     return ("#include <cmath>\n#include <algorithm>\n"
             "using std::sqrt; using std::exp; using std::log; using std::log1p; using std::expm1; using std::tanh;\n"
             "using std::fabs; using std::abs; using std::max; using std::min; using std::pow; using std::erf;\n"
-            f"{typedefs}{kernel.preamble}\n"
+            f"{_HALF}{typedefs}{kernel.preamble}\n"
             f'extern "C" void {kernel.name}({", ".join([*params, "long long _n"])}) {{\n'
             "  for (long long i = 0; i < _n; ++i) {\n"
             f"    {body}\n  }}\n}}\n")
