@@ -2,7 +2,8 @@
 
 The estimators (``mlp.py``) on their shared training (``_base.py``), with scikit-learn's
 parameters and first weights (``_params.py``), its verbose lines and warnings
-(``_report.py``), and pickling and model files (``_persist.py``).
+(``_report.py``), pickling and model files (``_persist.py``), and scikit-learn's Array API
+dispatch (``_dispatch.py``: where the fitted arrays live and the network trains).
 
 May import: backends, nn, optim, io, training, distributed, history.
 """
