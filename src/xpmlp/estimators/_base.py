@@ -40,6 +40,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _dispatch
+from ._compat import SklearnPrivates
 from ._dispatch import Home
 from ._params import (
     PARAMETER_CONSTRAINTS,
@@ -66,7 +67,7 @@ _STOCHASTIC_ATTRS = ("loss_curve_", "best_loss_", "validation_scores_", "best_va
                      "schedule_")
 
 
-class BaseMLP(PersistMixin, BaseEstimator):
+class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
     """Training shared by :class:`~xpmlp.estimators.MLPClassifier` and :class:`~xpmlp.estimators.MLPRegressor`."""
 
     _parameter_constraints: dict = dict(PARAMETER_CONSTRAINTS)
