@@ -34,7 +34,7 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
     check_array_api_same_namespace,
 )
 
-from conftest import RTOL, RTOL_TRAJECTORY, assert_close  # noqa: E402
+from conftest import RTOL, RTOL_TRAJECTORY, assert_close, backend_of  # noqa: E402
 from xpmlp.backends.libraries import cupy_usable  # noqa: E402
 from xpmlp.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 
@@ -205,14 +205,16 @@ def test_string_labels_stay_numpy_and_probabilities_follow_x(torch, iris):
     assert_close(proba.numpy(), ref.predict_proba(X), RTOL_TRAJECTORY["float64"])
 
 
-def test_warm_start_and_partial_fit_continue_on_the_device_as_on_numpy(torch, iris):
+@pytest.mark.parametrize("case", [("torch", "cpu", "float64"), ("torch-cuda-standin", "cuda:1", "float64")],
+                         ids=["torch-cpu", "torch-standin-cuda1"])
+def test_warm_start_and_partial_fit_continue_on_the_device_as_on_numpy(torch, iris, case):
     X, y = iris
     kw = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0, solver="sgd", batch_size=50)
     ref, clf = MLPClassifier(backend="numpy", warm_start=True, **kw), MLPClassifier(warm_start=True, **kw)
     inc_ref, inc = MLPClassifier(backend="numpy", **kw), MLPClassifier(**kw)
-    Xt, yt = torch.asarray(X), torch.asarray(y)
-    with config_context(array_api_dispatch=True):
-        for _ in range(2):
+    with backend_of(case) as be, config_context(array_api_dispatch=True):
+        Xt, yt = be.asarray(X), be.asarray(y, dtype=torch.int64)
+        for _ in range(2):  # classes given again: checked against classes_ on the device
             ref.fit(X, y), clf.fit(Xt, yt)
             inc_ref.partial_fit(X, y, classes=[0, 1, 2]), inc.partial_fit(Xt, yt, classes=[0, 1, 2])
         with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same classes as in the "
@@ -220,10 +222,15 @@ def test_warm_start_and_partial_fit_continue_on_the_device_as_on_numpy(torch, ir
             clf.fit(Xt, torch.where(yt == 2, 5, yt))
         with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`"):
             inc.partial_fit(Xt, torch.where(yt == 2, 5, yt))
+        with pytest.raises(ValueError, match=r"`classes=\[0, 1\]` is not the same as on last call to partial_fit"):
+            inc.partial_fit(Xt, yt, classes=[0, 1])
+        on_device = [(est.classes_.device, est.coefs_[0].device) for est in (clf, inc)]
+        found = [(est.classes_.tolist(), be.to_numpy(est.coefs_[0])) for est in (clf, inc)]
+    assert on_device == [(be.device, be.device)] * 2
     assert (clf.t_, inc.t_) == (ref.t_, inc_ref.t_) == (900, 300)
-    for ours, theirs in ((clf, ref), (inc, inc_ref)):
-        assert isinstance(ours.classes_, torch.Tensor) and ours.classes_.tolist() == [0, 1, 2]
-        assert_close(ours.coefs_[0].numpy(), theirs.coefs_[0], RTOL_TRAJECTORY["float64"])
+    for (classes, coefs), theirs in zip(found, (ref, inc_ref)):
+        assert classes == [0, 1, 2]
+        assert_close(coefs, theirs.coefs_[0], RTOL_TRAJECTORY["float64"])
 
 
 def test_changed_weights_are_the_models_and_replaced_ones_are_loaded(torch, iris):

@@ -28,11 +28,12 @@ Where the results differ from scikit-learn's, and why: README.md, "scikit-learn 
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.externals.array_api_compat import array_namespace, is_array_api_obj
+from sklearn.externals.array_api_compat import array_namespace
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import StrOptions
@@ -122,12 +123,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> "MLPClassifier":
         """One epoch over ``X, y``; the first call needs ``classes`` (every label of all calls)."""
-        home = _dispatch.input_home(X)
-        if classes is not None and not home.host:  # numeric classes go where y goes, X's home
-            classes = _dispatch.follow(home, classes if is_array_api_obj(classes) else np.asarray(classes))
-        if _check_partial_fit_first_call(self, classes):
+        # scikit-learn's check of classes against classes_ compares them with NumPy: it gets host copies
+        probe = types.SimpleNamespace(classes_=_dispatch.move(getattr(self, "classes_", None), _dispatch.HOST))
+        if _check_partial_fit_first_call(probe, _dispatch.move(classes, _dispatch.HOST)):
+            home = _dispatch.input_home(X)  # numeric classes go where y goes: X's home
+            self.classes_ = _dispatch.follow(home, probe.classes_)
             self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else self.classes_)
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Any:
