@@ -233,6 +233,23 @@ def test_warm_start_and_partial_fit_continue_on_the_device_as_on_numpy(torch, ir
         assert_close(coefs, theirs.coefs_[0], RTOL_TRAJECTORY["float64"])
 
 
+@pytest.mark.parametrize("case", [("torch", "cpu", "float64"), ("torch-cuda-standin", "cuda:1", "float64")],
+                         ids=["torch-cpu", "torch-standin-cuda1"])
+def test_early_stopping_splits_and_validates_on_the_device_as_on_numpy(torch, iris, case):
+    """scikit-learn's split (the row numbers drawn on the host), its rows taken on the device."""
+    X, y = iris
+    w = np.linspace(0.5, 1.5, 150)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=8, random_state=0, early_stopping=True, validation_fraction=0.2,
+              learning_rate_init=0.05)
+    ref = MLPClassifier(backend="numpy", **kw).fit(X, y, sample_weight=w)
+    with backend_of(case) as be, config_context(array_api_dispatch=True):
+        clf = MLPClassifier(**kw).fit(be.asarray(X), be.asarray(y, dtype=torch.int64), sample_weight=be.asarray(w))
+        coefs = be.to_numpy(clf.coefs_[0])
+    assert clf.n_iter_ == ref.n_iter_ and len(set(ref.validation_scores_)) > 1
+    np.testing.assert_allclose(clf.validation_scores_, ref.validation_scores_, rtol=RTOL["float64"])
+    assert_close(coefs, ref.coefs_[0], RTOL_TRAJECTORY["float64"])
+
+
 def test_changed_weights_are_the_models_and_replaced_ones_are_loaded(torch, iris):
     """coefs_ are the network's own parameters: changing one in place changes the model, as in
     scikit-learn; an array put in their place is loaded before predict."""

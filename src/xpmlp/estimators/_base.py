@@ -226,19 +226,19 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
 
     def _split(self, X: Any, Y: np.ndarray, w: Any, rs: np.random.RandomState, comm: Any) -> tuple:
         """``(X, Y, w, validation, positions)``: the validation split of ``early_stopping``, scikit-learn's
-        (``train_test_split`` drawn from ``random_state``, stratified for a single output).  Under
-        ``distributed=True`` the split is of every rank's rows, the one a single process would draw;
-        ``positions`` place this rank's training rows among every rank's (None: in rank order)."""
+        (``train_test_split`` drawn from ``random_state``, stratified for a single output), of the row
+        numbers on the host; the rows are then taken where the data are.  Under ``distributed=True``
+        the split is of every rank's rows, the one a single process would draw; ``positions`` place
+        this rank's training rows among every rank's (None: in rank order)."""
         if not self.early_stopping:
             return X, Y, w, None, None
-        stratify = Y if is_classifier(self) and Y.shape[1] == 1 else None
+        stratify = _dispatch.to_host(Y) if is_classifier(self) and Y.shape[1] == 1 else None
         if comm is None:
-            arrays = (X, Y) if w is None else (X, Y, w)
-            parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify)
-            _check_validation_size(parts[1].shape[0])
-            X_tr, X_va, Y_tr, Y_va = parts[:4]
-            w_tr, w_va = (parts[4], parts[5]) if w is not None else (None, None)
-            return X_tr, Y_tr, w_tr, (X_va, Y_va, w_va), None
+            tr, va = train_test_split(np.arange(X.shape[0]), random_state=rs, test_size=self.validation_fraction,
+                                      stratify=stratify)
+            _check_validation_size(va.size)
+            take = _dispatch.take_rows
+            return take(X, tr), take(Y, tr), take(w, tr), (take(X, va), take(Y, va), take(w, va)), None
         everyone = comm.exchange((X.shape[0], None if stratify is None else stratify[:, 0]))
         counts = [c for c, _ in everyone]
         offset, n = sum(counts[:comm.rank]), sum(counts)

@@ -43,7 +43,7 @@ from ..backends.backend import Backend
 from ..backends.libraries import LIBRARIES
 
 __all__ = ["Home", "HOST", "input_home", "home_of", "move", "to_host", "follow", "for_network", "from_network",
-           "computing_in", "all_finite", "copy", "same_values", "is_float32", "LIBRARY_NAMES"]
+           "take_rows", "computing_in", "all_finite", "copy", "same_values", "is_float32", "LIBRARY_NAMES"]
 
 #: The libraries whose arrays can be a home (beside host NumPy), in xpmlp's backend names.
 LIBRARY_NAMES = ("torch", "cupy", "array_api_strict")
@@ -133,6 +133,15 @@ def from_network(be: Backend, a: Any, home: Home) -> Any:
     """An array of the network on ``be`` in ``home``: host NumPy by ``be.to_numpy``; the array
     itself when the network trains there."""
     return be.to_numpy(a) if home.host else move(a, home)
+
+
+def take_rows(a: Any, rows: np.ndarray) -> Any:
+    """The rows ``rows`` (host integers) of ``a`` (None: None), where ``a`` lives: host data and sparse
+    matrices by indexing, a device's arrays by ``take`` with the row numbers moved there once."""
+    if a is None:
+        return None
+    home = home_of(a)
+    return a[rows] if home.host else home.xp.take(a, home.xp.asarray(rows, device=home.device), axis=0)
 
 
 def computing_in(home: Home) -> contextlib.AbstractContextManager:
