@@ -35,6 +35,7 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
 )
 
 from conftest import RTOL, RTOL_TRAJECTORY, assert_close, backend_of  # noqa: E402
+from standins import cupy_standin  # noqa: E402
 from xpmlp.backends.libraries import cupy_usable  # noqa: E402
 from xpmlp.estimators import MLPClassifier, MLPRegressor  # noqa: E402
 
@@ -183,7 +184,24 @@ def test_pipeline_returns_arrays_of_xs_library_on_its_device(be, iris):
     assert score > 0.7  # the labels are not all one class
 
 
-# -- labels, continued training, changed weights, persistence, errors (PyTorch on the CPU) -----------
+def test_backend_on_another_device_of_xs_library_trains_there_and_the_arrays_stay_with_x(iris):
+    """CuPy stand-in: X on GPU 0, backend="cupy:1": the network trains on GPU 1; coefs_ are copies on
+    GPU 0, changes to them are seen (by their values) and loaded before predict."""
+    X, _ = iris
+    ref = MLPRegressor(**SMALL, random_state=0, backend="numpy").fit(X, X[:, 0])
+    with _sklearn_cupy_namespace_kept_apart(), cupy_standin() as cp, config_context(array_api_dispatch=True):
+        X0 = cp.asarray(X)
+        reg = MLPRegressor(**SMALL, random_state=0, backend="cupy:1").fit(X0, X0[:, 0])
+        before = reg.predict(X0)
+        assert reg.net_.backend.describe() == "cupy:1 float64" and reg.net_.Ws[0].device.id == 1
+        assert before.device.id == reg.coefs_[0].device.id == reg.intercepts_[0].device.id == 0
+        reg.intercepts_[-1] += 1.0  # a copy on GPU 0, changed in place
+        shifted = reg.predict(X0)
+        assert_close((shifted - before).get(), np.ones(150), RTOL["float64"])
+        assert_close(before.get(), ref.predict(X), RTOL_TRAJECTORY["float64"])
+
+
+# -- labels, continued training, changed weights, persistence, errors (PyTorch) ----------------------
 
 @pytest.fixture(scope="module")
 def torch():

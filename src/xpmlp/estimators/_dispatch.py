@@ -99,7 +99,8 @@ def home_of(a: Any) -> Home:
 def move(a: Any, home: Home) -> Any:
     """The array ``a`` in ``home`` (``a`` itself when it is there): to the host by scikit-learn's
     ``_convert_to_numpy``, from the host by ``asarray`` (as its ``move_to`` falls back to: every library
-    takes NumPy), between devices by its ``move_to`` (DLPack, else through host memory)."""
+    takes NumPy), to another device of its library by the standard's ``to_device``, to another
+    library by scikit-learn's ``move_to`` (DLPack, else through host memory)."""
     source = home_of(a)
     if source == home:
         return a
@@ -107,6 +108,8 @@ def move(a: Any, home: Home) -> Any:
         return _convert_to_numpy(a, source.xp)
     if source.host:
         return home.xp.asarray(a, device=home.device)
+    if source.library == home.library:
+        return compat.to_device(a, home.device)
     with config_context(array_api_dispatch=True):
         return move_to(a, xp=home.xp, device=home.device)
 
