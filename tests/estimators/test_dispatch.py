@@ -136,12 +136,15 @@ def _sklearn_cupy_namespace_kept_apart():
 
 
 def _uploads(be):
-    """The stand-in's host-to-device copies, ``{"asarray (150, 4)": count, ...}``; None off the stand-ins."""
+    """The stand-in's host-to-device copies, ``{"asarray (150, 4)": count, ...}``; None off the stand-ins
+    (a real GPU counts nothing)."""
+    if be.name == "cupy":
+        return getattr(getattr(sys.modules["cupy"], "_standin", None), "UPLOADS", None)
     if be.name == "torch" and "cuda" in str(be.device):
         from standins import torch_cuda
 
-        return torch_cuda.UPLOADS
-    return sys.modules["cupy"]._standin.UPLOADS if be.name == "cupy" else None
+        return torch_cuda.UPLOADS if sys.modules["torch"].cuda.get_device_name() == "xpmlp torch-CUDA stand-in" else None
+    return None
 
 
 def _pipeline(backend=None):
