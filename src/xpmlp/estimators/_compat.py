@@ -75,15 +75,19 @@ class SklearnPrivates:
         ``coefs_``/``intercepts_``) and the gradients in ``coef_grads``/``intercept_grads``;
         ``activations`` and ``deltas``, scikit-learn's work buffers, are not used (xpmlp's live in
         the forward trace).  Each call moves ``X`` and ``y`` to the network's device.
+
+        The order of ``flat_objective``'s vector is read, not assumed: each parameter is first set to
+        its own position in scikit-learn's vector (exact below 2^24 parameters in float32).
         """
         net = self.net_
         shapes = [tuple(W.shape) for W in net.Ws] + [tuple(b.shape) for b in net.bs]  # scikit-learn's order
         bounds = np.cumsum([0] + [math.prod(s) for s in shapes])
         L = net.n_layers
-        # net.params order [W1, b1, W2, b2, ...] as positions in scikit-learn's vector
-        order = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for i in range(L) for k in (i, L + i)])
+        probe = [np.arange(bounds[k], bounds[k + 1], dtype=np.float64).reshape(shapes[k]) for k in range(2 * L)]
+        net.set_weights(probe[:L], probe[L:])
         T = y if y.ndim == 2 else array_namespace(y).reshape(y, (-1, 1))
-        fun, _ = flat_objective(net, X, T, sample_weight=sample_weight, alpha=self._lbfgs_alpha(X, sample_weight))
+        fun, where = flat_objective(net, X, T, sample_weight=sample_weight, alpha=self._lbfgs_alpha(X, sample_weight))
+        order = np.rint(where).astype(np.int64)  # flat_objective's entry j is scikit-learn's entry order[j]
         loss, grad = fun(np.asarray(packed_coef_inter, dtype=np.float64)[order])
         packed = np.empty_like(grad)
         packed[order] = grad
