@@ -3,8 +3,9 @@
 The installed ``sklearn/neural_network/tests/test_mlp.py`` is loaded with
 ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` swapped for xpmlp's while its
 imports run: the "swap the import" test of the drop-in claim.  Its test functions are
-collected here as they are.  The three that fail are marked, each with the reason: they
-read scikit-learn's private internals.
+collected here as they are, and all pass: the three that read scikit-learn's private
+internals (``MLP._loss_grad_lbfgs``, ``MLP._optimizer``) find them as compatibility shims
+(``xpmlp.estimators._compat``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,6 @@ _PATH = pathlib.Path(nn.__file__).parent / "tests" / "test_mlp.py"
 if not _PATH.exists():  # pragma: no cover - a scikit-learn installed without its tests
     pytest.skip(f"scikit-learn's MLP tests are not installed ({_PATH})", allow_module_level=True)
 
-_EXPECTED_FAILURES = {
-    "test_gradient": "calls scikit-learn's private MLP._loss_grad_lbfgs",
-    "test_learning_rate_warmstart": "reads scikit-learn's private MLP._optimizer",
-    "test_adaptive_learning_rate": "reads scikit-learn's private MLP._optimizer",
-}
-
-
 def _load_suite():
     original = nn.MLPClassifier, nn.MLPRegressor
     nn.MLPClassifier, nn.MLPRegressor = xpmlp.MLPClassifier, xpmlp.MLPRegressor
@@ -44,8 +38,6 @@ def _load_suite():
 
 for _name, _test in vars(_load_suite()).items():
     if _name.startswith("test_") and callable(_test):
-        if _name in _EXPECTED_FAILURES:
-            _test = pytest.mark.xfail(reason=_EXPECTED_FAILURES[_name], strict=True)(_test)
         globals()[_name] = _test
 
 

@@ -2,7 +2,9 @@
 
 The estimators (``mlp.py``) on their shared training (``_base.py``), with scikit-learn's
 parameters and first weights (``_params.py``), its verbose lines and warnings
-(``_report.py``), and pickling and model files (``_persist.py``).
+(``_report.py``), pickling and model files (``_persist.py``), scikit-learn's Array API
+dispatch (``_dispatch.py``: where the fitted arrays live and the network trains), and the
+private names scikit-learn's own tests read (``_compat.py``).
 
 May import: backends, nn, optim, io, training, distributed, history.
 """

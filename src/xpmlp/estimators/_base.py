@@ -10,7 +10,8 @@ One ``fit``/``partial_fit`` call:
 3. train: ``adam``/``sgd``/``adamw`` through :func:`xpmlp.training.fit` (one epoch for
    ``partial_fit``, at most ``max_iter`` for ``fit``), ``lbfgs`` through
    :func:`xpmlp.training.lbfgs.fit_lbfgs`;
-4. refresh the fitted attributes (host NumPy), warn as scikit-learn does.
+4. refresh the fitted attributes (host NumPy; under scikit-learn's Array API dispatch, arrays of
+   ``X``'s library and device: :mod:`._dispatch`), warn as scikit-learn does.
 
 The objective is scikit-learn's: for SGD/Adam a batch of ``|B|`` rows descends
 ``mean_B C + (alpha / (2|B|)) ||W||^2`` (``Objective(alpha, alpha_per_batch=True)``); L-BFGS the whole set with
@@ -27,8 +28,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, is_classifier
+from sklearn.externals.array_api_compat import array_namespace
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -36,6 +39,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import _dispatch
+from ._compat import SklearnPrivates
+from ._dispatch import Home
 from ._params import (
     PARAMETER_CONSTRAINTS,
     hidden_sizes,
@@ -61,7 +67,7 @@ _STOCHASTIC_ATTRS = ("loss_curve_", "best_loss_", "validation_scores_", "best_va
                      "schedule_")
 
 
-class BaseMLP(PersistMixin, BaseEstimator):
+class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
     """Training shared by :class:`~xpmlp.estimators.MLPClassifier` and :class:`~xpmlp.estimators.MLPRegressor`."""
 
     _parameter_constraints: dict = dict(PARAMETER_CONSTRAINTS)
@@ -81,23 +87,29 @@ class BaseMLP(PersistMixin, BaseEstimator):
 
     # -- fit ------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> "BaseMLP":
+        home = _dispatch.input_home(X)  # where X lives: the host, or its device under Array API dispatch
+        if self.distributed and not home.host:
+            raise ValueError(f"distributed=True takes host data, not {home.library} arrays under scikit-learn's "
+                             "array_api_dispatch: give each process NumPy arrays (backend= picks its device)")
         comm = self._communicator()
         with contextlib.nullcontext() if comm is None else comm.guard():  # a failing rank ends every rank's fit
             hidden = hidden_sizes(self.hidden_layer_sizes)
             first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+            y, sample_weight = _dispatch.follow(home, y), _dispatch.follow(home, sample_weight)  # follow X
             self._labels_of_all_ranks = None if comm is None else self._every_ranks_labels(comm, y)
             X, Y = self._validate_input(X, y, incremental, reset=first)
             if sample_weight is not None:
                 sample_weight = _check_sample_weight(sample_weight, X)
             rs = check_random_state(self.random_state)
             if first:
-                self._initialize(X, Y, hidden, rs)
+                self._initialize(X, Y, hidden, rs, home)
             else:
-                self._resume(Y)
+                self._resume(Y, home)
+            X, Y, sample_weight = (_dispatch.for_network(self.net_.backend, a) for a in (X, Y, sample_weight))
             if self.solver == "lbfgs":
-                self._fit_lbfgs(X, Y, sample_weight)
+                self._fit_lbfgs(X, Y, sample_weight, home)
             else:
-                self._fit_stochastic(X, Y, sample_weight, incremental, rs, comm)
+                self._fit_stochastic(X, Y, sample_weight, incremental, rs, comm, home)
         return self
 
     def _communicator(self) -> Any:
@@ -122,11 +134,12 @@ class BaseMLP(PersistMixin, BaseEstimator):
             return None
         return np.unique(np.concatenate(comm.exchange(np.unique(labels))))
 
-    def _initialize(self, X: Any, Y: np.ndarray, hidden: list[int], rs: np.random.RandomState) -> None:
-        """A new network with scikit-learn's first weights, and fresh fitted attributes."""
+    def _initialize(self, X: Any, Y: Any, hidden: list[int], rs: np.random.RandomState, home: Home) -> None:
+        """A new network with scikit-learn's first weights (on ``backend``, by default in ``home``), and
+        fresh fitted attributes."""
         for name in _STOCHASTIC_ATTRS + ("_rng",):
             self.__dict__.pop(name, None)
-        be = model_backend(self.backend, self.dtype, X.dtype)
+        be = self._model_backend(home, X.dtype)
         sizes = [X.shape[1], *hidden, Y.shape[1]]
         out, loss = self._output_layer()
         self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
@@ -134,24 +147,36 @@ class BaseMLP(PersistMixin, BaseEstimator):
         self.history_ = History()
         self.n_iter_, self.t_ = 0, 0
         self.n_outputs_, self.n_layers_, self.out_activation_ = Y.shape[1], len(sizes), out
-        self._pull()
+        self._pull(home)
 
-    def _resume(self, Y: np.ndarray) -> None:
+    def _model_backend(self, home: Home, input_dtype: Any) -> Any:
+        """The backend of a new network: ``backend``, by default ``home``'s library and device (the host:
+        resolved as usual); its dtype follows ``dtype``, else the input's (float32 stays float32)."""
+        backend = home.backend_spec if self.backend is None else self.backend
+        return model_backend(backend, self.dtype, np.float32 if _dispatch.is_float32(input_dtype) else np.float64)
+
+    def _resume(self, Y: Any, home: Home) -> None:
         """Continue from ``coefs_``/``intercepts_`` as they are now (possibly assigned by the user)."""
         if not hasattr(self, "net_"):  # weights assigned to an estimator that was never fitted
             sizes = [np.shape(self.coefs_[0])[0]] + [np.shape(c)[1] for c in self.coefs_]
             out, loss = self._output_layer()
-            be = model_backend(self.backend, self.dtype, np.asarray(self.coefs_[0]).dtype)
+            be = self._model_backend(home, getattr(self.coefs_[0], "dtype", np.float64))
             self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
             self.history_ = History(samples_seen=int(getattr(self, "t_", 0)))
             self.n_outputs_, self.n_layers_, self.out_activation_ = sizes[-1], len(sizes), out
         if Y.shape[1] != self.net_.sizes[-1]:
             raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with {self.net_.sizes[-1]}")
-        self.net_.set_weights(list(self.coefs_), list(self.intercepts_))  # host -> device, once per call
-        self._pull()
+        self._load_attributes()  # to the network's device, once per call
+        self._pull(home)
 
-    def _fit_stochastic(self, X: Any, Y: np.ndarray, w: Any, incremental: bool, rs: np.random.RandomState,
-                        comm: Any) -> None:
+    def _load_attributes(self) -> None:
+        """``coefs_``/``intercepts_`` into the network (copies on its device)."""
+        be = self.net_.backend
+        self.net_.set_weights(*([_dispatch.for_network(be, a) for a in arrays]
+                                for arrays in (self.coefs_, self.intercepts_)))
+
+    def _fit_stochastic(self, X: Any, Y: Any, w: Any, incremental: bool, rs: np.random.RandomState,
+                        comm: Any, home: Home) -> None:
         if not incremental or not hasattr(self, "optimizer_"):
             self.optimizer_, self.schedule_ = self._make_optimizer(), self._make_schedule()
         if self.early_stopping and incremental:
@@ -176,38 +201,44 @@ class BaseMLP(PersistMixin, BaseEstimator):
         except DivergenceError as exc:
             raise ValueError(f"{_NON_FINITE} ({exc})") from exc
         finally:
-            self._pull()
+            self._pull(home)
         self.n_iter_ = self.history_.epochs - before
         self._set_curves()
         warn_stop(self.history_, self.max_iter, incremental)
 
-    def _fit_lbfgs(self, X: Any, Y: np.ndarray, w: Any) -> None:
-        mean_w = 1.0 if w is None else float(np.mean(w))
-        alpha = self.alpha / (X.shape[0] * mean_w)  # scikit-learn: alpha / (2 sum w) on the mean loss
+    def _lbfgs_alpha(self, X: Any, w: Any) -> float:
+        """scikit-learn's L-BFGS penalty, ``alpha / (2 sum w)`` on the sum of the losses, as ``Objective``'s
+        ``alpha`` on their (weighted) mean."""
+        mean_w = 1.0 if w is None else float(array_namespace(w).mean(w))
+        return self.alpha / (X.shape[0] * mean_w)
+
+    def _fit_lbfgs(self, X: Any, Y: Any, w: Any, home: Home) -> None:
+        alpha = self._lbfgs_alpha(X, w)
         try:
             result = fit_lbfgs(self.net_, X, Y, sample_weight=w, alpha=alpha, max_iter=self.max_iter,
                                max_fun=self.max_fun, tol=self.tol)
         finally:
-            self._pull()
+            self._pull(home)
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        penalty = 0.5 * alpha * sum(float(np.sum(np.square(W, dtype=np.float64))) for W in self.coefs_)
+        Ws, _ = self.net_.get_weights()  # host copies; L-BFGS reads every weight at each evaluation anyway
+        penalty = 0.5 * alpha * sum(float(np.sum(np.square(W, dtype=np.float64))) for W in Ws)
         self.loss_ = np.float64(self._record_scale() * (result.fun - penalty) + penalty)
 
     def _split(self, X: Any, Y: np.ndarray, w: Any, rs: np.random.RandomState, comm: Any) -> tuple:
         """``(X, Y, w, validation, positions)``: the validation split of ``early_stopping``, scikit-learn's
-        (``train_test_split`` drawn from ``random_state``, stratified for a single output).  Under
-        ``distributed=True`` the split is of every rank's rows, the one a single process would draw;
-        ``positions`` place this rank's training rows among every rank's (None: in rank order)."""
+        (``train_test_split`` drawn from ``random_state``, stratified for a single output), of the row
+        numbers on the host; the rows are then taken where the data are.  Under ``distributed=True``
+        the split is of every rank's rows, the one a single process would draw; ``positions`` place
+        this rank's training rows among every rank's (None: in rank order)."""
         if not self.early_stopping:
             return X, Y, w, None, None
-        stratify = Y if is_classifier(self) and Y.shape[1] == 1 else None
+        stratify = _dispatch.to_host(Y) if is_classifier(self) and Y.shape[1] == 1 else None
         if comm is None:
-            arrays = (X, Y) if w is None else (X, Y, w)
-            parts = train_test_split(*arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify)
-            _check_validation_size(parts[1].shape[0])
-            X_tr, X_va, Y_tr, Y_va = parts[:4]
-            w_tr, w_va = (parts[4], parts[5]) if w is not None else (None, None)
-            return X_tr, Y_tr, w_tr, (X_va, Y_va, w_va), None
+            tr, va = train_test_split(np.arange(X.shape[0]), random_state=rs, test_size=self.validation_fraction,
+                                      stratify=stratify)
+            _check_validation_size(va.size)
+            take = _dispatch.take_rows
+            return take(X, tr), take(Y, tr), take(w, tr), (take(X, va), take(Y, va), take(w, va)), None
         everyone = comm.exchange((X.shape[0], None if stratify is None else stratify[:, 0]))
         counts = [c for c, _ in everyone]
         offset, n = sum(counts[:comm.rank]), sum(counts)
@@ -240,12 +271,33 @@ class BaseMLP(PersistMixin, BaseEstimator):
         return make_schedule(name, self.learning_rate_init, **kw)
 
     # -- fitted attributes ----------------------------------------------------------------
-    def _pull(self) -> None:
-        """``coefs_``/``intercepts_`` from the network (host copies, the model's dtype); refuses non-finite."""
-        self.coefs_, self.intercepts_ = self.net_.get_weights()
-        self._pulled = [a.copy() for a in self.coefs_ + self.intercepts_]
-        if not all(np.isfinite(a).all() for a in self._pulled):
+    def _pull(self, home: Home) -> None:
+        """``coefs_``/``intercepts_`` from the network, in the model's dtype, in ``home``: host copies; the
+        network's own arrays when it trains there; else copies moved there.  Refuses non-finite weights."""
+        net = self.net_
+        if home.host:
+            self.coefs_, self.intercepts_ = net.get_weights()
+        else:
+            self.coefs_, self.intercepts_ = ([_dispatch.from_network(net.backend, a, home) for a in arrays]
+                                             for arrays in (net.Ws, net.bs))
+        self._remember()
+        if not _dispatch.all_finite(self.coefs_ + self.intercepts_):
             raise ValueError(_NON_FINITE)
+
+    def _remember(self) -> None:
+        """Note ``coefs_``/``intercepts_`` as the network has them, to see later whether the user changed them:
+        the arrays, and copies of their values unless they are the network's own (whose changes are its own)."""
+        handed = list(self.coefs_) + list(self.intercepts_)
+        own = all(a is p for a, p in zip(handed, self.net_.Ws + self.net_.bs))
+        self._pulled = (handed, None if own else [_dispatch.copy(a) for a in handed])
+
+    def _changed(self) -> bool:
+        """Whether ``coefs_``/``intercepts_`` differ from what the network holds (the user replaced or changed them)."""
+        handed, copies = self._pulled
+        current = list(self.coefs_) + list(self.intercepts_)
+        if len(current) != len(handed) or any(a is not b for a, b in zip(current, handed)):
+            return True
+        return copies is not None and not all(_dispatch.same_values(a, b) for a, b in zip(current, copies))
 
     def _set_curves(self) -> None:
         """The per-epoch attributes of the stochastic solvers, from the history."""
@@ -263,17 +315,27 @@ class BaseMLP(PersistMixin, BaseEstimator):
             self.best_loss_ = np.float64(h.best_loss) if math.isfinite(h.best_loss) else None
 
     # -- prediction -----------------------------------------------------------------------
-    def _forward(self, X: Any) -> np.ndarray:
-        """The network's output ``(n, n_outputs_)`` for ``X``, a host array."""
+    def _forward(self, X: Any, method: str) -> tuple[Any, Home]:
+        """``(out, home)``: the network's output ``(n, n_outputs_)`` for ``X`` in ``X``'s home (host NumPy
+        without Array API dispatch), the wider of ``X``'s and the model's dtype.  ``method`` names the
+        caller in scikit-learn's error for an ``X`` of another namespace or device than the fitted arrays."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
-        current = list(self.coefs_) + list(self.intercepts_)
-        if len(current) != len(self._pulled) or not all(
-                np.shape(a) == b.shape and np.array_equal(a, b) for a, b in zip(current, self._pulled)):
-            self.net_.set_weights(list(self.coefs_), list(self.intercepts_))  # the user changed them
-            self._pull()
-        out = self.net_.backend.to_numpy(self.net_.predict(X))
-        return np.asarray(out, dtype=np.result_type(X.dtype, out.dtype))
+        check_same_namespace(X, self, attribute="_first_coefs", method=method)
+        home = _dispatch.input_home(X)
+        xp = home.xp
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(xp.float64, xp.float32))
+        if self._changed():
+            self._load_attributes()
+            self._pull(home)
+        net = self.net_
+        out = _dispatch.from_network(net.backend, net.predict(_dispatch.for_network(net.backend, X)), home)
+        dtype = xp.result_type(X.dtype, out.dtype)
+        return (out if out.dtype == dtype else xp.astype(out, dtype)), home
+
+    @property
+    def _first_coefs(self) -> Any:
+        """``coefs_[0]``: the fitted array scikit-learn's ``check_same_namespace`` compares inputs with."""
+        return self.coefs_[0]
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "net_") and hasattr(self, "coefs_")
@@ -281,6 +343,7 @@ class BaseMLP(PersistMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True  # scikit-learn's Array API dispatch (module _dispatch)
         return tags
 
 
@@ -292,7 +355,7 @@ def _check_validation_size(n_validation: int) -> None:
 
 def _rows_and_mean_weight(X: Any, w: Any, comm: Any) -> tuple[int, float]:
     """The training rows of every rank, and their mean sample weight (1 without weights)."""
-    mine = (X.shape[0], 0.0 if w is None else float(np.sum(w)))
+    mine = (X.shape[0], 0.0 if w is None else float(array_namespace(w).sum(w)))
     rows = [mine] if comm is None else comm.exchange(mine)
     n = sum(r for r, _ in rows)
     return n, 1.0 if w is None else sum(t for _, t in rows) / n

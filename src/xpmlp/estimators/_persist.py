@@ -2,11 +2,12 @@
 
 The network and the optimizer state live on the backend's device; pickling stores
 them as host arrays through :func:`xpmlp.io.to_state` and rebuilds them on the
-``backend`` parameter's device when unpickled.  :meth:`PersistMixin.save` writes an
-xpmlp model file (``.npz`` + JSON) with the hyperparameters, the fitted attributes,
-the optimizer state and the history, so that :meth:`PersistMixin.load` gives back an
-estimator that predicts and continues training (``partial_fit``, ``warm_start``) as
-the saved one would.
+``backend`` parameter's device when unpickled (without one: where the fitted arrays
+live, the host or, under scikit-learn's Array API dispatch, their library and device).
+:meth:`PersistMixin.save` writes an xpmlp model file (``.npz`` + JSON) with the
+hyperparameters, the fitted attributes, the optimizer state and the history, so that
+:meth:`PersistMixin.load` gives back an estimator that predicts and continues training
+(``partial_fit``, ``warm_start``) as the saved one would; its fitted arrays are host data.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import io as _io
+from ._dispatch import HOST, home_of
 
 __all__ = ["PersistMixin"]
 
@@ -39,11 +41,13 @@ class PersistMixin:
         saved = state.pop("_net_state", None)
         super().__setstate__(state)
         if saved is not None:
-            ck = _io.from_state(*saved, backend=self.backend, source=f"pickled {type(self).__name__}")
+            home = home_of(self.coefs_[0])
+            backend = home.backend_spec if self.backend is None else self.backend
+            ck = _io.from_state(*saved, backend=backend, source=f"pickled {type(self).__name__}")
             self.net_ = ck.net
             if ck.optimizer is not None:
                 self.optimizer_ = ck.optimizer
-            self._pulled = [np.array(a, copy=True) for a in list(self.coefs_) + list(self.intercepts_)]
+            self._pull(home)
 
     def save(self, path: Any) -> Any:
         """Write the fitted estimator (hyperparameters, weights, optimizer state, history) to ``path``
@@ -100,7 +104,7 @@ class PersistMixin:
             self._rng.bit_generator.state = extra["rng"]
         if extra.get("feature_names_in") is not None:
             self.feature_names_in_ = np.asarray(extra["feature_names_in"], dtype=object)
-        self._pull()
+        self._pull(HOST)
         if extra.get("stochastic"):
             early = self.early_stopping
             self.early_stopping = bool(extra.get("early_stopping"))  # the curves as they were fitted

@@ -19,17 +19,23 @@ decay ``alpha``), ``distributed=True`` (under ``mpiexec -n P``: each process's `
 its own rows and they train one model data-parallel, :mod:`xpmlp.distributed`), and :meth:`~xpmlp._sklearn_persist.PersistMixin.save` /
 :func:`load_estimator` (model files without pickle).  Training runs on the backend through
 :func:`xpmlp.training.fit` or :func:`xpmlp.training.lbfgs.fit_lbfgs`; every fitted attribute is
-host NumPy data.  Where the results differ from scikit-learn's, and why: README.md,
-"scikit-learn estimators".
+host NumPy data, except under scikit-learn's Array API dispatch
+(``sklearn.set_config(array_api_dispatch=True)``): there an ``X`` of PyTorch, CuPy or
+array-api-strict trains the network on its library and device (without ``backend=``), and the
+fitted arrays and the predictions are arrays of that library on that device (:mod:`._dispatch`).
+Where the results differ from scikit-learn's, and why: README.md, "scikit-learn estimators".
 """
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.externals.array_api_compat import array_namespace
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -40,6 +46,7 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from .. import io as _io
+from . import _dispatch
 from ._base import BaseMLP
 from ._params import store_params
 from ._persist import PersistMixin
@@ -55,9 +62,10 @@ def _stochastic(est: BaseMLP) -> bool:
     return True
 
 
-def _validate_xy(est: BaseMLP, X: Any, y: Any, reset: bool, y_numeric: bool) -> tuple[Any, np.ndarray]:
+def _validate_xy(est: BaseMLP, X: Any, y: Any, reset: bool, y_numeric: bool) -> tuple[Any, Any]:
+    xp, _ = get_namespace(X)  # NumPy, or X's namespace under Array API dispatch
     X, y = validate_data(est, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=y_numeric,
-                         dtype=(np.float64, np.float32), reset=reset)
+                         dtype=(xp.float64, xp.float32), reset=reset)
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
     return X, y
@@ -95,14 +103,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._label_binarizer = LabelBinarizer().fit(y if every_label is None else every_label)
             self.classes_ = self._label_binarizer.classes_
         else:
-            classes = unique_labels(y)
-            if self.warm_start and set(classes) != set(self.classes_):
+            classes, known = _dispatch.to_host(unique_labels(y)), _dispatch.to_host(self.classes_)  # a few labels
+            if self.warm_start and set(classes) != set(known):
                 raise ValueError("warm_start can only be used where `y` has the same classes as in the previous "
-                                 f"call to fit. Previously got {self.classes_}, `y` has {classes}")
-            if not self.warm_start and len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"call to fit. Previously got {known}, `y` has {classes}")
+            if not self.warm_start and len(np.setdiff1d(classes, known, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. "
                                  f"'y' has {classes}.")
-        return X, self._label_binarizer.transform(y).astype(bool)
+        Y = self._label_binarizer.transform(y)  # in y's namespace and device
+        return X, array_namespace(Y).astype(Y, array_namespace(Y).bool)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
@@ -114,34 +123,47 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> "MLPClassifier":
         """One epoch over ``X, y``; the first call needs ``classes`` (every label of all calls)."""
-        if _check_partial_fit_first_call(self, classes):
+        # scikit-learn's check of classes against classes_ compares them with NumPy: it gets host copies
+        probe = types.SimpleNamespace(classes_=_dispatch.move(getattr(self, "classes_", None), _dispatch.HOST))
+        if _check_partial_fit_first_call(probe, _dispatch.move(classes, _dispatch.HOST)):
+            home = _dispatch.input_home(X)  # numeric classes go where y goes: X's home
+            self.classes_ = _dispatch.follow(home, probe.classes_)
             self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else self.classes_)
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> Any:
         """Labels ``(n,)`` from ``classes_`` (an indicator matrix ``(n, n_labels)`` for multilabel)."""
-        out = self._forward(X)
-        return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1 else out)
+        out, home = self._forward(X, "predict")
+        out = home.xp.reshape(out, (-1,)) if self.n_outputs_ == 1 else out
+        # decoded where classes_ live (X's home, or the host for string labels), as scikit-learn's classifiers
+        # do; labels that are numbers then go to X's home
+        where = _dispatch.home_of(self.classes_)
+        with _dispatch.computing_in(where):
+            labels = self._label_binarizer.inverse_transform(_dispatch.move(out, where))
+        return _dispatch.follow(home, labels)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         """Class probabilities ``(n, n_classes)`` (binary: ``[1 - p, p]``; multilabel: per label)."""
-        out = self._forward(X)
-        if self.n_outputs_ == 1:
-            p = out.ravel()
-            return np.vstack([1 - p, p]).T
-        return out
+        return self._proba(X, "predict_proba")[0]
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         """``log(predict_proba(X))``."""
-        proba = self.predict_proba(X)
-        return np.log(proba, out=proba)
+        proba, home = self._proba(X, "predict_log_proba")
+        return home.xp.log(proba)
+
+    def _proba(self, X: Any, method: str) -> tuple[Any, Any]:
+        out, home = self._forward(X, method)
+        if self.n_outputs_ == 1:
+            p = home.xp.reshape(out, (-1,))
+            return home.xp.stack([1 - p, p], axis=1), home
+        return out, home
 
     def _extra_state(self) -> dict[str, Any]:
         return {"y_type": self._label_binarizer.y_type_}
 
     def _extra_arrays(self) -> dict[str, np.ndarray]:
-        classes = np.asarray(self.classes_)
+        classes = _dispatch.to_host(self.classes_)
         return {"classes": classes.astype(str) if classes.dtype == object else classes}  # no pickle
 
     def _restore_extra(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -188,9 +210,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = _validate_xy(self, X, y, reset, y_numeric=True)
-        if self.loss == "poisson" and np.any(y < 0):
+        xp = array_namespace(y)
+        if self.loss == "poisson" and bool(xp.any(y < 0)):
             raise ValueError("Some value(s) of y are negative which is not allowed for loss='poisson'.")
-        return X, y.reshape(-1, 1) if y.ndim == 1 else y
+        return X, xp.reshape(y, (-1, 1)) if y.ndim == 1 else y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
@@ -204,10 +227,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """One epoch over ``X, y``."""
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> Any:
         """Predictions ``(n,)`` for one output, else ``(n, n_outputs)``."""
-        out = self._forward(X)
-        return out.ravel() if out.shape[1] == 1 else out
+        out, home = self._forward(X, "predict")
+        return home.xp.reshape(out, (-1,)) if out.shape[1] == 1 else out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
