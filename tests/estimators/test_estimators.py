@@ -274,8 +274,10 @@ def test_parameters_are_sklearns_plus_xpmlps():
     for ours, ref in ((MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)):
         sig_ours, sig_ref = inspect.signature(ours).parameters, inspect.signature(ref).parameters
         assert list(sig_ours)[:len(sig_ref)] == list(sig_ref)
-        assert set(sig_ours) - set(sig_ref) == {"max_grad_norm", "backend", "dtype", "distributed"}
+        own = {"max_grad_norm", "backend", "dtype", "distributed", "dropout", "compute_dtype"}
+        assert set(sig_ours) - set(sig_ref) == own | ({"class_weight"} if ours is MLPClassifier else set())
         assert all(sig_ours[k].default == v.default for k, v in sig_ref.items())
+        assert (sig_ours["dropout"].default, sig_ours["compute_dtype"].default) == (0.0, None)  # scikit-learn's model
         for key, constraints in ref._parameter_constraints.items():
             got = [_meaning(c) for c in ours._parameter_constraints[key]]
             expected = [_meaning(c) for c in constraints]

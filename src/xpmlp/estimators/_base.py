@@ -106,11 +106,16 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
             else:
                 self._resume(Y, home)
             X, Y, sample_weight = (_dispatch.for_network(self.net_.backend, a) for a in (X, Y, sample_weight))
+            sample_weight = self._class_weighted(Y, sample_weight, comm)
             if self.solver == "lbfgs":
                 self._fit_lbfgs(X, Y, sample_weight, home)
             else:
                 self._fit_stochastic(X, Y, sample_weight, incremental, rs, comm, home)
         return self
+
+    def _class_weighted(self, Y: Any, w: Any, comm: Any) -> Any:
+        """The sample weights with the classes' weights folded in (a classifier's ``class_weight``)."""
+        return w
 
     def _communicator(self) -> Any:
         """With ``distributed=True`` (under ``mpiexec -n P``), the ranks' communicator (each rank's ``fit``
@@ -142,18 +147,25 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         be = self._model_backend(home, X.dtype)
         sizes = [X.shape[1], *hidden, Y.shape[1]]
         out, loss = self._output_layer()
-        self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
+        self.net_ = self._network(sizes, out, loss, be)
         self.net_.set_weights(*initial_weights(rs, sizes, self.activation))
         self.history_ = History()
         self.n_iter_, self.t_ = 0, 0
         self.n_outputs_, self.n_layers_, self.out_activation_ = Y.shape[1], len(sizes), out
         self._pull(home)
 
+    def _network(self, sizes: list[int], out: str, loss: str, be: Any) -> MLP:
+        """The network: layer ``sizes``, ``activation`` hidden, ``out``/``loss``, on ``be``, with
+        ``dropout`` and ``compute_dtype``."""
+        return MLP(sizes, self.activation, out, loss, backend=be, seed=0, compute_dtype=self.compute_dtype,
+                   dropout=self.dropout if np.ndim(self.dropout) else float(self.dropout))
+
     def _model_backend(self, home: Home, input_dtype: Any) -> Any:
         """The backend of a new network: ``backend``, by default ``home``'s library and device (the host:
         resolved as usual); its dtype follows ``dtype``, else the input's (float32 stays float32)."""
         backend = home.backend_spec if self.backend is None else self.backend
-        return model_backend(backend, self.dtype, np.float32 if _dispatch.is_float32(input_dtype) else np.float64)
+        dtype = "float32" if self.compute_dtype is not None and self.dtype is None else self.dtype  # master weights
+        return model_backend(backend, dtype, np.float32 if _dispatch.is_float32(input_dtype) else np.float64)
 
     def _resume(self, Y: Any, home: Home) -> None:
         """Continue from ``coefs_``/``intercepts_`` as they are now (possibly assigned by the user)."""
@@ -161,7 +173,7 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
             sizes = [np.shape(self.coefs_[0])[0]] + [np.shape(c)[1] for c in self.coefs_]
             out, loss = self._output_layer()
             be = self._model_backend(home, getattr(self.coefs_[0], "dtype", np.float64))
-            self.net_ = MLP(sizes, self.activation, out, loss, backend=be, seed=0)
+            self.net_ = self._network(sizes, out, loss, be)
             self.history_ = History(samples_seen=int(getattr(self, "t_", 0)))
             self.n_outputs_, self.n_layers_, self.out_activation_ = sizes[-1], len(sizes), out
         if Y.shape[1] != self.net_.sizes[-1]:

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from ..backends.backend import BACKEND_NAMES, Backend, BackendError, resolve
 from ..nn.activations import HIDDEN, TRAINABLE, get_activation
 
-__all__ = ["PARAMETER_CONSTRAINTS", "BackendParameterError", "model_backend", "hidden_sizes", "initial_weights",
+__all__ = ["PARAMETER_CONSTRAINTS", "CLASSIFIER_CONSTRAINTS", "BackendParameterError", "model_backend", "hidden_sizes", "initial_weights",
            "store_params"]
 
 
@@ -94,7 +94,12 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "backend": [None, _BackendName(), Backend],
     "dtype": [None, StrOptions({"float32", "float64"})],
     "distributed": ["boolean"],
+    "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+    "compute_dtype": [None, StrOptions({"bfloat16", "float16"})],
 }
+
+#: MLPClassifier's alone: scikit-learn's classifiers' class weights (its MLP has none).
+CLASSIFIER_CONSTRAINTS: dict[str, list] = {"class_weight": [None, StrOptions({"balanced"}), dict]}
 
 
 class BackendParameterError(BackendError, ValueError):

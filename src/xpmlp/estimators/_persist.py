@@ -130,6 +130,9 @@ def _hyperparameters(meta: dict[str, Any], backend: Any, dtype: str | None) -> d
         hyper["hidden_layer_sizes"] = tuple(hyper["hidden_layer_sizes"])
     if hyper.get("n_iter_no_change") is None and "n_iter_no_change" in hyper:
         hyper["n_iter_no_change"] = np.inf  # JSON has no infinity
+    for name, value in hyper.items():
+        if isinstance(value, dict) and set(value) == {"pairs"}:  # a dict with keys JSON cannot hold (labels)
+            hyper[name] = {k: w for k, w in value["pairs"]}
     if backend is not None:
         hyper["backend"] = backend
     if dtype is not None:
@@ -138,7 +141,8 @@ def _hyperparameters(meta: dict[str, Any], backend: Any, dtype: str | None) -> d
 
 
 def _jsonable(v: Any) -> Any:
-    """A value as JSON: tuples become lists; a Backend its name; infinity and a RandomState None."""
+    """A value as JSON: tuples become lists; a dict a list of its pairs; a Backend its name; infinity and a
+    RandomState None."""
     if isinstance(v, tuple):
         return list(v)
     if isinstance(v, (np.integer, np.floating, np.bool_)):
@@ -147,6 +151,8 @@ def _jsonable(v: Any) -> Any:
         return None
     if v is None or isinstance(v, (str, int, float, bool, list)):
         return v
+    if isinstance(v, dict):  # e.g. class_weight {label: weight}: the labels kept as they are, not as strings
+        return {"pairs": [[_jsonable(k), _jsonable(w)] for k, w in v.items()]}
     if hasattr(v, "name") and hasattr(v, "xp"):  # a Backend: its library (default device)
         return v.name
     return None  # e.g. a RandomState: not reproducible across processes anyway

@@ -48,7 +48,9 @@ from sklearn.utils.validation import column_or_1d, validate_data
 from .. import io as _io
 from . import _dispatch
 from ._base import BaseMLP
-from ._params import store_params
+from ._params import CLASSIFIER_CONSTRAINTS, store_params
+from ..training.class_weight import class_row_weights
+from ..training.comm import SingleProcess
 from ._persist import PersistMixin
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load_estimator"]
@@ -77,10 +79,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Binary targets train one logistic output with binary cross-entropy, multiclass targets a
     softmax output with cross-entropy, multilabel targets (an indicator matrix) one logistic
     output per label; labels may be any values ``LabelBinarizer`` takes.  Parameters and
-    attributes: scikit-learn's ``MLPClassifier`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``
-    (module docstring).  ``coefs_[i]`` is ``(sizes[i], sizes[i+1])`` and ``intercepts_[i]``
+    attributes: scikit-learn's ``MLPClassifier`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``,
+    ``dropout``, ``compute_dtype`` and ``class_weight`` (module docstring).  ``coefs_[i]`` is ``(sizes[i], sizes[i+1])`` and ``intercepts_[i]``
     ``(sizes[i+1],)``, the model's dtype; ``predict_proba`` returns ``(n, n_classes)``.
     """
+
+    _parameter_constraints: dict = {**BaseMLP._parameter_constraints, **CLASSIFIER_CONSTRAINTS}
 
     def __init__(
         self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001, batch_size="auto",
@@ -88,8 +92,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
         early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
         n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
+        dropout=0.0, compute_dtype=None, class_weight=None,
     ) -> None:
         store_params(self, locals())
+
+    def _class_weighted(self, Y: Any, w: Any, comm: Any) -> Any:
+        """``class_weight`` as row weights (times ``w``), its dict's labels taken through ``classes_``."""
+        if self.class_weight is None:
+            return w
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ValueError("class_weight is not supported for multilabel targets")
+        cw = self.class_weight
+        if isinstance(cw, dict):
+            index = {label: k for k, label in enumerate(_dispatch.to_host(self.classes_).tolist())}
+            unknown = [label for label in cw if label not in index]
+            if unknown:
+                raise ValueError(f"class_weight names {unknown!r}, which are not among the classes {list(index)}")
+            cw = {index[label]: weight for label, weight in cw.items()}
+        return class_row_weights(self.net_, Y, cw, comm or SingleProcess(), w)
 
     def _output_layer(self) -> tuple[str, str]:
         if self._label_binarizer.y_type_ == "multiclass":
@@ -186,7 +206,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ``loss="squared_error"``: identity output, half squared error; ``loss="poisson"``: exp
     output (log link), half Poisson deviance, targets ``>= 0``.  Single or multiple outputs;
     ``predict`` returns ``(n,)`` for one output, ``(n, n_outputs)`` otherwise.  Parameters and
-    attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``.
+    attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``,
+    ``dropout`` and ``compute_dtype``.
     """
 
     _parameter_constraints: dict = {
@@ -198,6 +219,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
         epsilon=1e-8, n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
+        dropout=0.0, compute_dtype=None,
     ) -> None:
         store_params(self, locals())
 
