@@ -84,3 +84,11 @@ def test_the_estimators_failing_for_another_reason_than_scikit_learn_say_that_re
     name, _, message = done.stdout.strip().partition(" | ")
     assert name.split(".")[0] == "scipy" and "scipy" in message, done.stdout + done.stderr
     assert "xpmlp[sklearn]" not in message
+
+
+def test_the_app_layer_names_import_when_used():
+    import xpmlp
+    from xpmlp.app import tables, workflows
+
+    assert xpmlp.load_model is workflows.load_model and xpmlp.predict_table is workflows.predict_table
+    assert xpmlp.read_table is tables.read_table

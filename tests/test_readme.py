@@ -87,6 +87,7 @@ def test_each_python_block_runs_alone_and_prints_what_it_shows(block, tmp_path):
     block alone gets.  Its ``# prints:`` lines must be among what it printed."""
     pytest.importorskip("sklearn")
     code = PYTHON_BLOCKS[block]
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # as from the repository root, writing elsewhere
     script = tmp_path / "block.py"
     script.write_text(code)
     done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", str(script)], cwd=tmp_path,

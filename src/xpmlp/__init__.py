@@ -38,10 +38,13 @@ __all__ = [
 _moved.install()
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator")
+#: Working with the command line's models and your own tables from Python (:mod:`xpmlp.app`), imported when used.
+_APP = {"load_model": "workflows", "predict_table": "workflows", "read_table": "tables"}
 
 
 def __getattr__(name: str):
-    """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``);
+    """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``), and
+    ``xpmlp.load_model``, ``predict_table``, ``read_table`` the app layer;
     ``xpmlp.training.callbacks`` and the other module paths of 0.2 point to their new homes (:mod:`xpmlp._moved`)."""
     if name in _ESTIMATORS:
         try:
@@ -53,6 +56,10 @@ def __getattr__(name: str):
                 f"xpmlp.{name} needs scikit-learn, which is not installed: pip install 'xpmlp[sklearn]' "
                 "(or pip install scikit-learn)", name=exc.name) from exc
         return getattr(estimators, name)
+    if name in _APP:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.app.{_APP[name]}"), name)
     import sys
 
     moved = sys.modules.get(f"{__name__}.{name}")
