@@ -90,6 +90,11 @@ def both(name, X, y, sample_weight=None, **params):
 
 
 BASE = dict(hidden_layer_sizes=(7,), random_state=0, max_iter=60, alpha=1e-2)
+#: L-BFGS against scikit-learn's, float64: the loss and gradient agree to the last bits (summed in
+#: another order), and L-BFGS-B's line search amplifies those bits over its 100-200 iterations:
+#: measured 2e-12 (multiclass), 1e-7 (binary), 2e-8 (weighted) in the weights.  Hence 1e-6 there;
+#: the stochastic solvers take the same steps and are held to 1e-12.
+LBFGS_RTOL = 1e-6
 FULL_SGD = dict(BASE, solver="sgd", batch_size=150, learning_rate_init=0.1)
 
 
@@ -120,7 +125,7 @@ def test_sample_weights_and_alpha_scaling_equal_sklearn(iris):
     ref, ours = both("MLPClassifier", X, y, sample_weight=w, **FULL_SGD)
     assert rel(ours.loss_curve_, ref.loss_curve_) < 1e-12 and rel(ours.coefs_[1], ref.coefs_[1]) < 1e-12
     ref, ours = both("MLPClassifier", X, y, sample_weight=w, **dict(BASE, solver="lbfgs", max_iter=100))
-    assert ours.n_iter_ == ref.n_iter_ and rel(ours.coefs_[0], ref.coefs_[0]) < 1e-6
+    assert ours.n_iter_ == ref.n_iter_ and rel(ours.coefs_[0], ref.coefs_[0]) < LBFGS_RTOL
     assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-9)
 
 
@@ -131,7 +136,7 @@ def test_lbfgs_equals_sklearn(iris, target):
     ref, ours = both("MLPClassifier", X, y, **dict(BASE, solver="lbfgs", max_iter=200))
     assert ours.n_iter_ == ref.n_iter_ and ours.t_ == ref.t_ == 0
     assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-7) and type(ours.loss_) is type(ref.loss_)
-    assert rel(ours.coefs_[0], ref.coefs_[0]) < 1e-6
+    assert rel(ours.coefs_[0], ref.coefs_[0]) < LBFGS_RTOL
     for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
         assert hasattr(ours, name) == hasattr(ref, name) == False  # noqa: E712 - scikit-learn sets none for lbfgs
 
@@ -169,7 +174,8 @@ def test_poisson_equals_sklearn(regression, solver):
     params = dict(BASE, solver=solver, loss="poisson", batch_size=500, learning_rate_init=0.01)
     ref, ours = both("MLPRegressor", X / 3, counts, **params)
     assert ours.out_activation_ == ref.out_activation_ == "exp"
-    assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-9) and rel(ours.coefs_[0], ref.coefs_[0]) < 1e-6
+    tol = LBFGS_RTOL if solver == "lbfgs" else 1e-12
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-9) and rel(ours.coefs_[0], ref.coefs_[0]) < tol
     assert np.all(ours.predict(X / 3) > 0)
     with pytest.raises(ValueError, match="negative"):
         MLPRegressor(loss="poisson", backend="numpy").fit(X, -np.abs(Y[:, 0]))
