@@ -73,6 +73,17 @@ EDITS = {
     "optimizer-state-shape": (lambda m, a: listed(m, a, "opt.m.1", np.zeros(4, np.float32)),
                               "optimizer state m[1] is missing or has the wrong shape"),
     "optimizer-negative-step": (optimizer(t=-1), "optimizer step count -1 does not match its state"),
+    "optimizer-unknown": (optimizer(name="adamx"), "malformed optimizer record: unknown optimizer 'adamx'"),
+    "optimizer-state-not-finite": (lambda m, a: listed(m, a, "opt.v.2", np.full((5, 2), np.nan, np.float32)),
+                                   "array 'opt.v.2' contains NaN or inf"),
+    "bias-missing": (lambda m, a: dropped(m, a, "b.1"), "layer 2 parameters are missing"),
+    "bias-shape": (lambda m, a: listed(m, a, "b.1", np.zeros(3, np.float32)),
+                   "layer 2: W is (5, 2) and b (3,), architecture needs (5, 2) and (2,)"),
+    "bias-not-finite": (lambda m, a: listed(m, a, "b.1", np.array([0.0, np.inf], np.float32)),
+                        "array 'b.1' contains NaN or inf"),
+    "stray-bias": (lambda m, a: listed(m, a, "b.2", np.zeros(2, np.float32)),
+                   "the file holds parameters ['b.2'] that a 2-layer network does not have"),
+    "not-an-xpmlp-file": (lambda m, a: m.update(format="keras"), "not an xpmlp model (format tag 'keras')"),
     "optimizer-steps-without-state": (
         lambda m, a: (dropped(m, a, *[k for k in list(a) if k.startswith("opt.")]), m["optimizer"].update(slots=[])),
         "optimizer step count 3 does not match its state"),
@@ -135,3 +146,53 @@ def test_the_good_file_loads(good):
     assert ck.net.sizes == [3, 5, 2] and ck.optimizer.t == 3 and ck.schedule.learning_rate == 0.01
     meta, _ = read_state(good)
     assert json.loads(json.dumps(meta)) == meta and meta["optimizer"]["slots"] == ["m", "v"]
+
+
+@pytest.mark.parametrize("sizes", [[3, 2], [2, 1, 1], [1, 4, 1]])
+def test_any_valid_shape_loads_even_one_unit_wide(tmp_path, sizes):
+    """No hidden layer, or layers of one unit, are networks like any other."""
+    net = xpmlp.MLP(sizes, "tanh", "identity", "squared_error", backend="numpy", seed=2)
+    ck = load(save(tmp_path / "m.npz", net), backend="numpy")
+    assert ck.net.sizes == sizes
+    for a, b in zip(ck.net.get_weights()[0], net.get_weights()[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_everything_saved_beside_the_network_reads_back(tmp_path):
+    """An untouched Adam (step 0, no state yet) with its own settings; a float16 compute dtype;
+    hyperparameters, extra facts,
+    extra arrays of every kind a file may hold, the kind tag, where it was saved from; no history."""
+    net = xpmlp.MLP([3, 4, 2], "relu", backend="numpy", seed=3)
+    net.compute_dtype = "float16"
+    extra_arrays = {"flags": np.array([True, False]), "ints": np.arange(3), "uints": np.arange(2, dtype=np.uint8),
+                    "floats": np.array([0.5]), "names": np.array(["a", "bc"])}
+    path = save(tmp_path / "m.npz", net, optimizer=Adam(beta_1=0.8, epsilon=1e-6, weight_decay=0.1),
+                hyperparameters={"alpha": 0.5}, extra={"note": "x"}, extra_arrays=extra_arrays, kind="Regressor")
+    ck = load(path, backend="numpy")
+    assert ck.optimizer.config() == Adam(beta_1=0.8, epsilon=1e-6, weight_decay=0.1).config() and ck.optimizer.t == 0
+    assert ck.hyperparameters == {"alpha": 0.5} and ck.extra == {"note": "x"} and ck.kind == "Regressor"
+    assert ck.history is None and read_state(path)[0]["compute_dtype"] == "float16"
+    assert ck.net.compute_dtype is None  # NumPy has no float16 compute: the model trains in float32 there
+    assert sorted(ck.arrays) == sorted(extra_arrays)
+    for name, a in extra_arrays.items():
+        np.testing.assert_array_equal(ck.arrays[name], a)
+        assert ck.arrays[name].dtype == a.dtype
+    meta, _ = read_state(save(tmp_path / "plain.npz", net))
+    assert meta["kind"] == "MLP" and meta["saved_from"] == net.backend.describe() and meta["extra"] == {}
+    assert load(tmp_path / "plain.npz", backend="numpy").kind == "MLP"
+
+
+def test_save_refuses_what_json_cannot_hold_before_writing(tmp_path):
+    net = xpmlp.MLP([2, 2], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        save(tmp_path / "m.npz", net, hyperparameters={"alpha": float("nan")})
+    assert not list(tmp_path.iterdir())
+
+
+def test_save_takes_an_mlp_or_an_estimator_only(tmp_path):
+    class OnlySaves:
+        def save(self, path):
+            raise AssertionError("called")
+
+    with pytest.raises(TypeError, match="save needs an xpmlp MLP .*got OnlySaves"):
+        save(tmp_path / "m.npz", OnlySaves())

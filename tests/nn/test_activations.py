@@ -155,3 +155,20 @@ def test_training_through_the_new_activations_never_syncs(monkeypatch, kind):
             xpmlp.fit(net, X, T, epochs=2, batch_size=8, patience=None, callbacks=[probe])
     assert not probe.seen, f"operations that synchronise inside the step loop ({kind}): {dict(probe.seen)}"
     assert only_row_orders(probe.uploaded, 64, 5 * 2), dict(probe.uploaded)
+
+
+def test_defaults_and_the_step_at_zero():
+    """The defaults users get (PyTorch's slope, alpha 1) and the seeds' step: f(0) = 1."""
+    assert LeakyReLU() == LeakyReLU(0.01) and LeakyReLU().slope == 0.01 and ELU() == ELU(1.0) and ELU().alpha == 1.0
+    z = np.array([[-1.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(ACTIVATIONS["threshold"].f(np, z), [[0.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(LeakyReLU().f(np, z), [[-0.01, 0.0, 2.0]])
+    np.testing.assert_array_equal(ELU().f(np, z), [[np.expm1(-1.0), 0.0, 2.0]])
+
+
+@pytest.mark.parametrize("value", [True, "0.1", None, float("inf")])
+def test_parameters_must_be_finite_numbers(value):
+    with pytest.raises(ValueError, match="slope must be a finite number"):
+        LeakyReLU(slope=value)
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        ELU(alpha=value)

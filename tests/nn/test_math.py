@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 import xpmlp
 from xpmlp.nn.activations import ACTIVATIONS, TRAINABLE, NotDifferentiableError
 from xpmlp.nn.losses import LOSSES, valid_pair
-from xpmlp.nn.network import Trace, output_delta
+from xpmlp.nn.network import Trace, backward, forward, output_delta
 
 from conftest import RTOL, assert_close, assert_on_backend, central_differences, to_np
 
@@ -180,3 +180,69 @@ def test_output_only_activations_are_refused_in_hidden_layers(name):
     assert name in ("softmax", "exp")
     with pytest.raises(ValueError, match=f"{name} is an output activation"):
         xpmlp.MLP([2, 3, 1], name, "identity", "squared_error", backend="numpy")
+
+
+@pytest.mark.parametrize("loss,out,z,T", [
+    ("binary_cross_entropy", "logistic", [[40.0, -40.0]], [[0.0, 1.0]]),
+    ("cross_entropy", "softmax", [[200.0, -200.0]], [[0.0, 1.0]]),
+])
+def test_saturated_outputs_keep_a_finite_delta_by_default(loss, out, z, T):
+    """At a saturated float32 output the general route divides by a(1 - a) = 0 (NaN); the default
+    (fused) delta^L = a - t stays exact, in output_delta, backward and through the network."""
+    xp = xpmlp.resolve("numpy", dtype="float32").xp
+    act, spec = ACTIVATIONS[out], LOSSES[loss]
+    z, T = np.array(z, np.float32), np.array(T, np.float32)
+    want = np.array([[1.0, -1.0]], np.float32)  # a - t with a = (1, 0)
+    assert spec.fused_scale(out, 2) == 1.0
+    np.testing.assert_array_equal(output_delta(spec, act, Trace([z], [None, act.f(xp, z)]), T, xp, 1.0), want)
+    X = np.ones((1, 2), np.float32)
+    Ws, bs = [np.diag(z[0])], [np.zeros(2, np.float32)]  # z^L = X W = z
+    trace = forward(Ws, bs, [act], X, xp)
+    grads = backward(Ws, [act], spec, trace, T, xp)
+    np.testing.assert_array_equal(grads.delta[-1], want)
+    np.testing.assert_array_equal(grads.grad_W[0], X.T @ want)  # dC/dW = a^0T delta^1
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_output_delta_scales_by_any_factor(fused):
+    """delta^L carries ``scale`` (1/n, a learning rate over B, a loss scale over n) on both routes."""
+    xp = xpmlp.resolve("numpy", dtype="float64").xp
+    rng = np.random.default_rng(4)
+    z, T = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    act, spec = ACTIVATIONS["tanh" if not fused else "identity"], LOSSES["squared_error"]
+    one = output_delta(spec, act, Trace([z], [None, act.f(xp, z)]), T, xp, 1.0, fused=fused)
+    for s in (2.0, 0.5, 3.0):
+        got = output_delta(spec, act, Trace([z], [None, act.f(xp, z)]), T, xp, s, fused=fused)
+        np.testing.assert_array_equal(got, s * one)  # a power of two or one rounding of s * x
+
+
+def test_backward_without_a_workspace_leaves_the_trace_as_it_was():
+    """Only the training loop's workspace lets delta^L take a^L's array; a caller's trace is kept."""
+    net = xpmlp.MLP([3, 4, 2], "tanh", "softmax", "cross_entropy", backend="numpy", seed=0)
+    X, T = np.random.default_rng(5).normal(size=(5, 3)), np.eye(2)[[0, 1, 1, 0, 1]]
+    trace = forward(net.Ws, net.bs, net.activations, X, net.xp)
+    before = [a.copy() for a in trace.a[1:]]
+    backward(net.Ws, net.activations, net.loss, trace, T, net.xp)
+    for a, b in zip(trace.a[1:], before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cross_entropy_soft_label_tolerance_follows_the_dtype():
+    """Rows must sum to 1 within about sqrt(eps): 1e-4 in float32 (rounded thirds pass), 1e-8 in float64."""
+    xp, ce = np, LOSSES["cross_entropy"]
+    thirds32 = np.full((1, 3), 1 / 3, np.float32) * np.float32(1.0000005)
+    off64 = np.array([[0.5, 0.5 + 1e-6]])
+    assert not ce.invalid_targets(xp, thirds32)[0] and not ce.invalid_targets(xp, off64.astype(np.float32))[0]
+    assert ce.invalid_targets(xp, off64)[0] and not ce.invalid_targets(xp, np.full((1, 3), 1 / 3))[0]
+
+
+def test_poisson_targets_are_checked_row_by_row_and_rates_need_not_be_counts():
+    xp, poisson = np, LOSSES["poisson"]
+    np.testing.assert_array_equal(poisson.invalid_targets(xp, np.array([[1.0, 0.0], [2.0, -1.0], [0.5, 3.0]])),
+                                  [False, True, False])
+    t, z = np.array([[0.5, 0.0]], np.float32), np.array([[0.3, -1.0]], np.float32)
+    mu = np.exp(z)
+    got = poisson.value(xp, z, mu, t)
+    expect = 0.5 * np.log(0.5 / mu[0, 0]) - 0.5 + mu[0, 0] + mu[0, 1]  # t log(t/a) - t + a, 0 log 0 = 0
+    assert got.dtype == np.float32 and got.shape == (1,)
+    assert_close(got, np.array([expect]), RTOL["float32"], "poisson at a rate of 0.5")

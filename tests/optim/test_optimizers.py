@@ -248,3 +248,107 @@ def test_the_adamw_solver_and_command_line_option_decay_by_default(tmp_path):
     assert main(["train", str(path), "--target", "y", "--optimizer", "adamw", "--epochs", "2", "--no-progress",
                  "--save", str(model)]) == 0
     assert xpmlp.io.load(model).optimizer.weight_decay == 0.01
+
+
+@pytest.mark.parametrize("eta", [1.0, 2.0, 0.5])
+def test_sgd_update_takes_exactly_eta_g(eta):
+    """p <- p - eta g for any rate (1: the rate already folded into g), the gradient consumed."""
+    from xpmlp.optim.updates import sgd_update
+    p, g = np.array([1.0, -2.0, 0.25]), np.array([0.5, 0.125, -1.0])
+    want = p - eta * g
+    sgd_update([p], [g.copy()], eta)
+    np.testing.assert_array_equal(p, want)
+
+
+def test_defaults_users_get():
+    """scikit-learn's and PyTorch's defaults, where a user reads them."""
+    from xpmlp.optim.schedules import make_schedule
+    assert SGD().weight_decay == 0.0 and Adam().weight_decay == 0.0 and SGD().momentum == 0.0
+    assert AdamW().config() == Adam(0.9, 0.999, 1e-8, weight_decay=0.01).config() | {"weight_decay": 0.01}
+    assert AdamW().epsilon == 1e-8 and AdamW().weight_decay == 0.01
+    assert Constant().learning_rate == 0.001 and make_schedule("constant").learning_rate == 0.001
+    inv, adaptive = InvScaling(), Adaptive()
+    assert (inv.learning_rate_init, inv.power_t) == (0.001, 0.5) and adaptive.learning_rate == 0.001
+    assert (adaptive.factor, adaptive.min_learning_rate) == (0.2, 1e-6)
+    flat = InvScaling(0.1, power_t=0.0)
+    flat.epoch_end(50)
+    assert flat.learning_rate == 0.1  # power 0: a constant rate, allowed
+
+
+def test_the_edges_of_each_setting():
+    SGD(momentum=0.999)
+    Adam(beta_1=0.0)  # no first-moment averaging: RMSprop-like, allowed
+    with pytest.raises(ValueError, match="momentum"):
+        SGD(momentum=1.0)
+    with pytest.raises(ValueError, match="^nesterov=True needs momentum > 0$"):
+        SGD(nesterov=True)
+    for name in ("beta_1", "beta_2"):
+        with pytest.raises(ValueError, match=f"^{name} must be in"):
+            Adam(**{name: 1.0})
+    assert SGD().slots == () and SGD(momentum=0.5).slots == ("velocity",)
+    sched = Adaptive(0.01, min_learning_rate=0.01)
+    assert sched.on_stall() is False and sched.learning_rate == 0.01  # at the floor: no cut, stop
+
+
+def test_state_loading_checks_copies_and_converts():
+    be = xpmlp.resolve("numpy", dtype="float32")
+    params = [be.asarray(np.zeros((2, 3))), be.asarray(np.zeros(3))]
+    opt = SGD(momentum=0.5)
+    opt.load_state({}, 0, be, params)
+    assert opt.t == 0 and opt.state() == {}
+    with pytest.raises(ValueError, match="sgd state is empty but its step count is 1"):
+        opt.load_state({}, 1, be, params)
+    with pytest.raises(ValueError, match=r"slot 'velocity'\[1\] has shape \(4,\), parameter has \(3,\)"):
+        opt.load_state({"velocity": [np.ones((2, 3)), np.ones(4)]}, 2, be, params)
+    source = [np.ones((2, 3)), np.full(3, 2.0)]  # float64 on the host
+    opt.load_state({"velocity": source}, 2, be, params)
+    source[0][...] = 7.0  # the caller's arrays stay the caller's
+    got = opt.state()["velocity"]
+    assert [a.dtype for a in got] == [np.float32, np.float32] and opt.t == 2
+    np.testing.assert_array_equal(got[0], np.ones((2, 3), np.float32))
+
+
+def test_restoring_a_snapshot_from_before_the_first_step_empties_the_state():
+    net = xpmlp.MLP([2, 3, 1], backend="numpy", seed=0)
+    opt = Adam()
+    before = opt.snapshot()
+    grads = net.parameters.like()
+    grads.flat[...] = 0.1
+    opt.step(net.parameters, grads, 0.01)
+    assert opt.t == 1 and opt.state()
+    opt.restore(before)
+    assert opt.t == 0 and opt.state() == {} and opt.buffers() == []
+    grads.flat[...] = 0.1
+    opt.step(net.parameters, grads, 0.01)  # steps again from nothing
+    assert opt.t == 1
+
+
+def test_a_pickled_optimizer_keeps_its_state_and_drops_its_compiled_paths():
+    import pickle
+    net = xpmlp.MLP([2, 3, 1], backend="numpy", seed=0)
+    opt = Adam().bind(net.backend)
+    grads = net.parameters.like()
+    grads.flat[...] = 0.1
+    opt.step(net.parameters, grads, 0.01)
+    copy = pickle.loads(pickle.dumps(opt))
+    assert copy.t == 1 and copy._kernels == {} and sorted(copy.state()) == ["m", "v"]
+    for slot in ("m", "v"):  # one array per parameter, to be packed again by the next fit
+        for a, b in zip(copy.state()[slot], opt.state()[slot], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_step_refuses_mismatched_parameters_and_gradients():
+    net, other = xpmlp.MLP([2, 3, 1], backend="numpy"), xpmlp.MLP([2, 4, 1], backend="numpy")
+    with pytest.raises(TypeError, match="^give two flat buffers or two lists of arrays$"):
+        SGD().step(net.parameters, list(net.params), 0.1)
+    with pytest.raises(ValueError, match="^the parameters and the gradients have different layouts$"):
+        SGD().step(net.parameters, other.parameters.like(), 0.1)
+
+
+def test_rebinding_to_another_library_drops_its_fast_paths():
+    pytest.importorskip("torch")
+    from xpmlp.optim.updates import sgd_update
+    opt = SGD().bind(xpmlp.resolve("torch", dtype="float32"))
+    assert opt._kernel("sgd.update", sgd_update) is not sgd_update  # PyTorch's in-place path
+    opt.bind(xpmlp.resolve("numpy", dtype="float32"))
+    assert opt._kernel("sgd.update", sgd_update) is sgd_update

@@ -300,3 +300,53 @@ def test_epoch_logger_writes_one_record_per_epoch(caplog):
     with caplog.at_level(logging.DEBUG, logger="xpmlp.training"):
         fit(xpmlp.MLP([3, 4, 3], backend="numpy"), X, T, epochs=3, patience=None)
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["epoch 1", "epoch 2", "epoch 3"]
+
+
+def test_early_stopping_defaults_are_scikit_learns():
+    stop = EarlyStopping()
+    assert (stop.patience, stop.tol, stop.restore_best, stop.schedule) == (10, 1e-4, True, None)
+
+
+def test_an_improvement_of_exactly_tol_counts_and_an_equal_loss_is_not_a_new_best():
+    """Improved means by tol or more (scores 0.5 -> 0.75 with tol 0.25; losses 1.0 -> 0.75); the best
+    epoch is the first to reach the best value."""
+    run = FakeRun(xpmlp.MLP([2, 2], backend="numpy"))
+    stop = EarlyStopping(patience=0, tol=0.25, restore_best=False)
+    stop.on_epoch_end(run, log(1, 1.0, score=0.5))
+    stop.on_epoch_end(run, log(2, 1.0, score=0.75))
+    assert not run.stopping and run.history.no_improvement == 0 and run.history.best_epoch == 2
+    run = FakeRun(xpmlp.MLP([2, 2], backend="numpy"))
+    stop.on_epoch_end(run, log(1, 1.0))
+    stop.on_epoch_end(run, log(2, 0.75))
+    assert not run.stopping and run.history.no_improvement == 0 and run.history.best_epoch == 2
+    stop.on_epoch_end(run, log(3, 0.75))  # the same loss: epoch 2 stays the best, and the stall stops the fit
+    assert run.history.best_epoch == 2 and run.stopping and run.history.stop_reason == "converged"
+
+
+@pytest.mark.parametrize("score, what", [(0.5, "validation score"), (None, "training loss")])
+def test_early_stopping_says_what_stalled_and_what_it_did(caplog, score, what):
+    sched = Adaptive(0.01, min_learning_rate=1e-3)
+    run = FakeRun(xpmlp.MLP([2, 2], backend="numpy"))
+    stop = EarlyStopping(patience=1, tol=0.01, schedule=sched)
+    with caplog.at_level(logging.INFO, logger="xpmlp.training"):
+        for epoch in range(1, 8):
+            stop.on_epoch_end(run, log(epoch, 1.0, score=score))
+            if run.stopping:
+                break
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{what} did not improve by more than tol=0.01 in 2 epochs (more than patience 1); learning rate now 0.002",
+        f"{what} did not improve by more than tol=0.01 in 2 epochs (more than patience 1); learning rate now 0.0004",
+        f"{what} did not improve by more than tol=0.01 in 2 epochs (more than patience 1); stopping after epoch 7",
+    ]
+    assert run.history.stop_reason == "lr_exhausted"
+
+
+def test_a_diverged_fit_ends_on_its_rollback_not_on_the_best_weights():
+    net = xpmlp.MLP([2, 2], "relu", "identity", "squared_error", backend="numpy", dtype="float64")
+    run = FakeRun(net)
+    stop = EarlyStopping(patience=5)
+    stop.on_epoch_end(run, log(1, 1.0, score=0.5))  # best weights kept
+    net.flat[...] = 7.0  # what the rollback left
+    run.history.stop_reason = "diverged"
+    stop.on_fit_end(run)
+    np.testing.assert_array_equal(net.flat, np.full_like(net.flat, 7.0))

@@ -72,6 +72,24 @@ def test_device_targets_are_read_once_at_the_boundary():
     np.testing.assert_allclose(w, (12 / (3 * np.array([7, 2, 3])))[Y], rtol=1e-7)
 
 
+def test_targets_on_a_device_that_refuses_implicit_conversion_are_read_explicitly():
+    be = xpmlp.resolve("array_api_strict", device="device1", dtype="float64")
+    net = xpmlp.MLP([4, 3], backend=be)
+    w = class_row_weights(net, be.asarray(np.eye(3)[Y]), "balanced", SingleProcess())
+    np.testing.assert_allclose(w, (12 / (3 * np.array([7, 2, 3])))[Y], rtol=1e-15)
+
+
+def test_an_absent_class_keeps_weight_one_and_a_zero_weight_drops_a_class():
+    net = xpmlp.MLP([4, 3], backend="numpy")
+    T = np.eye(3)[[0, 0, 0, 1]]  # class 2 has no rows
+    w = class_row_weights(net, T, "balanced", SingleProcess())
+    np.testing.assert_allclose(w, [4 / 9] * 3 + [4 / 3], rtol=1e-15)  # n / (k n_c), k = 3 columns
+    mixed = class_row_weights(net, np.array([[0.5, 0.0, 0.5]]), "balanced", SingleProcess())
+    assert np.isfinite(mixed).all()
+    dropped = class_row_weights(net, np.eye(3)[Y], {1: 0.0}, SingleProcess(), sample_weight=np.full(Y.size, 2.0))
+    np.testing.assert_array_equal(dropped, np.where(Y == 1, 0.0, 2.0))
+
+
 def test_without_class_weights_the_sample_weights_pass_through():
     sw = np.ones(3)
     assert class_row_weights(xpmlp.MLP([4, 3]), np.eye(3), None, SingleProcess(), sw) is sw
@@ -94,7 +112,7 @@ def test_bad_class_weights_are_refused(class_weight, error, message):
 def test_outputs_without_classes_are_refused():
     X = np.zeros((4, 2))
     net = xpmlp.MLP([2, 2], "relu", "logistic", "binary_cross_entropy", backend="numpy")
-    with pytest.raises(ValueError, match="needs a softmax output or a single logistic output; this model has 2 logistic"):
+    with pytest.raises(ValueError, match="needs a softmax output or a single logistic output; this model has 2 logistic outputs$"):
         fit(net, X, np.zeros((4, 2)), epochs=1, class_weight="balanced")
     net = xpmlp.MLP([2, 1], "relu", "identity", "mse", backend="numpy")
     with pytest.raises(ValueError, match="this model has 1 identity output$"):

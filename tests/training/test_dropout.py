@@ -145,3 +145,20 @@ def test_model_files_keep_the_rates(tmp_path):
     meta["architecture"]["dropout"] = [0.1, 0.5]
     with pytest.raises(io.ModelFileError, match="dropout record"):
         io.from_state(json.loads(json.dumps(meta)), arrays)
+
+
+def test_host_masks_are_numpys_draws_scaled_by_one_over_keep(be):
+    """host=True: one NumPy generator seeded with ``seed``, U[0, 1) >= p kept as 1/(1-p), layer after
+    layer, in the layers' dtype; the default draws on the device."""
+    net = xpmlp.MLP([4, 6, 5, 2], backend=be, dropout=[0.5, 0.0], input_dropout=0.25)
+    with be.activate():
+        assert DropoutMasks(net, 8, seed=3).host is False
+        masks = DropoutMasks(net, 8, seed=3, host=True)
+        assert not masks.on_device
+        got = masks.draw(6)
+    rng = np.random.default_rng(3)
+    want = [(rng.random((6, 4)) >= 0.25) / 0.75, (rng.random((6, 6)) >= 0.5) / 0.5]  # the batch's rows only
+    assert got[2] is None
+    for g, w in zip(got[:2], want):
+        assert g.dtype == net.backend.dtype
+        np.testing.assert_array_equal(to_np(be, g), w.astype(be.dtype_name).astype(np.float64))

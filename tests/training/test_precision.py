@@ -168,3 +168,28 @@ def test_a_saved_model_keeps_its_compute_dtype_where_the_library_offers_it(tmp_p
     assert load(path, backend="torch").net.compute_dtype == "bfloat16"
     assert load(path, backend="numpy").net.compute_dtype is None  # predicts and trains in float32 there
     assert "compute_dtype=bfloat16" in repr(net)
+
+
+def test_the_loss_scale_starts_at_2_16_doubles_after_2000_finite_steps_and_halves_on_overflow():
+    s = LossScaler(np, "cpu", np.float32)
+    assert s.scale.dtype == np.float32 and s.good.dtype == np.float32 and float(s.scale) == 2.0 ** 16
+    g = np.ones(3, np.float32)
+    for _ in range(1999):
+        s.unscale_(g.copy())
+        s.update()
+    assert float(s.scale) == 2.0 ** 16 and float(s.good) == 1999
+    s.unscale_(g.copy())
+    s.update()
+    assert float(s.scale) == 2.0 ** 17 and float(s.good) == 0
+    s.unscale_(np.array([1.0, np.inf], np.float32))
+    s.update()
+    assert float(s.scale) == 2.0 ** 16
+
+
+def test_only_float16_scales_the_loss():
+    for compute_dtype, scaled in (("bfloat16", False), ("float16", True)):
+        _, net = _nets(compute_dtype)
+        mp = MixedPrecision(net, 8)
+        assert (mp.scaler is not None) == scaled
+        if scaled:
+            assert mp.scaler.scale.dtype == torch.float32 and mp.scaler.scale.device == net.flat.device

@@ -388,8 +388,10 @@ def _parse_parameters(act: Activation, text: str) -> dict[str, float]:
     params: dict[str, float] = {}
     for i, item in enumerate(text.split(",")):
         key, eq, value = item.partition("=")
-        key, value = (key.strip().lower(), value) if eq else (act.parameters[min(i, len(act.parameters) - 1)], key)
-        if key not in act.parameters or key in params or (not eq and i >= len(act.parameters)):
+        if not eq:  # positional: the i-th parameter ("" past the last one, refused below)
+            key, value = (act.parameters[i] if i < len(act.parameters) else ""), key
+        key = key.strip().lower()
+        if key not in act.parameters or key in params:
             raise ValueError(f"activation {act.name!r} takes {', '.join(act.parameters)}; cannot read {item.strip()!r}")
         try:
             params[key] = float(value)
