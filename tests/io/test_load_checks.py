@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import xpmlp
-from xpmlp.io import ModelFileError, archive, load, read_state, save, write_state
+from xpmlp.io import ModelFileError, archive, from_state, load, read_state, save, to_state, write_state
 from xpmlp.optim.optimizers import Adam
 from xpmlp.optim.schedules import Adaptive
 from xpmlp.training import fit
@@ -84,6 +84,7 @@ EDITS = {
     "stray-bias": (lambda m, a: listed(m, a, "b.2", np.zeros(2, np.float32)),
                    "the file holds parameters ['b.2'] that a 2-layer network does not have"),
     "not-an-xpmlp-file": (lambda m, a: m.update(format="keras"), "not an xpmlp model (format tag 'keras')"),
+    "listed-without-shape": (lambda m, a: m["arrays"]["W.1"].pop("shape"), "array 'W.1' is <f4[5, 2], metadata says <f4None"),
     "optimizer-steps-without-state": (
         lambda m, a: (dropped(m, a, *[k for k in list(a) if k.startswith("opt.")]), m["optimizer"].update(slots=[])),
         "optimizer step count 3 does not match its state"),
@@ -185,6 +186,8 @@ def test_everything_saved_beside_the_network_reads_back(tmp_path):
 def test_save_refuses_what_json_cannot_hold_before_writing(tmp_path):
     net = xpmlp.MLP([2, 2], backend="numpy", seed=0)
     with pytest.raises(ValueError, match="not JSON compliant"):
+        to_state(net, extra={"score": float("inf")})  # the state alone is refused too, before anything reads it
+    with pytest.raises(ValueError, match="not JSON compliant"):
         save(tmp_path / "m.npz", net, hyperparameters={"alpha": float("nan")})
     assert not list(tmp_path.iterdir())
 
@@ -196,3 +199,25 @@ def test_save_takes_an_mlp_or_an_estimator_only(tmp_path):
 
     with pytest.raises(TypeError, match="save needs an xpmlp MLP .*got OnlySaves"):
         save(tmp_path / "m.npz", OnlySaves())
+
+
+def test_metadata_that_is_not_a_record_and_state_without_a_source_are_named(good, tmp_path):
+    _, arrays = read_state(good)
+    path = tmp_path / "bad.npz"
+    np.savez(path, __xpmlp__=np.frombuffer(b"[1, 2]", dtype=np.uint8), **arrays)
+    with pytest.raises(ModelFileError) as exc:
+        load(path, backend="numpy")
+    assert str(exc.value) == f"{path}: not an xpmlp model (format tag None)"
+    meta, arrays = read_state(good)
+    meta["format"] = "keras"
+    with pytest.raises(ModelFileError, match="^model state: not an xpmlp model"):
+        from_state(meta, arrays, backend="numpy")
+
+
+def test_a_file_without_a_kind_is_a_plain_mlp_and_loads_onto_the_device_asked(good, tmp_path):
+    meta, arrays = read_state(good)
+    del meta["kind"]
+    path = write_state(tmp_path / "old.npz", meta, arrays)
+    ck = load(path, backend="array_api_strict", device="device1")
+    array_api_strict = pytest.importorskip("array_api_strict")
+    assert ck.kind == "MLP" and ck.net.flat.device == array_api_strict.Device("device1")

@@ -79,3 +79,38 @@ def test_a_batch_larger_than_the_workspace_is_refused():
     assert ws.rows(8) is ws and ws.rows(5).z[0].shape == (5, 4)
     with pytest.raises(ValueError, match="a batch of 9 rows does not fit a workspace of 8"):
         ws.rows(9)
+
+
+
+def test_a_library_whose_reshaped_slices_are_copies_is_refused(monkeypatch):
+    """The flat buffer's views need reshape(copy=False) to give a view; checked once per library."""
+    import xpmlp.nn.parameters as parameters
+
+    class Copying:  # NumPy, except that reshape copies
+        __name__ = "copying"
+        float32 = np.float32
+        zeros, ones = staticmethod(np.zeros), staticmethod(np.ones)
+        sum = staticmethod(np.sum)
+
+        @staticmethod
+        def reshape(a, shape, copy=None):
+            return np.array(np.reshape(a, shape))
+
+    monkeypatch.setattr(parameters, "_CHECKED", set())
+    parameters.check_views(np)
+    assert parameters._CHECKED == {"numpy"}
+    with pytest.raises(TypeError, match="^copying: a reshaped slice is a copy, not a view"):
+        parameters.check_views(Copying())
+    assert parameters._CHECKED == {"numpy"}
+
+
+def test_a_workspace_holds_the_output_in_its_own_dtype_and_short_batches_share_its_arrays():
+    ws = Workspace([3, 4, 5, 2], np, np.float32, None, 8, out_dtype=np.float64)
+    assert [a.dtype for a in ws.a] == [np.float32, np.float32, np.float64] and ws.z[-1].dtype == np.float32
+    assert ws.g[0] is None and [g.shape for g in ws.g[1:]] == [(8, 4), (8, 5)]
+    short = ws.rows(3)
+    assert short is ws.rows(3) and ws.rows(8) is ws
+    for big, small in zip(ws.z + ws.a + ws.g[1:] + ws.scratch[1:], short.z + short.a + short.g[1:] + short.scratch[1:]):
+        assert small.shape[0] == 3 and np.shares_memory(big, small)
+    with pytest.raises(ValueError, match="a batch of 9 rows does not fit a workspace of 8"):
+        ws.rows(9)

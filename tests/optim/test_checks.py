@@ -63,6 +63,7 @@ def test_an_optimizer_subclass_must_give_its_update_rule():
     class Unfinished(Optimizer):
         name = "unfinished"
 
+    assert Unfinished().weight_decay == 0.0  # a subclass that says nothing decays nothing
     with pytest.raises(NotImplementedError):
         Unfinished().step([np.zeros(2)], [np.ones(2)], 0.1)
 

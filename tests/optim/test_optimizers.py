@@ -300,12 +300,13 @@ def test_state_loading_checks_copies_and_converts():
         opt.load_state({}, 1, be, params)
     with pytest.raises(ValueError, match=r"slot 'velocity'\[1\] has shape \(4,\), parameter has \(3,\)"):
         opt.load_state({"velocity": [np.ones((2, 3)), np.ones(4)]}, 2, be, params)
-    source = [np.ones((2, 3)), np.full(3, 2.0)]  # float64 on the host
-    opt.load_state({"velocity": source}, 2, be, params)
-    source[0][...] = 7.0  # the caller's arrays stay the caller's
-    got = opt.state()["velocity"]
-    assert [a.dtype for a in got] == [np.float32, np.float32] and opt.t == 2
-    np.testing.assert_array_equal(got[0], np.ones((2, 3), np.float32))
+    for host_dtype in (np.float64, np.float32):  # converted to the model's dtype, or copied as it is
+        source = [np.ones((2, 3), host_dtype), np.full(3, 2.0, host_dtype)]
+        opt.load_state({"velocity": source}, 2, be, params)
+        source[0][...] = 7.0  # the caller's arrays stay the caller's
+        got = opt.state()["velocity"]
+        assert [a.dtype for a in got] == [np.float32, np.float32] and opt.t == 2
+        np.testing.assert_array_equal(got[0], np.ones((2, 3), np.float32))
 
 
 def test_restoring_a_snapshot_from_before_the_first_step_empties_the_state():

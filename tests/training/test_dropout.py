@@ -162,3 +162,16 @@ def test_host_masks_are_numpys_draws_scaled_by_one_over_keep(be):
     for g, w in zip(got[:2], want):
         assert g.dtype == net.backend.dtype
         np.testing.assert_array_equal(to_np(be, g), w.astype(be.dtype_name).astype(np.float64))
+
+
+
+def test_a_mask_on_the_last_hidden_layer_alone_applies_there_alone():
+    """masks[l] scales a^l only: none on the input or the first hidden layer, one on the second."""
+    net = xpmlp.MLP(SIZES, "tanh", backend="numpy", dtype="float64", seed=0)
+    X = np.random.default_rng(1).normal(size=(4, 5))
+    m2 = (np.arange(24).reshape(4, 6) % 3 != 0) / (2 / 3)
+    trace = forward(net.Ws, net.bs, net.activations, X, net.xp, masks=[None, None, m2])
+    a1 = np.tanh(X @ net.Ws[0] + net.bs[0])
+    a2 = np.tanh(a1 @ net.Ws[1] + net.bs[1]) * m2
+    np.testing.assert_allclose(trace.a[1], a1, rtol=1e-12)
+    np.testing.assert_allclose(trace.a[2], a2, rtol=1e-12, atol=1e-15)

@@ -87,6 +87,14 @@ def test_a_forced_overflow_skips_the_step_and_halves_the_scale():
     step()
     assert bool(mp.scaler.finite) and not np.array_equal(net.backend.to_numpy(net.flat), before)
     assert float(mp.scaler.scale) == 2.0 ** 10 and float(mp.scaler.good) == 1
+    state = [net.backend.to_numpy(b).copy() for b in opt.buffers()]
+    weights = net.backend.to_numpy(net.flat).copy()
+    mp.scaler.scale = mp.scaler.scale * 2.0 ** 26  # overflow again, now that Adam has state
+    step()
+    assert not bool(mp.scaler.finite)
+    np.testing.assert_array_equal(net.backend.to_numpy(net.flat), weights)
+    for b, old in zip(opt.buffers(), state, strict=True):  # the moments restored, not zeroed
+        np.testing.assert_array_equal(net.backend.to_numpy(b), old)
 
 
 def test_the_scale_grows_after_enough_finite_steps():
@@ -193,3 +201,32 @@ def test_only_float16_scales_the_loss():
         assert (mp.scaler is not None) == scaled
         if scaled:
             assert mp.scaler.scale.dtype == torch.float32 and mp.scaler.scale.device == net.flat.device
+
+
+def test_every_input_of_the_step_reaches_the_low_precision_computation():
+    """Sample weights, dropout masks, the folded factor, the reduce hook and the L2 term each change
+    the mixed-precision gradient as they change the float32 one (within bfloat16's roundoff)."""
+    X, T = random_problem("cross_entropy", 32, 6, 4, seed=3)
+    ref, mixed = _nets("bfloat16")
+    Xd, Td = ref.as_input(X), ref.as_target(T, 32)
+    rng = np.random.default_rng(4)
+    wb = ref.backend.asarray(rng.uniform(0.2, 3.0, 32))
+    masks = [None, ref.backend.asarray((rng.random((32, 16)) >= 0.5) / 0.5)]
+    obj = Objective(alpha=0.3)
+    seen = []
+
+    def double(arrays):  # two identical processes
+        seen.append(len(arrays))
+        for a in arrays:
+            a *= 2
+
+    mp = MixedPrecision(mixed, 32)
+    low = [None, masks[1].to(torch.bfloat16)]  # in the dtype the layers compute in (0 and 2: exact)
+    got = mp.batch_gradients(Xd, Td, wb, obj, 32, double, mixed.parameters.like(), factor=0.5, masks=low)
+    want = batch_gradients(ref, Xd, Td, wb, obj, reduce=double, grads=ref.parameters.like(), factor=0.5, masks=masks)
+    assert seen == [1, 1]  # one flat float32 buffer each
+    err = rel_err(_host(mixed, got.grads), _host(ref, want.grads))
+    assert err < TOLERANCE["bfloat16"], err
+    assert float(got.penalty) == pytest.approx(float(want.penalty), rel=1e-6)  # float32 weights, float32 sums
+    plain = batch_gradients(ref, Xd, Td, grads=ref.parameters.like())
+    assert rel_err(_host(ref, plain.grads), _host(ref, want.grads)) > 10 * TOLERANCE["bfloat16"]  # the inputs mattered
