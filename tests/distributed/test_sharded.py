@@ -68,8 +68,14 @@ def test_sample_weights_summing_to_zero_over_every_rank_are_refused():
         prepare(OtherRank(weight_sum=0.0), sample_weight=np.zeros(4))
 
 
+def test_small_positive_weights_are_weights_like_any_other():
+    data = prepare(OtherRank(weight_sum=0.1), sample_weight=np.full(4, 0.1))  # 0.5 over both ranks
+    assert data.n_total == 8 and data.w is not None
+
+
 def test_positions_must_be_given_on_every_rank_or_none():
-    with pytest.raises(ValueError, match="positions were given on some ranks only"):
+    with pytest.raises(ValueError, match="^positions were given on some ranks only: give every rank its rows' "
+                                         "positions, or none$"):
         prepare(OtherRank(), positions=[0, 1, 2, 3])
 
 
