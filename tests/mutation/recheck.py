@@ -1,13 +1,16 @@
 """Rerun mutants that mutmut reported alive against tests it cannot map to them (issue 17).
 
     python tests/mutation/recheck.py MUTANTS_DIR --sample 16 --seed 0 -- tests/distributed -m "not slow"
+    python tests/mutation/recheck.py mutants --match precision -- tests/training/test_precision.py
 
 mutmut runs, for each mutant, the tests that called the mutated function in its own process; the
 data-parallel tests call it in ``mpiexec`` ranks, which it never sees.  This script activates one
 surviving mutant at a time (mutmut's ``MUTANT_UNDER_TEST``, inherited by the ranks, with the
 mutated ``src`` first on ``PYTHONPATH``) and runs the given tests, stopping at the first failure.
 A mutant counts as killed only when pytest reports a failing test (exit status 1).  ``--sample``
-draws that many of the survivors (seeded), since each run of the MPI tests takes a minute or two.
+draws that many of the survivors (seeded), since each run of the MPI tests takes a minute or two;
+``--match`` picks survivors by name (e.g. to check tests written after the run; copy them into
+the mutants folder's ``tests`` first).
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ def main() -> int:
     parser.add_argument("mutants", type=Path, help="mutmut's mutants/ folder")
     parser.add_argument("--sample", type=int, default=0, help="this many survivors, drawn at random (0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--match", default="", help="only survivors whose name contains this")
     parser.add_argument("pytest_args", nargs="+", help="the tests to run (after --)")
     args = parser.parse_args()
     mutants = args.mutants.resolve()
-    names = survivors(mutants)
+    names = [name for name in survivors(mutants) if args.match in name]
     if args.sample:
         names = sorted(random.Random(args.seed).sample(names, min(args.sample, len(names))))
     print(f"| mutant | result | seconds |\n| --- | --- | --- |")

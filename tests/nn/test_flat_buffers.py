@@ -105,8 +105,9 @@ def test_a_library_whose_reshaped_slices_are_copies_is_refused(monkeypatch):
 
 
 def test_a_workspace_holds_the_output_in_its_own_dtype_and_short_batches_share_its_arrays():
-    ws = Workspace([3, 4, 5, 2], np, np.float32, None, 8, out_dtype=np.float64)
-    assert [a.dtype for a in ws.a] == [np.float32, np.float32, np.float64] and ws.z[-1].dtype == np.float32
+    ws = Workspace([3, 4, 5, 2], np, np.float16, None, 8, out_dtype=np.float32)  # as mixed precision uses it
+    assert [a.dtype for a in ws.a] == [np.float16, np.float16, np.float32] and ws.z[-1].dtype == np.float16
+    assert [a.dtype for a in Workspace([3, 4, 2], np, np.float32, None, 8).a] == [np.float32, np.float32]
     assert ws.g[0] is None and [g.shape for g in ws.g[1:]] == [(8, 4), (8, 5)]
     short = ws.rows(3)
     assert short is ws.rows(3) and ws.rows(8) is ws

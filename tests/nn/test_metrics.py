@@ -35,7 +35,7 @@ def test_scores_equal_scikit_learns_with_and_without_weights(dtype):
 
 
 def test_an_output_of_one_half_is_the_negative_class():
-    assert float(subset_accuracy(np, np.array([[0.5], [0.5]]), np.array([[0.0], [1.0]]))) == 0.5
+    assert float(subset_accuracy(np, np.array([[0.5], [0.5]]), np.array([[0.0], [0.0]]))) == 1.0
 
 
 def test_constant_targets_score_one_if_predicted_exactly_else_zero():

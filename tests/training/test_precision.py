@@ -230,3 +230,35 @@ def test_every_input_of_the_step_reaches_the_low_precision_computation():
     assert float(got.penalty) == pytest.approx(float(want.penalty), rel=1e-6)  # float32 weights, float32 sums
     plain = batch_gradients(ref, Xd, Td, grads=ref.parameters.like())
     assert rel_err(_host(ref, plain.grads), _host(ref, want.grads)) > 10 * TOLERANCE["bfloat16"]  # the inputs mattered
+
+
+def test_cupy_float16_steps_through_its_workspace_on_its_device():
+    """CuPy's path (in-place products into a workspace; float16 with a loss scale) on the stand-in's
+    device 1: the gradient of a short batch within float16's roundoff of float32's, every array there."""
+    from standins import cupy_standin
+
+    X, T = random_problem("cross_entropy", 32, 6, 4, seed=1)
+    with cupy_standin():
+        ref, mixed = _nets("float16", backend="cupy:1")
+        with mixed.backend.activate():
+            Xd, Td = ref.as_input(X[:24]), ref.as_target(T[:24], 24)
+            want = batch_gradients(ref, Xd, Td, grads=ref.parameters.like())
+            mp = MixedPrecision(mixed, 32)
+            assert mp.ws is not None and mp.scaler is not None
+            got = mp.batch_gradients(Xd, Td, None, Objective(), 24, None, mixed.parameters.like())
+            for a in (mp.compute.flat, mp.scaler.scale, mp.scaler.good, mp.ws.a[-1], got.grads.flat):
+                assert a.device == mixed.flat.device
+            assert mp.ws.a[-1].dtype == mixed.flat.dtype and mp.ws.a[0].dtype == mp.dtype  # float32 output layer
+            assert mp.scaler.scale.dtype == mp.scaler.good.dtype == mixed.flat.dtype  # the scale in float32
+            err = rel_err(_host(mixed, got.grads), _host(ref, want.grads))
+    assert 0 < err < TOLERANCE["float16"], err
+
+
+def test_a_sparse_input_is_refused_by_mixed_precision_with_the_way_out():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    _, mixed = _nets("bfloat16")
+    mp = MixedPrecision(mixed, 4)
+    with pytest.raises(TypeError, match=r"^mixed precision needs dense inputs: a sparse X trains in float32 "
+                                        r"\(compute_dtype=None\)$"):
+        mp.batch_gradients(scipy_sparse.csr_matrix(np.eye(4, 6)), None, None, Objective(), 4, None,
+                           mixed.parameters.like())
