@@ -264,8 +264,8 @@ def test_defaults_users_get():
     """scikit-learn's and PyTorch's defaults, where a user reads them."""
     from xpmlp.optim.schedules import make_schedule
     assert SGD().weight_decay == 0.0 and Adam().weight_decay == 0.0 and SGD().momentum == 0.0
-    assert AdamW().config() == Adam(0.9, 0.999, 1e-8, weight_decay=0.01).config() | {"weight_decay": 0.01}
-    assert AdamW().epsilon == 1e-8 and AdamW().weight_decay == 0.01
+    adamw = AdamW()
+    assert (adamw.beta_1, adamw.beta_2, adamw.epsilon, adamw.weight_decay) == (0.9, 0.999, 1e-8, 0.01)
     assert Constant().learning_rate == 0.001 and make_schedule("constant").learning_rate == 0.001
     inv, adaptive = InvScaling(), Adaptive()
     assert (inv.learning_rate_init, inv.power_t) == (0.001, 0.5) and adaptive.learning_rate == 0.001
