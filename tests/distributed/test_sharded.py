@@ -22,13 +22,14 @@ class OtherRank:
     def __init__(self, rows: int = 4, weight_sum: float | None = None, positions=None) -> None:
         self.facts = (rows, False, weight_sum, None if positions is None else np.asarray(positions, dtype=np.int64))
         self.exchanged: list = []
+        self.agreed: list = []
 
     def exchange(self, payload):
         self.exchanged.append(payload)
         return [payload, self.facts]
 
     def agree(self, what) -> None:
-        pass
+        self.agreed.append(what)
 
 
 def prepare(comm, X=None, T=None, **kwargs):
@@ -48,6 +49,33 @@ def test_a_shard_is_placed_after_the_other_ranks_rows():
 def test_validation_data_and_a_validation_fraction_are_refused_together():
     with pytest.raises(ValueError, match="give validation_data or validation_fraction, not both"):
         prepare(OtherRank(), validation_data=(np.ones((2, 5)), np.eye(3)[:2]), validation_fraction=0.2)
+
+
+def test_the_shard_holds_its_rows_weights_and_settings_and_the_ranks_compare_theirs():
+    """Weights normalised to mean 1 over both ranks' rows (2.0 here, 1.0 there: 8 rows, sum 12)."""
+    comm = OtherRank(rows=4, weight_sum=4.0)
+    T = np.eye(3)[[0, 1, 2, 0]]
+    data = prepare(comm, T=T, sample_weight=np.full(4, 2.0))
+    np.testing.assert_array_equal(data.X, np.ones((4, 5)))
+    np.testing.assert_array_equal(data.T, T)
+    np.testing.assert_array_equal(data.w, np.full(4, 2.0 * 8 / 12, np.float32))  # the model's float32, rounded once
+    assert data.batch_size == 4 and data.shuffle is True and data.validation is None
+    (settings,) = comm.agreed
+    assert settings["sizes"] == SIZES and settings["loss"] == "cross_entropy" and settings["weighted"] is True
+    assert settings["batch_size"] == 4 and settings["shuffle"] is True and settings["dtype"] == "float32"
+
+
+def test_a_rank_without_rows_holds_empty_arrays_of_the_models_widths():
+    data = prepare(OtherRank(rows=4, weight_sum=4.0), X=np.zeros((0, 5)), T=np.zeros((0, 3)),
+                   sample_weight=np.zeros(0))
+    assert data.X.shape == (0, 5) and data.T.shape == (0, 3) and data.w.shape == (0,) and data.n_total == 4
+
+
+@pytest.mark.parametrize("extra", [(), (np.ones(2),)])
+def test_validation_data_may_be_a_pair_or_a_triple(extra):
+    """Both pass the shape check; this rank alone giving them is the next refusal."""
+    with pytest.raises(ValueError, match=r"validation_data was given on rank\(s\) \[0\] only"):
+        prepare(OtherRank(), validation_data=(np.ones((2, 5)), np.eye(3)[:2], *extra))
 
 
 def test_validation_data_must_be_a_pair_or_a_triple():

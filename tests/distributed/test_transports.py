@@ -74,6 +74,10 @@ def test_host_transport_packs_several_numpy_arrays_into_one_reused_buffer():
     single = [np.ones((3, 4), dtype=np.float32)[:, ::2]]  # one array, but strided: packed too
     t.allreduce_(single)
     assert t.buffer is not buffer and t.buffer.dtype == np.float32
+    pair = [np.ones((2, 3), dtype=np.float32)[:, ::2], np.full(3, 3.0, np.float32)]  # float32 again, 7 entries
+    t.allreduce_(pair)
+    assert t.buffer.size == 7 and comm.reduced[-1] is t.buffer  # a new size: a new buffer, never a part of the old
+    np.testing.assert_array_equal(pair[1], np.full(3, 6.0, np.float32))
     np.testing.assert_array_equal(single[0], np.full((3, 2), 2.0, dtype=np.float32))
 
 

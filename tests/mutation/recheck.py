@@ -6,7 +6,8 @@
 mutmut runs, for each mutant, the tests that called the mutated function in its own process; the
 data-parallel tests call it in ``mpiexec`` ranks, which it never sees.  This script activates one
 surviving mutant at a time (mutmut's ``MUTANT_UNDER_TEST``, inherited by the ranks, with the
-mutated ``src`` first on ``PYTHONPATH``) and runs the given tests, stopping at the first failure.
+mutated ``src`` first on ``PYTHONPATH``) and runs the given tests, stopping at the first failure,
+after checking that they pass with no mutant active.
 A mutant counts as killed only when pytest reports a failing test (exit status 1).  ``--sample``
 draws that many of the survivors (seeded), since each run of the MPI tests takes a minute or two;
 ``--match`` picks survivors by name (e.g. to check tests written after the run; copy them into
@@ -43,6 +44,12 @@ def main() -> int:
     names = [name for name in survivors(mutants) if args.match in name]
     if args.sample:
         names = sorted(random.Random(args.seed).sample(names, min(args.sample, len(names))))
+    control = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
+                             cwd=mutants, env={**os.environ, "PYTHONPATH": str(mutants / "src")},
+                             capture_output=True, text=True)
+    if control.returncode != 0:  # a test that fails unmutated would "kill" every mutant
+        print(control.stdout[-3000:], file=sys.stderr)
+        raise SystemExit(f"the tests fail without a mutant (pytest status {control.returncode}); fix them first")
     print(f"| mutant | result | seconds |\n| --- | --- | --- |")
     killed = 0
     for name in names:
