@@ -17,7 +17,8 @@ import array_api_compat
 
 from . import fastpaths
 
-__all__ = ["scalar_like", "matmul", "affine", "add_scaled", "sum_rows", "take_rows", "ArrayOps", "ops_for", "PRIMITIVES"]
+__all__ = ["scalar_like", "sum_of_squares", "matmul", "affine", "add_scaled", "sum_rows", "take_rows", "ArrayOps",
+           "ops_for", "PRIMITIVES"]
 
 
 def scalar_like(xp: Any, value: float, x: Any) -> Any:
@@ -30,6 +31,16 @@ def scalar_like(xp: Any, value: float, x: Any) -> Any:
     sync in every step that calls this.
     """
     return xp.full((), value, dtype=x.dtype, device=array_api_compat.device(x))
+
+
+def sum_of_squares(xp: Any, arrays: Any) -> Any:
+    """``sum_i sum(a_i * a_i)`` over a sequence of arrays, a 0-d array (a 1-D array in one ``vecdot``:
+    one reduction, no temporary)."""
+    total = None
+    for a in arrays:
+        sq = xp.vecdot(a, a) if a.ndim == 1 else xp.sum(a * a)
+        total = sq if total is None else total + sq
+    return total
 
 
 def matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .cuda_kernels import SPECS
+from .arrays import matmul
 from .fastpaths import register
 
 __all__ = ["kernel"]
@@ -64,11 +65,7 @@ def _matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     import cupy
 
     if not isinstance(a, cupy.ndarray):
-        result = a @ b  # a sparse input layer: cuSPARSE's product, then copied
-        if out is None:
-            return result
-        out[...] = result
-        return out
+        return matmul(xp, a, b, out)  # a sparse input layer: cuSPARSE's product, then copied
     return cupy.matmul(a, b, out=out)  # cuBLAS writes into out
 
 

@@ -6,9 +6,6 @@ its library's generator, seeded once: NumPy's ``Generator``, ``cupy.random``'s `
 (cuRAND, on the device current when it was made), a ``torch.Generator`` on the array's device.
 No host sync, no host-to-device copy.  A library without one (array-api-strict) draws on the
 host and copies the draws in; :attr:`Filler.on_device` says so.
-
-``host=True`` makes every library draw on the host from one NumPy generator, so two backends
-given the same seed get the same numbers (parity tests; one host-to-device copy per call).
 """
 
 from __future__ import annotations
@@ -72,9 +69,9 @@ def _host(be: Backend, seed: int) -> Callable[[Any], Any]:
     return fill
 
 
-def uniform_filler(be: Backend, seed: int, host: bool = False) -> Filler:
+def uniform_filler(be: Backend, seed: int) -> Filler:
     """A :class:`Filler` for arrays of ``be``'s library and device, seeded by ``seed`` (see the module)."""
-    make = None if host else _ON_DEVICE.get(be.name)
+    make = _ON_DEVICE.get(be.name)
     if make is None:
         return Filler(_host(be, seed), False)
     return Filler(make(be, seed), True)

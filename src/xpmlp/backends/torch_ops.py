@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .arrays import matmul
 from .fastpaths import register
 
 __all__: list[str] = []
@@ -48,8 +49,7 @@ def _matmul(xp: Any, a: Any, b: Any, out: Any = None) -> Any:
     import torch
 
     if out is None or a.layout != torch.strided:
-        result = a @ b  # a sparse input layer: torch's product, then copied
-        return result if out is None else out.copy_(result)
+        return matmul(xp, a, b, out)  # no buffer, or a sparse input layer: torch's product, then copied
     return torch.matmul(a, b, out=out)
 
 

@@ -36,6 +36,7 @@ from ..backends.backend import BACKEND_NAMES, Backend, BackendError, resolve
 from ..backends.libraries import LIBRARIES, cupy_usable
 from ..nn.network import MLP
 from ..nn.objective import Objective, batch_gradients
+from ..nn.parameters import update_order
 from ..optim.optimizers import SGD
 from ..training.loop import train
 from ..training.precision import MixedPrecision
@@ -119,7 +120,7 @@ def _signals(net: MLP, X: np.ndarray, T: np.ndarray) -> dict[str, list[np.ndarra
     trace, grads = net.forward(X), net.gradients(X, T)
     to = net.backend.to_numpy
     return {"forward": [to(a) for a in trace.a[1:]], "delta": [to(d) for d in grads.delta],
-            "gradient": [to(g) for pair in zip(grads.grad_W, grads.grad_b) for g in pair]}
+            "gradient": [to(g) for g in update_order(grads.grad_W, grads.grad_b)]}
 
 
 def _trajectory(net: MLP, X: np.ndarray, T: np.ndarray, optimizer: SGD | None = None) -> list[np.ndarray]:

@@ -37,6 +37,7 @@ from ..nn.activations import Activation, get_activation
 from ..history import History
 from ..nn.losses import get_loss
 from ..nn.network import MLP, dropout_rates
+from ..nn.parameters import update_order
 from ..optim.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from ..optim.schedules import SCHEDULES, Schedule, make_schedule
 
@@ -256,7 +257,7 @@ def _read_optimizer(om: Any, arrays: dict[str, np.ndarray], Ws: list, bs: list,
         raise bad(f"malformed optimizer record: {exc}") from exc
     if slots and sorted(slots) != sorted(optimizer.slots):
         raise bad(f"optimizer {om['name']} needs state {sorted(optimizer.slots)}, file has {slots}")
-    params = [p for pair in zip(Ws, bs) for p in pair]
+    params = update_order(Ws, bs)
     opt_state = {}
     for slot in slots:
         arrs = []

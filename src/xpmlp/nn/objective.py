@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
-from ..backends.arrays import ArrayOps, ops_for
+from ..backends.arrays import ArrayOps, ops_for, sum_of_squares
 from ..backends.boundary import normalized_sample_weight
 from .backprop import Trace, Workspace, backward, forward
 from .network import MLP
-from .parameters import Flat
+from .parameters import Flat, update_order
 
 __all__ = [
     "Objective",
@@ -112,18 +112,13 @@ def param_gradients(net: MLP, trace: Trace, Tb: Any, wb: Any = None, scale: floa
     """
     g = backward(net.Ws, net.activations, net.loss, trace, Tb, net.xp, reduction, sample_weight=wb, scale=scale,
                  grads=grads, ops=net.ops, ws=ws, loss_scale=loss_scale)
-    return grads if grads is not None else [grad for pair in zip(g.grad_W, g.grad_b) for grad in pair]
+    return grads if grads is not None else update_order(g.grad_W, g.grad_b)
 
 
 def l2_penalty(xp: Any, Ws: Any) -> Any:
     """``sum_l ||W^l||_F^2``, a 0-d device array; ``Ws``: the weight matrices, or a flat buffer (one
     reduction over its weights' slice)."""
-    if hasattr(Ws, "weights"):
-        return xp.vecdot(Ws.weights, Ws.weights)
-    sq = xp.sum(Ws[0] * Ws[0])
-    for W in Ws[1:]:
-        sq = sq + xp.sum(W * W)
-    return sq
+    return sum_of_squares(xp, [Ws.weights] if hasattr(Ws, "weights") else Ws)
 
 
 def add_l2_gradient(grads: Any, Ws: Any, alpha: float, ops: ArrayOps | None = None) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-__all__ = ["Layout", "Flat", "check_views"]
+__all__ = ["Layout", "Flat", "check_views", "update_order"]
 
 _CHECKED: set[str] = set()
 
@@ -95,7 +95,7 @@ class Flat(Sequence):
     @property
     def params(self) -> list:
         """The views in update order ``[W^1, b^1, W^2, b^2, ...]``."""
-        return [p for pair in zip(self.Ws, self.bs) for p in pair]
+        return update_order(self.Ws, self.bs)
 
     def pack(self, xp: Any, arrays: Sequence[Any]) -> Any:
         """One flat array of this layout from per-parameter arrays in update order (``xp``'s)."""
@@ -104,8 +104,12 @@ class Flat(Sequence):
 
     def unpack(self, flat: Any) -> list:
         """Per-parameter views, in update order, of another flat array of this layout."""
-        Ws, bs = self.layout.split(self.xp, flat)
-        return [p for pair in zip(Ws, bs) for p in pair]
+        return update_order(*self.layout.split(self.xp, flat))
+
+
+def update_order(Ws: Sequence[Any], bs: Sequence[Any]) -> list:
+    """Per-layer arrays in update order: ``[W^1, b^1, W^2, b^2, ...]``."""
+    return [p for pair in zip(Ws, bs) for p in pair]
 
 
 def check_views(xp: Any) -> None:

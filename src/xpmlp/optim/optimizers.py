@@ -27,6 +27,7 @@ import array_api_compat
 import numpy as np
 
 from ..backends import fastpaths
+from ..backends.arrays import sum_of_squares
 from ..registry import Registry
 from .updates import adam_update, momentum_update, sgd_update
 
@@ -270,10 +271,7 @@ def clip_grad_norm(grads: Any, max_norm: float, xp: Any, eps: float = 1e-6) -> A
     Returns the norm before clipping, a 0-d device array.
     """
     grads = [grads.flat] if hasattr(grads, "flat") else list(grads)
-    sq = _squared_norm(xp, grads[0])
-    for g in grads[1:]:
-        sq = sq + _squared_norm(xp, g)
-    norm = xp.sqrt(sq)  # ||g||, over every parameter
+    norm = xp.sqrt(sum_of_squares(xp, grads))  # ||g||, over every parameter
     scale = xp.minimum(float(max_norm) / (norm + eps), xp.ones_like(norm))  # min(1, max_norm / (norm + eps))
     for g in grads:
         g *= scale
@@ -283,10 +281,6 @@ def clip_grad_norm(grads: Any, max_norm: float, xp: Any, eps: float = 1e-6) -> A
 def _copy(a: Any) -> Any:
     return array_api_compat.array_namespace(a).asarray(a, copy=True)
 
-
-def _squared_norm(xp: Any, a: Any) -> Any:
-    """``sum(a * a)``, a 0-d array (one reduction, no temporary, for a 1-D ``a``)."""
-    return xp.vecdot(a, a) if a.ndim == 1 else xp.sum(a * a)
 
 
 def _arrays(params: Any, grads: Any) -> tuple[list, list, list]:
