@@ -176,3 +176,17 @@ def test_a_backend_pickles_and_serialises_by_name_device_and_dtype():
     rebuilt = object.__new__(type(be))
     rebuilt.__setstate__(be.__getstate__())
     assert rebuilt == be and rebuilt.xp is be.xp
+
+
+def test_an_estimator_fitted_on_a_device_is_refused_with_the_way_out(tmp_path):
+    torch = pytest.importorskip("torch")
+    from sklearn import config_context
+
+    with config_context(array_api_dispatch=True):
+        clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(torch.asarray(TABLE[["size", "weight"]].to_numpy(copy=True)), torch.asarray((LABELS == "big") * 1))
+    with pytest.raises(ValueError, match=r"MLPClassifier's fitted arrays are torch arrays .*est.save\(path\)"):
+        save_pipeline(tmp_path / "p.skops", make_pipeline(StandardScaler(), clf))
+    assert not list(tmp_path.iterdir())

@@ -21,6 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from ..backends.backend import Backend
 from ..history import History
 from ..io import ModelFileError
@@ -56,6 +58,7 @@ def save_pipeline(path: "str | os.PathLike", estimator: Any) -> Path:
     each estimator's ``backend`` (default: NumPy).
     """
     sio = _skops_io()
+    _check_host(estimator)
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
@@ -66,6 +69,17 @@ def save_pipeline(path: "str | os.PathLike", estimator: Any) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _check_host(estimator: Any) -> None:
+    """Refuse an xpmlp estimator among ``estimator`` and its parameters whose fitted arrays live on a device."""
+    parts = [estimator, *(estimator.get_params(deep=True).values() if hasattr(estimator, "get_params") else ())]
+    for part in parts:
+        if isinstance(part, (MLPClassifier, MLPRegressor)) and hasattr(part, "coefs_"):
+            if not isinstance(part.coefs_[0], np.ndarray):
+                raise ValueError(f"{type(part).__name__}'s fitted arrays are {type(part.coefs_[0]).__module__} arrays "
+                                 "(fitted under scikit-learn's Array API dispatch); a skops file holds NumPy arrays: "
+                                 "refit it on NumPy data, or save it alone with est.save(path)")
 
 
 def load_pipeline(path: "str | os.PathLike", *, trusted: Iterable[str] = ()) -> Any:
