@@ -75,7 +75,8 @@ class Staging:
         stream = self._stream = self._stream or torch.cuda.Stream(self.backend.device)
         stream.wait_stream(compute)
         with torch.cuda.stream(stream):
-            out = torch.from_numpy(host).to(self.backend.device, dtype or self.backend.dtype, non_blocking=True)
+            out = torch.from_numpy(host).to(device=self.backend.device, dtype=dtype or self.backend.dtype,
+                                            non_blocking=True)
             done = torch.cuda.Event()
             done.record(stream)
         out.record_stream(compute)  # the caching allocator keeps it until the compute stream is past it

@@ -30,23 +30,18 @@ class Feeder:
     """Background reading into ``slots`` host buffers of ``rows`` rows; iterate for device chunks
     ``(X, T, w, m)`` (``m`` rows; ``w`` None when the blocks carry no weights)."""
 
-    def __init__(self, staging: Staging, rows: int, widths: tuple[int, int], dtype: Any, slots: int = 3) -> None:
+    def __init__(self, staging: Staging, rows: int, widths: tuple[int, int], dtype: Any, weighted: bool,
+                 slots: int = 3) -> None:
         self.staging, self.rows, self.dtype, self.widths = staging, int(rows), np.dtype(dtype), widths
-        self.n_slots = slots
-        self._slots: list = []  # kept from epoch to epoch (pinned memory is slow to allocate)
+        buf = staging.host_buffer  # made here, once, kept from epoch to epoch (pinned memory is slow to allocate)
+        self._slots = [[buf((self.rows, widths[0]), self.dtype), buf((self.rows, widths[1]), self.dtype),
+                        buf((self.rows,), self.dtype) if weighted else None, None] for _ in range(slots)]
 
-    def _slot(self, weighted: bool) -> list:
+    def _slot(self) -> list:
         """A free host buffer ``[X, T, w, ticket]``, once its last copy has read it."""
-        if len(self._slots) < self.n_slots and self.free.empty():
-            buf = self.staging.host_buffer
-            self._slots.append([buf((self.rows, self.widths[0]), self.dtype), buf((self.rows, self.widths[1]), self.dtype),
-                                None, None])
-            self.free.put(self._slots[-1])
         slot = self.free.get()
         self.staging.release(slot[3])
         slot[3] = None
-        if weighted and slot[2] is None:
-            slot[2] = self.staging.host_buffer((self.rows,), self.dtype)
         return slot
 
     def epoch(self, produce: Callable[[], Iterator[tuple]]) -> Iterator[tuple[Any, Any, Any, int]]:
@@ -66,7 +61,7 @@ class Feeder:
             for X, T, w in self.produce():
                 start = 0
                 while start < X.shape[0] and not self.stop.is_set():
-                    slot = slot or self._slot(w is not None)
+                    slot = slot or self._slot()
                     take = min(self.rows - m, X.shape[0] - start)
                     for dst, src in zip(slot[:3], (X, T, w)):
                         if src is not None:

@@ -258,16 +258,9 @@ def fit(
         sched = make_schedule(schedule, learning_rate)
         standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint,
                                        on_divergence)
-        if is_source_like(X):  # a path, a Dask collection, batches: read as it trains
-            data = prepare_for_fit(net, X, T, comm=comm, class_weight=class_weight, sample_weight=sample_weight,
-                                   positions=positions, batch_size=batch_size, shuffle=shuffle, rng=rng, window=window,
-                                   validation_data=validation_data, validation_fraction=validation_fraction,
-                                   stratify=stratify)
-        else:
-            sample_weight = class_row_weights(net, T, class_weight, comm, sample_weight)  # with class_weight
-            data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng,
-                                sample_weight=sample_weight, validation_data=validation_data,
-                                validation_fraction=validation_fraction, stratify=stratify, positions=positions)
+        data = _prepare(net, X, T, comm, class_weight, sample_weight, positions, batch_size=batch_size,
+                        shuffle=shuffle, rng=rng, window=window, validation_data=validation_data,
+                        validation_fraction=validation_fraction, stratify=stratify)
         with comm.loop(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "objective": objective,
                         "schedule": [sched.name, sched.config()], "patience": patience, "tol": tol,
@@ -276,6 +269,18 @@ def fit(
                       objective, score or default_score(net.output_activation.name), comm)
             _step_arrays(run, dropout_masks)
             return run_epochs(run, CallbackList([*standard, *callbacks]))  # divergence: Rollback raises
+
+
+def _prepare(net: MLP, X: Any, T: Any, comm: Communicator, class_weight: Any, sample_weight: Any, positions: Any,
+             **kwargs: Any) -> Any:
+    """The fit's data: read as it trains (a path, a Dask collection, batches:
+    :mod:`xpmlp.training.streaming`), or checked and moved to the device once (:mod:`xpmlp.training.data`)."""
+    if is_source_like(X):
+        return prepare_for_fit(net, X, T, comm=comm, class_weight=class_weight, sample_weight=sample_weight,
+                               positions=positions, **kwargs)
+    kwargs.pop("window")
+    sample_weight = class_row_weights(net, T, class_weight, comm, sample_weight)  # with class_weight
+    return comm.prepare(net, X, T, sample_weight=sample_weight, positions=positions, **kwargs)
 
 
 def _step_arrays(run: Run, dropout_masks: str) -> None:

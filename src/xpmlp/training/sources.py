@@ -35,7 +35,8 @@ Chunk = tuple  # (X (m, d), T (m, k) or (m,), w (m,) or None): host arrays
 
 
 class Source:
-    """The interface (see the module docstring); a subclass implements :meth:`_read` and ``n_chunks``."""
+    """The interface (see the module docstring): a subclass reads chunk ``i`` in ``_read(i)`` and sets
+    ``n_chunks``, or reads them all in order in ``_all()``."""
 
     n_chunks: int | None = None  #: None: not known before a pass
     chunk_rows: list[int] | None = None  #: rows of each chunk, where known
@@ -56,9 +57,6 @@ class Source:
 
     def _all(self) -> Iterator[Chunk]:
         return (self._read(i) for i in range(self.n_chunks))
-
-    def _read(self, i: int) -> Chunk:
-        raise NotImplementedError
 
     def shard(self, rank: int, size: int) -> "Source":
         """This process's share for data-parallel training: chunks ``rank, rank + size, ...``."""
@@ -92,9 +90,9 @@ class ArraySource(Source):
     """Arrays ``X`` ``(n, d)``, ``T`` ``(n, k)`` or ``(n,)``, ``w`` ``(n,)`` in chunks of ``chunk_rows`` rows."""
 
     def __init__(self, X: Any, T: Any, sample_weight: Any = None, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
-        n = int(X.shape[0])
-        if int(np.shape(T)[0]) != n:
-            raise ValueError(f"T has {np.shape(T)[0]} rows but X has {n}")
+        n, rows_T = int(X.shape[0]), int(T.shape[0] if hasattr(T, "shape") else len(T))
+        if rows_T != n:
+            raise ValueError(f"T has {rows_T} rows but X has {n}")
         self.X, self.T, self.w = X, T, sample_weight
         self.starts = list(range(0, n, chunk_rows))
         self.chunk_rows = [min(chunk_rows, n - s) for s in self.starts]
@@ -124,18 +122,15 @@ class _NpyRows:
 
     def __init__(self, path: "str | os.PathLike") -> None:
         self.path = os.fspath(path)
-        with open(self.path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, self.dtype = np.lib.format._read_array_header(f, version)
-            self.offset = f.tell()
+        mapped = np.load(self.path, mmap_mode="r")  # for its header: shape, dtype, order, data offset
+        shape, self.dtype, self.offset = mapped.shape, mapped.dtype, mapped.offset
+        fortran = len(shape) > 1 and not mapped.flags.c_contiguous
+        del mapped
         if fortran or len(shape) not in (1, 2):
             raise ValueError(f"{self.path}: a streamed .npy must be a 1-D or 2-D array in C order, got shape "
                              f"{shape}{' in Fortran order' if fortran else ''}")
         self.shape = tuple(shape)
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
-
-    def __len__(self) -> int:
-        return self.shape[0]
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
@@ -171,6 +166,7 @@ class TableSource(Source):
         self.convert = convert or (lambda frame: _split_columns(frame, target, weight))
         self.columns = None if columns is None else list(columns)
         self.parquet = self.path.is_dir() or self.path.suffix.lower() in (".parquet", ".pq")
+        self._files: dict = {}
         if self.parquet:
             import pyarrow.parquet as pq
 
@@ -184,7 +180,6 @@ class TableSource(Source):
             self.chunk_size, self.read_options = chunk_rows, dict(read_options or {})
             self.random_access = False
             self.description = f"{self.path.name} (read {chunk_rows} rows at a time)"
-        self._files: dict = {}
 
     def _metadata(self, f: Path) -> Any:
         import pyarrow.parquet as pq

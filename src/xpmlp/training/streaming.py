@@ -28,7 +28,7 @@ from ..backends.backend import Backend, resolve
 from ..backends.boundary import check_finite_host, check_sample_weight
 from ..backends.staging import Staging
 from ..nn.network import MLP
-from ..nn.targets import as_target_matrix, check_targets
+from ..nn.targets import as_target_matrix
 from .data import _validation_arrays, resolve_batch_size, split_validation
 from .feeder import Feeder
 from .sources import DEFAULT_CHUNK_ROWS, Source
@@ -70,7 +70,7 @@ class StreamingData:
         be, b = self.net.backend, self.batch_size
         if self._feeder is None:
             widths = (self.net.sizes[0], self.net.sizes[-1])
-            self._feeder = Feeder(Staging(be), self.feed_rows, widths, be.to_numpy(be.xp.zeros(1, dtype=be.dtype)).dtype)
+            self._feeder = Feeder(Staging(be), self.feed_rows, widths, be.dtype_name, self.weight_mean is not None)
         if self._read and not self.source.repeatable:
             raise ValueError(f"{self.source.description} can be read once: one epoch; pass a function that returns "
                              "a fresh iterator (or a list, a DataLoader) to train for more")
@@ -141,7 +141,11 @@ def _checked_chunk(net: MLP, X: np.ndarray, T: np.ndarray, w: Any, weight_mean: 
     if T.shape != (X.shape[0], net.sizes[-1]):
         raise ValueError(f"T has shape {T.shape}; the network expects ({X.shape[0]}, {net.sizes[-1]})")
     check_finite_host(T, "T")
-    check_targets(_HOST, net.loss, T)
+    bad = net.loss.invalid_targets(np, T)  # as the in-memory fit's check_targets, on the host
+    if bad is not None and bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{net.loss.name} needs targets with {net.loss.target_rule}; row {row} of a chunk is "
+                         f"{np.round(T[row], 6).tolist()}")
     if (w is None) != (weight_mean is None):
         raise ValueError("some chunks have sample weights and others not (or the batches of an iterator read once "
                          "carry weights, which need a pass to normalise: pass a function returning the iterator)")
@@ -219,7 +223,8 @@ def prepare_stream(
     elif validation_data is not None:
         validation = _validation_arrays(net, _in_memory(net, validation_data))
     size = resolve_batch_size(batch_size, n if n is not None else DEFAULT_CHUNK_ROWS)
-    feed = size * max(1, -(-DEFAULT_CHUNK_ROWS // size))
+    largest = max(source.chunk_rows) if source.chunk_rows else DEFAULT_CHUNK_ROWS
+    feed = size * max(1, -(-largest // size))  # the device's chunks: about the source's, whole batches
     data = StreamingData(net, source, size, bool(shuffle), window or 2 ** 62, n if n is not None else -1, keep,
                          weight_mean, validation, feed)
     data.note = (f"streaming {source.description}: {feed} rows a chunk, at most 2 chunks on the device, rows "

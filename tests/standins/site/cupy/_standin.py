@@ -16,6 +16,8 @@ import threading
 DEVICE_COUNT = int(os.environ.get("XPMLP_STANDIN_GPUS", "2"))
 SYNCS: collections.Counter = collections.Counter()
 UPLOADS: collections.Counter = collections.Counter()
+WAITS: list = []  #: ``(stream, event)``: a stream told to wait for an event (on the device)
+PINNED: list = []  #: sizes of page-locked host allocations
 _local = threading.local()
 
 
@@ -33,6 +35,12 @@ def sync(what: str) -> None:
     SYNCS[what] += 1
 
 
+def thread_note() -> str:
+    """``""`` on the main thread, else `` (thread NAME)``: a wait on another thread does not hold up the loop."""
+    thread = threading.current_thread()
+    return "" if thread is threading.main_thread() else f" (thread {thread.name})"
+
+
 def upload(what: str) -> None:
     """Record a host-to-device copy."""
     UPLOADS[what] += 1
@@ -41,4 +49,6 @@ def upload(what: str) -> None:
 def reset() -> None:
     SYNCS.clear()
     UPLOADS.clear()
+    WAITS.clear()
+    PINNED.clear()
     set_current(0)

@@ -9,7 +9,7 @@ from .. import _standin
 from . import runtime
 from .device import Device
 
-__all__ = ["Device", "Stream", "ExternalStream", "Event", "get_current_stream", "get_elapsed_time", "runtime"]
+__all__ = ["Device", "Stream", "alloc_pinned_memory", "ExternalStream", "Event", "get_current_stream", "get_elapsed_time", "runtime"]
 
 
 class Stream:
@@ -23,6 +23,10 @@ class Stream:
 
     def synchronize(self) -> None:
         _standin.sync("Stream.synchronize")
+
+    def wait_event(self, event: "Event") -> None:
+        """The stream waits for ``event`` on the device: no host wait; recorded."""
+        _standin.WAITS.append((self, event))
 
     def __enter__(self) -> "Stream":
         return self
@@ -39,6 +43,12 @@ class ExternalStream(Stream):
 Stream.null = Stream(null=True)
 
 
+def alloc_pinned_memory(size: int) -> bytearray:
+    """Page-locked host memory: plain host memory here (a buffer NumPy can wrap); noted."""
+    _standin.PINNED.append(size)
+    return bytearray(size)
+
+
 def get_current_stream(device_id: int = -1) -> Stream:
     return Stream.null
 
@@ -53,7 +63,7 @@ class Event:
         self.time = time.perf_counter()
 
     def synchronize(self) -> None:
-        _standin.sync("Event.synchronize")
+        _standin.sync("Event.synchronize" + _standin.thread_note())
 
     def query(self) -> bool:
         return True
