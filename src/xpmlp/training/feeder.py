@@ -1,7 +1,7 @@
 """Feeding the device from a background reader: one epoch of streamed rows, chunk by chunk.
 
-A :class:`Feeder` runs ``produce`` (a generator of host row blocks ``(X, T, w)``, already in the
-epoch's order) on a background thread, copies the rows into ``slots`` reusable host buffers of
+A :class:`Feeder` runs ``produce`` (a generator of host row blocks ``(X, T, w, order)``: rows of the
+model's dtype and the order to take them in, or None) on a background thread, copies the rows into ``slots`` reusable host buffers of
 ``rows`` rows each (page-locked on CUDA: :class:`~xpmlp.backends.staging.Staging`) and hands full
 buffers to the training loop, which copies each to the device on a side stream one chunk ahead
 of the one it computes on (CUDA; on the CPU the buffer itself is the chunk).  So reading,
@@ -58,14 +58,17 @@ class Feeder:
     def _run(self) -> None:
         try:
             slot, m = None, 0
-            for X, T, w in self.produce():
+            for X, T, w, order in self.produce():
                 start = 0
                 while start < X.shape[0] and not self.stop.is_set():
                     slot = slot or self._slot()
                     take = min(self.rows - m, X.shape[0] - start)
+                    rows = None if order is None else order[start:start + take]
                     for dst, src in zip(slot[:3], (X, T, w)):
-                        if src is not None:
+                        if src is not None and rows is None:
                             np.copyto(dst[m:m + take], src[start:start + take], casting="same_kind")
+                        elif src is not None:  # gathered in the epoch's order, straight into the buffer
+                            np.take(src, rows, axis=0, out=dst[m:m + take])
                     m, start = m + take, start + take
                     if m == self.rows:
                         self.full.put((slot, m, w is not None))

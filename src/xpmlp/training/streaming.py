@@ -64,6 +64,7 @@ class StreamingData:
     note: str = ""
     _feeder: Feeder | None = field(default=None, repr=False)
     _read: bool = False
+    _checked_chunks: set = field(default_factory=set)
 
     def minibatches(self, rng: np.random.Generator) -> Iterator[tuple[Any, Any, Any, int]]:
         """One epoch's minibatches ``(X_b, T_b, w_b, |B|)``, device arrays, read as the loop trains."""
@@ -106,11 +107,12 @@ class StreamingData:
             yield self._shuffled(window, plan)
 
     def _shuffled(self, window: list[tuple], plan: Any) -> tuple:
+        """A window's rows ``(X, T, w, order)``: the reader gathers them in ``order`` (None: as they are)
+        straight into its host buffers."""
         X, T, w = (None if window[0][j] is None else np.concatenate([blk[j] for blk in window]) for j in range(3))
         if plan is None:
-            return X, T, w
-        p = plan if isinstance(plan, np.ndarray) else plan.permutation(X.shape[0])
-        return X[p], T[p], None if w is None else w[p]
+            return X, T, w, None
+        return X, T, w, plan if isinstance(plan, np.ndarray) else plan.permutation(X.shape[0])
 
     def _training_rows(self, order: list[int] | None) -> Iterator[tuple]:
         """Each chunk's training rows, checked and converted (targets as the model's matrix, weights / mean)."""
@@ -119,15 +121,24 @@ class StreamingData:
         for i, (X, T, w) in zip(order if order is not None else range(2 ** 62), self.source.chunks(order)):
             start = starts[i] if starts is not None else position
             position += X.shape[0]
-            X, T, w = self._checked(X, T, w)
+            X, T, w = self._checked(i, X, T, w)
             if self.keep is not None:
                 rows = self.keep[start:start + X.shape[0]]
                 X, T, w = X[rows], T[rows], None if w is None else w[rows]
             yield X, T, w
 
-    def _checked(self, X: np.ndarray, T: np.ndarray, w: Any) -> tuple:
-        net = self.net
-        return _checked_chunk(net, X, T, w, self.weight_mean)
+    def _checked(self, i: int, X: np.ndarray, T: np.ndarray, w: Any) -> tuple:
+        """Chunk ``i`` checked (once: a repeatable source's chunks are checked in the first epoch) and in
+        the model's dtype."""
+        dtype = self.net.backend.dtype_name
+        if i in self._checked_chunks:
+            T = as_target_matrix(T, self.net.sizes[-1], self.net.output_activation.name)
+            return X.astype(dtype, copy=False), np.asarray(T, dtype=dtype), None if w is None else \
+                (np.asarray(w, dtype=np.float64) / self.weight_mean).astype(dtype)
+        X, T, w = _checked_chunk(self.net, X, T, w, self.weight_mean)
+        if self.source.repeatable and self.source.random_access:
+            self._checked_chunks.add(i)
+        return X.astype(dtype, copy=False), T.astype(dtype), None if w is None else w.astype(dtype)
 
 
 def _checked_chunk(net: MLP, X: np.ndarray, T: np.ndarray, w: Any, weight_mean: float | None) -> tuple:
