@@ -258,15 +258,21 @@ def test_a_reader_error_or_an_early_stop_ends_the_reader_thread():
     assert isinstance(data, StreamingData) and isinstance(as_source(iter([])), BatchSource)
 
 
-def test_data_parallel_streaming_is_refused_for_now():
+def test_several_processes_each_get_their_share_of_the_chunks():
+    """A communicator of several processes is handed this process's share (chunks rank, rank + size, ...)."""
     from xpmlp.training.comm import SingleProcess
 
     class Two(SingleProcess):
-        rank, size = 0, 2
+        rank, size = 1, 2
+
+        def prepare(self, net, X, T, **kwargs):
+            raise LookupError(X.chunk_rows, X.mine, sorted(kwargs))
 
     X, y, _ = problem()
-    with pytest.raises(NotImplementedError, match="not lined up"):
+    with pytest.raises(LookupError) as caught:
         fit(xpmlp.MLP([D, 5, 2], "relu"), ArraySource(X, y, chunk_rows=50), None, epochs=1, comm=Two())
+    rows, mine, keywords = caught.value.args
+    assert rows == [50, 50] and mine == [1, 3] and "window" in keywords
 
 
 def test_pandas_batches_shards_and_arrays_as_sources():
@@ -297,3 +303,9 @@ def test_the_reader_stops_when_the_loop_leaves_mid_epoch():
     time.sleep(0.2)  # the reader has filled its 3 buffers and waits for one
     it.close()
     assert not data._feeder.thread.is_alive()
+
+
+def test_targets_outside_the_losss_rule_are_named():
+    net = xpmlp.MLP([D, 3, 1], "tanh", "logistic", "binary_cross_entropy")
+    with pytest.raises(ValueError, match="row 1 of a chunk is"):
+        fit(net, BatchSource([(np.zeros((3, D)), np.array([[0.0], [2.0], [1.0]]))]), None, epochs=1)

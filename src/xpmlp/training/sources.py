@@ -49,6 +49,10 @@ class Source:
         """Rows in all, where known."""
         return None if self.chunk_rows is None else int(sum(self.chunk_rows))
 
+    def chunk_starts(self) -> np.ndarray:
+        """Each chunk's first row's number among the source's rows (``chunk_rows`` known)."""
+        return np.cumsum([0, *self.chunk_rows[:-1]]) if self.chunk_rows else np.zeros(0, dtype=np.int64)
+
     def chunks(self, order: Sequence[int] | None = None) -> Iterator[Chunk]:
         """The chunks numbered ``order`` (default: all, in order), as host arrays ``(X, T, w)``."""
         for chunk in (self._read(i) for i in order) if order is not None else self._all():
@@ -84,6 +88,10 @@ class _Shard(Source):
 
     def _read(self, i: int) -> Chunk:
         return self.source._read(self.mine[i])
+
+    def chunk_starts(self) -> np.ndarray:
+        """Each of this share's chunks' first row's number among the whole source's rows."""
+        return self.source.chunk_starts()[self.mine]
 
 
 class ArraySource(Source):

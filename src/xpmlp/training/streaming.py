@@ -62,6 +62,8 @@ class StreamingData:
     feed_rows: int = DEFAULT_CHUNK_ROWS
     X: Any = None  # nothing in memory (``run.data.X`` is asked whether it is sparse)
     note: str = ""
+    batch_rows: list[int] | None = None  #: several processes: every batch's rows in all of them
+    rank: int | None = None
     _feeder: Feeder | None = field(default=None, repr=False)
     _read: bool = False
     _checked_chunks: set = field(default_factory=set)
@@ -77,11 +79,17 @@ class StreamingData:
                              "a fresh iterator (or a list, a DataLoader) to train for more")
         order, plan = self._plan(rng)
         rows, self._read = 0, True
+        sizes = None if self.batch_rows is None else iter(self.batch_rows)  # several processes: each batch's rows
         for X, T, w, m in self._feeder.epoch(lambda: self._blocks(order, plan)):
             for a in range(0, m, b):
-                yield X[a:a + b, ...], T[a:a + b, ...], None if w is None else w[a:a + b], min(b, m - a)
+                B = min(b, m - a) if sizes is None else next(sizes)
+                yield X[a:a + b, ...], T[a:a + b, ...], None if w is None else w[a:a + b], B
             rows += m
-        self.n_total = rows  # an iterator's rows are counted as they pass
+        if sizes is None:
+            self.n_total = rows  # an iterator's rows are counted as they pass
+        for B in sizes or ():  # this process's rows are done, the others' go on: batches of none of its rows
+            yield (*(be.xp.zeros((0, k), dtype=be.dtype, device=be.device) for k in (self.net.sizes[0], self.net.sizes[-1])),
+                   None if self.weight_mean is None else be.xp.zeros((0,), dtype=be.dtype, device=be.device), B)
 
     def _plan(self, rng: np.random.Generator) -> tuple[list[int] | None, Any]:
         """The epoch's chunk order and the rows' shuffle: one permutation of every row (one window), a
@@ -89,9 +97,9 @@ class StreamingData:
         src = self.source
         if not self.shuffle:
             return None, None
-        if src.n_chunks is not None and self.window >= src.n_chunks:
+        if src.n_chunks is not None and self.window >= src.n_chunks and self.rank is None:
             return None, rng.permutation(self.n_total)  # as in memory
-        child = np.random.default_rng(rng.integers(2 ** 63))
+        child = np.random.default_rng([int(rng.integers(2 ** 63)), self.rank or 0])  # each process its own
         order = list(child.permutation(src.n_chunks)) if src.random_access and src.n_chunks else None
         return order, child
 
@@ -116,7 +124,7 @@ class StreamingData:
 
     def _training_rows(self, order: list[int] | None) -> Iterator[tuple]:
         """Each chunk's training rows, checked and converted (targets as the model's matrix, weights / mean)."""
-        starts = None if self.source.chunk_rows is None else np.cumsum([0, *self.source.chunk_rows])
+        starts = None if self.source.chunk_rows is None else self.source.chunk_starts()
         position = 0
         for i, (X, T, w) in zip(order if order is not None else range(2 ** 62), self.source.chunks(order)):
             start = starts[i] if starts is not None else position
@@ -209,9 +217,7 @@ def prepare_stream(
         raise ValueError("give validation_data or validation_fraction, not both")
     if stratify is not None:
         raise ValueError("stratify needs every label in memory; a streamed fit splits validation rows at random")
-    window = DEFAULT_WINDOW if window is None else int(window)
-    if window < 0:
-        raise ValueError(f"window must be >= 0 chunks, got {window}")
+    window = window_chunks(window)
     weight_mean = _known_weight_mean(source)
     if source.repeatable and (source.chunk_rows is None or weight_mean is False):
         rows, weight_mean = _scan(source)  # one pass: rows per chunk, the weights' mean
@@ -236,12 +242,20 @@ def prepare_stream(
     size = resolve_batch_size(batch_size, n if n is not None else DEFAULT_CHUNK_ROWS)
     largest = max(source.chunk_rows) if source.chunk_rows else DEFAULT_CHUNK_ROWS
     feed = size * max(1, -(-largest // size))  # the device's chunks: about the source's, whole batches
-    data = StreamingData(net, source, size, bool(shuffle), window or 2 ** 62, n if n is not None else -1, keep,
+    data = StreamingData(net, source, size, bool(shuffle), window, n if n is not None else -1, keep,
                          weight_mean, validation, feed)
     data.note = (f"streaming {source.description}: {feed} rows a chunk, at most 2 chunks on the device, rows "
                  f"shuffled within {'all chunks' if data.window >= (source.n_chunks or 2 ** 62) else f'{window} chunks'}")
     logger.info(data.note)
     return data
+
+
+def window_chunks(window: int | None) -> int:
+    """The chunks a shuffle window holds: ``window``, :data:`DEFAULT_WINDOW` for None, every chunk for 0."""
+    window = DEFAULT_WINDOW if window is None else int(window)
+    if window < 0:
+        raise ValueError(f"window must be >= 0 chunks, got {window}")
+    return window or 2 ** 62
 
 
 def _known_weight_mean(source: Source) -> "float | None | bool":
@@ -284,8 +298,6 @@ def prepare_for_fit(net: MLP, X: Any, T: Any, *, comm: Any, class_weight: Any, s
     if positions is not None:
         raise ValueError("positions place in-memory rows among processes; a streamed source is shared by chunk")
     source = as_source(X, T, sample_weight)
-    if comm.size > 1:
-        source = source.shard(comm.rank, comm.size)
-        raise NotImplementedError("data-parallel streamed training is not ready yet: each process can read its "
-                                  "share (Source.shard), but the processes' batches are not lined up")
+    if comm.size > 1:  # each process reads its share of the chunks (xpmlp.training.stream_ranks)
+        return comm.prepare(net, source.shard(comm.rank, comm.size), None, **kwargs)
     return prepare_stream(net, source, **kwargs)
