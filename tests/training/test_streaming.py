@@ -309,3 +309,29 @@ def test_targets_outside_the_losss_rule_are_named():
     net = xpmlp.MLP([D, 3, 1], "tanh", "logistic", "binary_cross_entropy")
     with pytest.raises(ValueError, match="row 1 of a chunk is"):
         fit(net, BatchSource([(np.zeros((3, D)), np.array([[0.0], [2.0], [1.0]]))]), None, epochs=1)
+
+
+def test_the_reader_reads_ahead_while_the_loop_trains():
+    """Chunks are read on the reader's thread while the loop steps through earlier ones: with 4-row chunks
+    and batches, the reader has read the third chunk before the loop's first step has ended."""
+    import threading
+    import time
+
+    X, y, _ = problem(40)
+    log = []
+
+    class Noting(ArraySource):
+        def _read(self, i):
+            log.append(("read", i, threading.current_thread().name))
+            return super()._read(i)
+
+    class Slow(xpmlp.Callback):
+        def on_gradients(self, run, grads):
+            time.sleep(0.02)
+            log.append(("step", threading.current_thread().name))
+
+    fit(xpmlp.MLP([D, 3, 2], "relu"), Noting(X, y, chunk_rows=4), None, epochs=1, batch_size=4, shuffle=False,
+        patience=None, callbacks=[Slow()])
+    first_step = log.index(next(e for e in log if e[0] == "step"))
+    assert ("read", 2, "xpmlp-feeder") in log[:first_step]
+    assert {e[-1] for e in log if e[0] == "step"} == {threading.main_thread().name}
