@@ -154,6 +154,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--compute-dtype", choices=["bfloat16", "float16"], default=None,
                    help="mixed precision: the products in this type, float32 weights (torch: both; cupy: float16)")
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")
+    t.add_argument("--stream", action="store_true", help="read a Parquet or delimited text file as it trains, a "
+                   "chunk at a time, never whole in memory (README: Data larger than memory)")
     t.add_argument("--save", metavar="PATH", help="save the model with its preprocessing (.npz, no pickle)")
     t.add_argument("--plot", metavar="PNG", help="draw loss, validation score and learning rate per epoch "
                    "(pip install 'xpmlp[plot]')")

@@ -77,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("give a data file or --dataset, not both")
     if args.data and args.target is None:
         raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
+    if getattr(args, "stream", False):  # a file read as it trains, never whole in memory: xpmlp.app.streamed
+        return _train_streamed(args, backend)
     table = _read(args, args.target) if args.data else load_dataset(args.dataset or "digits")
     layout = f" ({table.layout})" if table.layout else ""
     print(f"{args.data or args.dataset or 'digits'}{layout}: {table.X.shape[0]} rows, {len(table.columns)} columns "
@@ -97,6 +99,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         plot_history(model.history, args.plot, title=str(args.data or args.dataset or "digits"))
         print(f"training curves drawn to {args.plot}")
+    return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
+
+
+def _train_streamed(args: argparse.Namespace, backend: Any) -> int:
+    from .streamed import train_streamed
+
+    if not args.data:
+        raise ValueError("--stream reads a data file: give one (a bundled --dataset is small)")
+    with _logs_beside_the_bar(), _data_warnings():
+        model, elapsed = train_streamed(args, backend)
+    _report(model, elapsed)
+    if args.save:
+        print(f"saved to {save_model(args.save, model)}")
     return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
 
 

@@ -1,0 +1,251 @@
+"""``xpmlp train FILE --target y --stream``: a Parquet or delimited text file trained on as it is read.
+
+Four passes over the file, none holding more than a chunk of it: the target column alone (the
+task, the classes, the held-out test rows, drawn as :func:`~xpmlp.app.tables.split_rows` draws
+them); the preprocessing statistics of the training rows (:func:`fit_preprocessor`: a number
+column's mean and spread, its gaps and their fill, a text column's categories with their cap);
+training (:func:`xpmlp.training.fit` on a :class:`~xpmlp.training.sources.Source`, epoch by epoch);
+and the scores.  A number column's gap fill is the median of a seeded uniform sample of
+:data:`SAMPLE` of its values (exact when it has fewer); text columns are categories (a column of
+numbers with a typo is not told apart, as it is in memory); everything else is as in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..nn.network import MLP
+from ..nn.objective import objective
+from ..optim.optimizers import make_optimizer
+from ..training.loop import fit
+from ..training.sources import DEFAULT_CHUNK_ROWS, Source, TableSource
+from .features import CATEGORY, ID_LIKE, MAX_CATEGORIES, MIN_ROWS_FOR_ID, NUMBER, Feature
+from .preprocessing import Preprocessor
+from .tables import DataError, Table, infer_task, split_rows
+from .workflows import TrainedModel
+
+__all__ = ["train_streamed", "fit_preprocessor", "table_chunks", "SAMPLE"]
+
+#: Values of a number column kept (a seeded uniform sample) for its median.
+SAMPLE = 100_000
+
+
+def _source(path: Path, sep: str | None, chunk_rows: int, columns: Any = None) -> TableSource:
+    """The file's chunks as pandas DataFrames (``convert`` keeps the frame)."""
+    if path.suffix.lower() not in (".parquet", ".pq", ".csv", ".tsv", ".txt") and not path.is_dir():
+        raise DataError(f"{path}: --stream reads Parquet and delimited text files (.parquet, .csv, .tsv, .txt)")
+    options = {"sep": sep or ("\t" if path.suffix.lower() == ".tsv" else ","), "keep_default_na": True}
+    return TableSource(path, convert=lambda frame: (frame,), chunk_rows=chunk_rows, read_options=options,
+                       columns=columns)
+
+
+def _frames(source: TableSource) -> Iterator[Any]:
+    for chunk in source._all():
+        yield chunk[0]
+
+
+def table_chunks(path: Path, target: str, sep: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+                 ) -> Iterator[tuple[int, Table]]:
+    """``(first row's number, Table)`` for each chunk of the file: cells as read (NaN, ``None`` for gaps)."""
+    start = 0
+    for frame in _frames(_source(path, sep, chunk_rows)):
+        if target not in frame.columns:
+            raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
+        features = frame.drop(columns=[target])
+        numeric = all(k in "biuf" for k in features.dtypes.map(lambda d: d.kind))
+        cells = features.to_numpy(dtype=np.float64) if numeric else \
+            features.astype(object).where(features.notna(), None).to_numpy()
+        yield start, Table(cells, [str(c) for c in features.columns], frame[target].to_numpy(), target, str(path))
+        start += len(frame)
+
+
+class _Column:
+    """One column's statistics over the chunks: numbers (count, mean, M2, gaps, a sample) or texts (counts)."""
+
+    def __init__(self, seed: int) -> None:
+        self.kind, self.rows, self.gaps, self.n, self.mean, self.m2 = None, 0, 0, 0, 0.0, 0.0
+        self.sample_keys, self.sample, self.counts = np.zeros(0), np.zeros(0), Counter()
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, cells: np.ndarray, name: str, source: str) -> None:
+        """A chunk's cells of the column (float64 with NaN, or objects with ``None``, for gaps)."""
+        if cells.dtype.kind == "f":  # a table of numbers: at array speed
+            present = cells[~np.isnan(cells)]
+        else:
+            present = [c for c in cells.tolist() if c is not None and c == c]  # c != c: NaN
+        self.rows, self.gaps = self.rows + len(cells), self.gaps + len(cells) - len(present)
+        if not len(present):  # only gaps: no word on the column's kind
+            return
+        kind = NUMBER if isinstance(present, np.ndarray) or \
+            all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in present) else CATEGORY
+        if self.kind not in (None, kind):
+            raise DataError(f"{source}: column {name!r} holds numbers in some chunks and text in others: give "
+                            "--category or train without --stream")
+        self.kind = kind
+        if kind == CATEGORY:
+            self.counts.update(str(c) for c in present)
+            return
+        values = np.asarray(present, dtype=np.float64)
+        n, mean = values.size, float(values.mean())  # Chan's merge of (count, mean, M2)
+        m2, delta, total = float(((values - mean) ** 2).sum()), mean - self.mean, self.n + values.size
+        self.mean, self.m2 = self.mean + delta * n / total, self.m2 + m2 + delta ** 2 * self.n * n / total
+        self.n = total
+        keys = np.concatenate([self.sample_keys, self.rng.random(n)])  # a uniform sample: the smallest keys
+        kept = np.argsort(keys, kind="stable")[:SAMPLE]
+        self.sample_keys, self.sample = keys[kept], np.concatenate([self.sample, values])[kept]
+
+    def feature(self, name: str) -> tuple[Feature | None, str, list[tuple[float, float]]]:
+        """``(feature or None, note, [(mean, variance) of each encoded input])``."""
+        if self.kind is None:
+            return None, "no values", []
+        if self.kind == NUMBER:
+            fill = float(np.median(self.sample))
+            feature = Feature(name, NUMBER, fill, bool(self.gaps))
+            n = self.rows  # gaps take the fill: fold them in as a group of equal values
+            mean = (self.mean * self.n + fill * self.gaps) / n
+            m2 = self.m2 + self.n * (self.mean - mean) ** 2 + self.gaps * (fill - mean) ** 2
+            return feature, "", [(mean, m2 / n)] + self._indicator()
+        if len(self.counts) == self.rows >= MIN_ROWS_FOR_ID:
+            return None, ID_LIKE, []
+        ranked = sorted(self.counts, key=lambda c: (-self.counts[c], c))
+        feature = Feature(name, CATEGORY, ranked[0], bool(self.gaps), sorted(ranked[:MAX_CATEGORIES]))
+        share = [(self.counts[c] + (self.gaps if c == ranked[0] else 0)) / self.rows for c in feature.categories]
+        note = f"{len(self.counts)} categories" + ("" if len(self.counts) <= MAX_CATEGORIES else
+                                                   f": the {MAX_CATEGORIES} most frequent one-hot encoded")
+        return feature, note, [(p, p * (1 - p)) for p in share] + self._indicator()
+
+    def _indicator(self) -> list[tuple[float, float]]:
+        p = self.gaps / self.rows
+        return [(p, p * (1 - p))] if self.gaps else []
+
+
+def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task: str, y: np.ndarray,
+                     seed: int = 0) -> Preprocessor:
+    """:meth:`Preprocessor.fit`'s statistics in one pass over ``chunks``, of the rows ``keep`` marks."""
+    columns: dict[str, _Column] = {}
+    target, source = None, "the data"
+    for start, table in chunks:
+        rows = keep[start:start + len(table.X)]
+        target, source = table.target, table.source
+        for j, name in enumerate(table.columns):
+            columns.setdefault(name, _Column(seed + j)).add(table.X[rows, j], name, table.source)
+    pre = Preprocessor(task, [], np.zeros(0), np.ones(0), target)
+    moments: list[tuple[float, float]] = []
+    for name, column in columns.items():
+        feature, note, stats = column.feature(name)
+        if feature is None:
+            pre.dropped[name] = note
+            pre.notes.append(f"column {name!r} dropped: {note}")
+            continue
+        pre.features.append(feature)
+        pre.notes += [f"column {name!r}: {note}"] if note else []
+        moments += stats
+    if not pre.features:
+        raise DataError(f"{source}: no feature columns left to learn from")
+    pre.mean = np.array([m for m, _ in moments])
+    pre.scale = np.sqrt(np.array([v for _, v in moments]))
+    pre.scale[pre.scale == 0] = 1.0
+    pre._fit_target(Table(np.zeros((len(y), 0)), [], y, target, source))
+    return pre
+
+
+class _Encoded(Source):
+    """The training rows of the file's chunks, encoded by ``pre``: ``(X, T)`` host arrays."""
+
+    random_access = False
+
+    def __init__(self, path: Path, target: str, sep: str | None, chunk_rows: int, keep: np.ndarray,
+                 pre: Preprocessor) -> None:
+        self.args, self.keep, self.pre = (path, target, sep, chunk_rows), keep, pre
+        self.description = f"{path.name} (read {chunk_rows} rows at a time)"
+
+    def _all(self) -> Iterator[tuple]:
+        for start, table in table_chunks(*self.args):
+            rows = np.flatnonzero(self.keep[start:start + len(table.X)])
+            if rows.size:
+                part = table.take(rows)
+                yield self.pre.transform(part), self.pre.encode(part.y)
+
+
+def labels(path: Path, target: str, sep: str | None, chunk_rows: int) -> np.ndarray:
+    """The target column, read alone (one pass)."""
+    source = _source(path, sep, chunk_rows, None if not path.suffix.lower().startswith(".p") else [target])
+    parts = []
+    for frame in _frames(source):
+        if target not in frame.columns:
+            raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
+        parts.append(frame[target].to_numpy())
+    y = np.concatenate(parts)
+    if y.dtype.kind == "O" or any(isinstance(v, str) for v in y[:1].tolist()):
+        return y.astype(str)
+    return y.astype(np.int64) if np.all(y == np.round(y)) else y
+
+
+def split(y: np.ndarray, task: str | None, test_size: float, seed: int) -> tuple[str, np.ndarray]:
+    """``(task, keep)``: the task and a mask of the training rows (the rest are held out)."""
+    task = task or infer_task(y)
+    _, held = split_rows(len(y), test_size, seed, y if task == "classification" else None)
+    keep = np.ones(len(y), dtype=bool)
+    keep[held] = False
+    return task, keep
+
+
+def _scores(net: MLP, pre: Preprocessor, chunks: Iterator[tuple[int, Table]], keep: np.ndarray,
+            alpha: float) -> tuple[dict[str, float], float]:
+    """``(scores, training loss)`` in one pass: accuracy or R^2 of the training and the held-out rows, the
+    held-out log loss (classification), the objective on the training rows."""
+    sums = {part: np.zeros(5) for part in ("train", "test")}  # rows, hits or (sum y, sum y^2, residual), log loss
+    loss = 0.0
+    for start, table in chunks:
+        mine = keep[start:start + len(table.X)]
+        X, T = pre.transform(table), pre.encode(table.y)
+        out = np.asarray(net.backend.to_numpy(net.predict(X)), dtype=np.float64)
+        if mine.any():
+            loss += objective(net, X[mine], T[mine], alpha=alpha) * int(mine.sum())
+        for part, rows in (("train", mine), ("test", ~mine)):
+            s, o = sums[part], out[rows]
+            s[0] += rows.sum()
+            if pre.task == "classification":
+                s[1] += np.sum(np.argmax(T[rows], axis=1) == np.argmax(o, axis=1))
+                s[4] -= np.sum(np.log(np.maximum(np.sum(T[rows] * o, axis=1), 1e-300)))
+            else:
+                y = np.asarray(table.y[rows], dtype=np.float64)
+                s[1:4] += (y.sum(), (y ** 2).sum(), ((y - pre.decode(o)) ** 2).sum())
+    scores = {}
+    for part, s in sums.items():
+        if pre.task == "classification":
+            scores[part] = s[1] / s[0]
+        else:
+            ss_tot = s[2] - s[1] ** 2 / s[0]
+            scores[part] = 1.0 - s[3] / ss_tot if ss_tot > 0 else float(s[3] == 0)
+    scores["test_log_loss"] = sums["test"][4] / sums["test"][0] if pre.task == "classification" else None
+    return {k: float(v) for k, v in scores.items() if v is not None}, loss / int(keep.sum())
+
+
+def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
+    """``xpmlp train FILE --target y --stream``: ``(the trained model, seconds)``; see the module docstring."""
+    path, target, sep, rows = Path(args.data), str(args.target), args.sep, DEFAULT_CHUNK_ROWS
+    start = time.perf_counter()
+    y = labels(path, target, sep, rows)
+    task, keep = split(y, args.task, args.test_size, args.seed)
+    pre = fit_preprocessor(table_chunks(path, target, sep, rows), keep, task, y[keep], args.seed)
+    print(f"{path}: {len(y)} rows, {len(pre.features) + len(pre.dropped)} columns besides the target {target!r}, "
+          "read as it trains (--stream)")
+    out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
+    net = MLP([len(pre.encoded), *args.hidden, pre.n_outputs], args.activation, out, loss, backend=backend,
+              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout)
+    opt = make_optimizer(args.optimizer, **({"momentum": args.momentum} if args.optimizer == "sgd" else {}))
+    source = _Encoded(path, target, sep, rows, keep, pre)
+    history = fit(net, source, None, optimizer=opt, seed=args.seed, validation_fraction=args.validation_fraction or None,
+                  epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
+                  patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress)
+    scores, train_loss = _scores(net, pre, table_chunks(path, target, sep, rows), keep, args.alpha)
+    notes = [*pre.notes, f"streamed: {rows} rows a chunk, in 4 passes over the file and one per epoch; gap fills "
+             f"are medians of up to {SAMPLE} values a column; a validation split drawn at random, not by class"]
+    model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)
+    return model, time.perf_counter() - start
