@@ -79,9 +79,11 @@ def test_train_stream_regression_from_text(tmp_path, capsys):
     X = rng.normal(size=(500, 3))
     pd.DataFrame({"x0": X[:, 0], "x1": X[:, 1], "x2": X[:, 2], "t": X @ [1.0, -2.0, 0.5] + 0.1}).to_csv(
         tmp_path / "r.tsv", sep="\t", index=False)
+    pytest.importorskip("matplotlib")
     assert main(["train", str(tmp_path / "r.tsv"), "--target", "t", "--stream", "--epochs", "30", "--no-progress",
-                 "--validation-fraction", "0"]) == 0
+                 "--validation-fraction", "0", "--plot", str(tmp_path / "curves.png")]) == 0
     out = capsys.readouterr().out
+    assert (tmp_path / "curves.png").stat().st_size > 0 and "training curves drawn to" in out
     assert float(out.split("test R^2: ")[1].split()[0]) > 0.8, out
 
 
@@ -144,3 +146,57 @@ def test_a_column_whose_first_chunks_are_gaps_takes_its_kind_from_the_rest(tmp_p
     memory = Preprocessor.fit(read_table(tmp_path / "g.csv", "y"), "classification")
     assert [f.to_dict() for f in pre.features] == [f.to_dict() for f in memory.features]
     np.testing.assert_allclose(pre.scale, memory.scale, rtol=1e-12)
+
+
+def test_predict_stream_writes_a_chunk_at_a_time_what_predict_writes(tmp_path, capsys, monkeypatch):
+    df = frame(300)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    model = tmp_path / "m.npz"
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "3", "--no-progress", "--save",
+                 str(model)]) == 0
+    monkeypatch.setattr(streamed, "DEFAULT_CHUNK_ROWS", 70)
+    monkeypatch.setattr(streamed.table_chunks, "__defaults__", (None, 70))
+    assert main(["predict", str(model), str(tmp_path / "t.csv"), "--proba", "-o", str(tmp_path / "whole.csv")]) == 0
+    assert main(["predict", str(model), str(tmp_path / "t.csv"), "--proba", "--stream", "-o",
+                 str(tmp_path / "streamed.csv")]) == 0
+    assert "300 predictions written" in capsys.readouterr().out
+    whole, chunked = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "streamed.csv")
+    assert list(chunked.columns) == list(whole.columns) == ["id", "predicted_y", "proba_no", "proba_yes"]
+    assert chunked.iloc[:, :2].equals(whole.iloc[:, :2])  # float32 products of 70 rows or 300: within 1e-6
+    np.testing.assert_allclose(chunked.iloc[:, 2:], whole.iloc[:, 2:], atol=3e-6)
+    assert not list(tmp_path.glob(".*partial"))
+    df.drop(columns=["id"]).to_csv(tmp_path / "no-id.csv", index=False)  # rows numbered from 1 through the file
+    assert main(["predict", str(model), str(tmp_path / "no-id.csv"), "--stream", "--sep", ","]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "row,predicted_y" and lines[-1].startswith("300,") and len(lines) == 301
+
+
+def test_predict_stream_leaves_no_partial_file(tmp_path, capsys):
+    df = frame(100)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    model = tmp_path / "m.npz"
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "1", "--no-progress", "--save",
+                 str(model)]) == 0
+    df.drop(columns=["a"]).to_csv(tmp_path / "lacking.csv", index=False)
+    with pytest.raises(SystemExit) as caught:
+        main(["predict", str(model), str(tmp_path / "lacking.csv"), "--stream", "-o", str(tmp_path / "p.csv")])
+    assert caught.value.code == 2 and "lacks the column(s) the model was trained on: a" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists() and not list(tmp_path.glob(".*partial"))
+    with pytest.raises(SystemExit) as caught:
+        main(["predict", str(model), str(tmp_path / "t.csv"), "--stream", "--decimal", ","])
+    assert caught.value.code == 2 and "--stream reads text files with a header row" in capsys.readouterr().err
+
+
+def test_a_large_file_streams_unasked(tmp_path, capsys, monkeypatch):
+    frame(200).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "d").mkdir()
+    frame(200).to_parquet(tmp_path / "d" / "part.parquet")
+    monkeypatch.setattr(streamed, "STREAM_ABOVE", 1000)
+    assert streamed.should_stream(str(tmp_path / "d")) and not streamed.should_stream(None)
+    assert not streamed.should_stream(str(tmp_path / "none.csv"))
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "is larger than 9.31323e-07 GiB: read as it trains, as with --stream" in out and "note: streamed:" in out
+    monkeypatch.setattr(streamed, "STREAM_ABOVE", 10 ** 9)
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "1", "--no-progress"]) == 0
+    assert "note: streamed:" not in capsys.readouterr().out

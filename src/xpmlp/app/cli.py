@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", metavar="OUT.csv", help="write the predictions here; '-' or none: standard "
                     "output")
     pr.add_argument("--proba", action="store_true", help="also write each class's probability")
+    pr.add_argument("--stream", action="store_true", help="read a Parquet or delimited text file and write the "
+                    "predictions a chunk at a time")
     pr.add_argument("--id", action="append", default=[], metavar="COL", help="write this column first to join the "
                     "predictions back (repeatable; default: the model's ID columns where the file has them, else "
                     "the row number)")

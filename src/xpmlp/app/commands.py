@@ -77,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("give a data file or --dataset, not both")
     if args.data and args.target is None:
         raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
-    if getattr(args, "stream", False):  # a file read as it trains, never whole in memory: xpmlp.app.streamed
+    if getattr(args, "stream", False) or _too_big(args.data):  # read as it trains: xpmlp.app.streamed
         return _train_streamed(args, backend)
     table = _read(args, args.target) if args.data else load_dataset(args.dataset or "digits")
     layout = f" ({table.layout})" if table.layout else ""
@@ -102,6 +102,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
 
 
+def _too_big(path: Any) -> bool:
+    from .streamed import STREAM_ABOVE, should_stream
+
+    if should_stream(path):
+        print(f"note: {path} is larger than {STREAM_ABOVE / 2 ** 30:g} GiB: read as it trains, as with --stream")
+        return True
+    return False
+
+
 def _train_streamed(args: argparse.Namespace, backend: Any) -> int:
     from .streamed import train_streamed
 
@@ -112,6 +121,11 @@ def _train_streamed(args: argparse.Namespace, backend: Any) -> int:
     _report(model, elapsed)
     if args.save:
         print(f"saved to {save_model(args.save, model)}")
+    if args.plot:
+        from .plotting import plot_history
+
+        plot_history(model.history, args.plot, title=str(args.data))
+        print(f"training curves drawn to {args.plot}")
     return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
 
 
@@ -138,6 +152,11 @@ def _report(model: Any, elapsed: float) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     resolve(args.backend)  # refused before any file is read
     net, pre = load_model(args.model, backend=args.backend)
+    if getattr(args, "stream", False):  # a chunk at a time: xpmlp.app.streamed
+        from .streamed import predict_streamed
+
+        with _data_warnings():
+            return predict_streamed(args, net, pre)
     table = _read(args)
     ids = args.id or [c for c in pre.ids if c in table.columns]
     for name in args.id:

@@ -12,6 +12,10 @@ numbers with a typo is not told apart, as it is in memory); everything else is a
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,17 +33,31 @@ from .preprocessing import Preprocessor
 from .tables import DataError, Table, infer_task, split_rows
 from .workflows import TrainedModel
 
-__all__ = ["train_streamed", "fit_preprocessor", "table_chunks", "SAMPLE"]
+__all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preprocessor", "table_chunks", "SAMPLE",
+           "STREAM_ABOVE"]
 
 #: Values of a number column kept (a seeded uniform sample) for its median.
 SAMPLE = 100_000
+#: ``train`` streams a Parquet or delimited text file (or directory) larger than this many bytes unasked.
+STREAM_ABOVE = 2 * 2 ** 30
+
+
+def should_stream(path: "str | None") -> bool:
+    """Whether ``train`` reads ``path`` as it trains without ``--stream``: a Parquet or text file (or a
+    directory of them) of more than :data:`STREAM_ABOVE` bytes."""
+    if path is None or not Path(path).exists():
+        return False
+    p = Path(path)
+    size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+    return size > STREAM_ABOVE and (p.is_dir() or p.suffix.lower() in (".parquet", ".pq", ".csv", ".tsv", ".txt"))
 
 
 def _source(path: Path, sep: str | None, chunk_rows: int, columns: Any = None) -> TableSource:
     """The file's chunks as pandas DataFrames (``convert`` keeps the frame)."""
     if path.suffix.lower() not in (".parquet", ".pq", ".csv", ".tsv", ".txt") and not path.is_dir():
         raise DataError(f"{path}: --stream reads Parquet and delimited text files (.parquet, .csv, .tsv, .txt)")
-    options = {"sep": sep or ("\t" if path.suffix.lower() == ".tsv" else ","), "keep_default_na": True}
+    sep = {"tab": "\t", "space": " "}.get(sep or "", sep) or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    options = {"sep": sep, "keep_default_na": True}
     return TableSource(path, convert=lambda frame: (frame,), chunk_rows=chunk_rows, read_options=options,
                        columns=columns)
 
@@ -49,18 +67,20 @@ def _frames(source: TableSource) -> Iterator[Any]:
         yield chunk[0]
 
 
-def table_chunks(path: Path, target: str, sep: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+def table_chunks(path: Path, target: str | None, sep: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
                  ) -> Iterator[tuple[int, Table]]:
-    """``(first row's number, Table)`` for each chunk of the file: cells as read (NaN, ``None`` for gaps)."""
+    """``(first row's number, Table)`` for each chunk of the file: cells as read (NaN, ``None`` for gaps);
+    ``target`` None: every column is a feature column (the target's, if the file has it, too)."""
     start = 0
     for frame in _frames(_source(path, sep, chunk_rows)):
-        if target not in frame.columns:
+        if target is not None and target not in frame.columns:
             raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
-        features = frame.drop(columns=[target])
+        features = frame.drop(columns=[target]) if target is not None else frame
         numeric = all(k in "biuf" for k in features.dtypes.map(lambda d: d.kind))
         cells = features.to_numpy(dtype=np.float64) if numeric else \
             features.astype(object).where(features.notna(), None).to_numpy()
-        yield start, Table(cells, [str(c) for c in features.columns], frame[target].to_numpy(), target, str(path))
+        y = None if target is None else frame[target].to_numpy()
+        yield start, Table(cells, [str(c) for c in features.columns], y, target, str(path))
         start += len(frame)
 
 
@@ -227,8 +247,15 @@ def _scores(net: MLP, pre: Preprocessor, chunks: Iterator[tuple[int, Table]], ke
     return {k: float(v) for k, v in scores.items() if v is not None}, loss / int(keep.sum())
 
 
+def _plain_text_options(args: Any) -> None:
+    if not getattr(args, "header", True) or getattr(args, "decimal", ".") != ".":
+        raise DataError("--stream reads text files with a header row and '.' decimals: leave out --no-header and "
+                        "--decimal, or read the file whole (without --stream)")
+
+
 def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     """``xpmlp train FILE --target y --stream``: ``(the trained model, seconds)``; see the module docstring."""
+    _plain_text_options(args)
     path, target, sep, rows = Path(args.data), str(args.target), args.sep, DEFAULT_CHUNK_ROWS
     start = time.perf_counter()
     y = labels(path, target, sep, rows)
@@ -249,3 +276,31 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
              f"are medians of up to {SAMPLE} values a column; a validation split drawn at random, not by class"]
     model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)
     return model, time.perf_counter() - start
+
+
+def predict_streamed(args: Any, net: MLP, pre: Preprocessor) -> int:
+    """``xpmlp predict MODEL FILE --stream``: the predictions written a chunk at a time, to a temporary file
+    beside ``--output`` renamed into place at the end (or to standard output)."""
+    from .workflows import predict_table, prediction_rows
+
+    _plain_text_options(args)
+    path, to_file, count, header = Path(args.data), args.output not in (None, "-"), 0, None
+    out = Path(args.output).with_name(f".{Path(args.output).name}.partial") if to_file else None
+    try:
+        with (open(out, "w", newline="", encoding="utf-8") if to_file else contextlib.nullcontext(sys.stdout)) as f:
+            writer = csv.writer(f, lineterminator="\n")
+            for start, table in table_chunks(path, None, args.sep):
+                ids = args.id or [c for c in pre.ids if c in table.columns]
+                predicted, outputs = predict_table(net, pre, table)
+                header, rows = prediction_rows(pre, table, predicted, outputs, ids, args.proba)
+                if not ids:  # the row's number in the file, not in the chunk
+                    rows = [[r[0] + start, *r[1:]] for r in rows]
+                writer.writerows([header] * (start == 0) + rows)
+                count += len(rows)
+        if to_file:
+            os.replace(out, args.output)
+            print(f"{count} predictions written to {args.output} (columns {', '.join(header)}), a chunk at a time")
+    finally:
+        if out is not None and out.exists():
+            out.unlink()
+    return 0
