@@ -154,7 +154,6 @@ def test_predict_stream_writes_a_chunk_at_a_time_what_predict_writes(tmp_path, c
     model = tmp_path / "m.npz"
     assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "3", "--no-progress", "--save",
                  str(model)]) == 0
-    monkeypatch.setattr(streamed, "DEFAULT_CHUNK_ROWS", 70)
     monkeypatch.setattr(streamed.table_chunks, "__defaults__", (None, 70))
     assert main(["predict", str(model), str(tmp_path / "t.csv"), "--proba", "-o", str(tmp_path / "whole.csv")]) == 0
     assert main(["predict", str(model), str(tmp_path / "t.csv"), "--proba", "--stream", "-o",

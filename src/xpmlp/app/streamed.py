@@ -27,7 +27,7 @@ from ..nn.network import MLP
 from ..nn.objective import objective
 from ..optim.optimizers import make_optimizer
 from ..training.loop import fit
-from ..training.sources import DEFAULT_CHUNK_ROWS, Source, TableSource
+from ..training.sources import Source, TableSource
 from .features import CATEGORY, ID_LIKE, MAX_CATEGORIES, MIN_ROWS_FOR_ID, NUMBER, Feature
 from .preprocessing import Preprocessor
 from .tables import DataError, Table, infer_task, split_rows
@@ -36,8 +36,10 @@ from .workflows import TrainedModel
 __all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preprocessor", "table_chunks", "SAMPLE",
            "STREAM_ABOVE"]
 
+#: Rows a chunk (the file is read this many rows at a time) and chunks shuffled together while training.
+CHUNK_ROWS, WINDOW = 32768, 4
 #: Values of a number column kept (a seeded uniform sample) for its median.
-SAMPLE = 100_000
+SAMPLE = 10_000
 #: ``train`` streams a Parquet or delimited text file (or directory) larger than this many bytes unasked.
 STREAM_ABOVE = 2 * 2 ** 30
 
@@ -62,17 +64,27 @@ def _source(path: Path, sep: str | None, chunk_rows: int, columns: Any = None) -
                        columns=columns)
 
 
-def _frames(source: TableSource) -> Iterator[Any]:
-    for chunk in source._all():
-        yield chunk[0]
+def _frames(source: TableSource, chunk_rows: int) -> Iterator[Any]:
+    """The file's rows as DataFrames of at most ``chunk_rows`` rows, in order (a Parquet row group is sliced:
+    a file written as one group of a million rows is read ``chunk_rows`` rows at a time, not whole)."""
+    if not source.parquet:
+        for chunk in source._all():
+            yield chunk[0]
+        return
+    import pyarrow.parquet as pq
+
+    for f in sorted({f for f, _ in source.groups}):
+        for batch in pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20).iter_batches(
+                batch_size=chunk_rows, columns=source.columns, use_threads=False):
+            yield batch.to_pandas()
 
 
-def table_chunks(path: Path, target: str | None, sep: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+def table_chunks(path: Path, target: str | None, sep: str | None = None, chunk_rows: int = CHUNK_ROWS
                  ) -> Iterator[tuple[int, Table]]:
     """``(first row's number, Table)`` for each chunk of the file: cells as read (NaN, ``None`` for gaps);
     ``target`` None: every column is a feature column (the target's, if the file has it, too)."""
     start = 0
-    for frame in _frames(_source(path, sep, chunk_rows)):
+    for frame in _frames(_source(path, sep, chunk_rows), chunk_rows):
         if target is not None and target not in frame.columns:
             raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
         features = frame.drop(columns=[target]) if target is not None else frame
@@ -196,13 +208,14 @@ def labels(path: Path, target: str, sep: str | None, chunk_rows: int) -> np.ndar
     """The target column, read alone (one pass)."""
     source = _source(path, sep, chunk_rows, None if not path.suffix.lower().startswith(".p") else [target])
     parts = []
-    for frame in _frames(source):
+    for frame in _frames(source, chunk_rows):
         if target not in frame.columns:
             raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
-        parts.append(frame[target].to_numpy())
+        column = frame[target].to_numpy()
+        parts.append(column.astype(str) if column.dtype.kind == "O" else column)  # fixed-width text: compact
     y = np.concatenate(parts)
-    if y.dtype.kind == "O" or any(isinstance(v, str) for v in y[:1].tolist()):
-        return y.astype(str)
+    if y.dtype.kind in "US":
+        return y
     return y.astype(np.int64) if np.all(y == np.round(y)) else y
 
 
@@ -256,7 +269,7 @@ def _plain_text_options(args: Any) -> None:
 def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     """``xpmlp train FILE --target y --stream``: ``(the trained model, seconds)``; see the module docstring."""
     _plain_text_options(args)
-    path, target, sep, rows = Path(args.data), str(args.target), args.sep, DEFAULT_CHUNK_ROWS
+    path, target, sep, rows = Path(args.data), str(args.target), args.sep, CHUNK_ROWS
     start = time.perf_counter()
     y = labels(path, target, sep, rows)
     task, keep = split(y, args.task, args.test_size, args.seed)
@@ -270,10 +283,11 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     source = _Encoded(path, target, sep, rows, keep, pre)
     history = fit(net, source, None, optimizer=opt, seed=args.seed, validation_fraction=args.validation_fraction or None,
                   epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
-                  patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress)
+                  patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW)
     scores, train_loss = _scores(net, pre, table_chunks(path, target, sep, rows), keep, args.alpha)
-    notes = [*pre.notes, f"streamed: {rows} rows a chunk, in 4 passes over the file and one per epoch; gap fills "
-             f"are medians of up to {SAMPLE} values a column; a validation split drawn at random, not by class"]
+    notes = [*pre.notes, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
+             f"file and one per epoch; gap fills are medians of up to {SAMPLE} values a column; a validation split "
+             "drawn at random, not by class"]
     model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)
     return model, time.perf_counter() - start
 
