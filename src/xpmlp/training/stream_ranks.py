@@ -25,7 +25,7 @@ import numpy as np
 from ..nn.network import MLP
 from .data import _validation_arrays, resolve_batch_size, split_validation
 from .sources import Source
-from .streaming import StreamingData, _checked_chunk, _in_memory, logger, window_chunks
+from .streaming import StreamingData, _checked_chunk, _in_memory, in_dtype, logger, window_chunks
 
 __all__ = ["prepare_stream_share", "step_rows"]
 
@@ -82,8 +82,9 @@ def _validation_rows(comm: Any, net: MLP, source: Any, va: np.ndarray, weight_me
         lo, hi = np.searchsorted(wanted, [start, start + X.shape[0]])
         pick = wanted[lo:hi] - start
         if pick.size:
-            mine.append((wanted[lo:hi], *_checked_chunk(net, X[pick], np.asarray(T)[pick],
-                                                        None if w is None else np.asarray(w)[pick], weight_mean)))
+            mine.append((wanted[lo:hi], *in_dtype(net, _checked_chunk(net, X[pick], np.asarray(T)[pick],
+                                                                      None if w is None else np.asarray(w)[pick],
+                                                                      weight_mean))))
     parts = [p for share in comm.exchange(mine) for p in share]
     where = np.concatenate([p[0] for p in parts])
     back = np.argsort(where)[np.searchsorted(np.sort(where), va)]

@@ -174,6 +174,11 @@ def _checked_chunk(net: MLP, X: np.ndarray, T: np.ndarray, w: Any, weight_mean: 
 _HOST: Backend = resolve("numpy", dtype="float64")
 
 
+def in_dtype(net: MLP, arrays: tuple) -> tuple:
+    """Host arrays in the model's dtype (the rows kept, e.g. for validation, take no more memory than that)."""
+    return tuple(None if a is None else a.astype(net.backend.dtype_name, copy=False) for a in arrays)
+
+
 def _scan(source: Source) -> tuple[list[int], float | None]:
     """One pass: each chunk's rows and the sample weights' mean (None without weights)."""
     rows, total, weighted = [], 0.0, None
@@ -199,8 +204,8 @@ def _gather(net: MLP, source: Source, rows: np.ndarray, weight_mean: float | Non
         lo, hi = np.searchsorted(wanted, [start, start + X.shape[0]])
         if hi > lo:
             pick = wanted[lo:hi] - start
-            parts.append(_checked_chunk(net, X[pick], np.asarray(T)[pick], None if w is None else np.asarray(w)[pick],
-                                        weight_mean))
+            parts.append(in_dtype(net, _checked_chunk(net, X[pick], np.asarray(T)[pick],
+                                                      None if w is None else np.asarray(w)[pick], weight_mean)))
         start += X.shape[0]
     back = np.searchsorted(wanted, rows)
     return tuple(None if parts[0][j] is None else np.concatenate([p[j] for p in parts])[back] for j in range(3))
