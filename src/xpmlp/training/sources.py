@@ -111,6 +111,16 @@ class ArraySource(Source):
         s = slice(self.starts[i], self.starts[i] + self.chunk_rows[i])
         return self.X[s], self.T[s], None if self.w is None else self.w[s]
 
+    def read_into(self, i: int, out: np.ndarray) -> tuple:
+        """Chunk ``i``: its inputs copied into ``out`` (``(chunk_rows[i], d)``, the inputs' dtype), ``(T, w)``
+        returned; a reader saves a copy so (its window of chunks is one array)."""
+        s = slice(self.starts[i], self.starts[i] + self.chunk_rows[i])
+        if isinstance(self.X, _NpyRows):
+            self.X.read_into(s.start, out)
+        else:
+            out[...] = self.X[s]
+        return _host(self.T[s], "T"), None if self.w is None else _host(self.w[s], "sample_weight")
+
 
 class NpySource(ArraySource):
     """``X`` a ``.npy`` file (2-D, C order), ``T`` a ``.npy`` file or an array; read by row ranges
@@ -142,10 +152,13 @@ class _NpyRows:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
-        out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        return self.read_into(start, np.empty((stop - start, *self.shape[1:]), dtype=self.dtype))
+
+    def read_into(self, start: int, out: np.ndarray) -> np.ndarray:
+        """Rows ``start, start + 1, ...`` read into ``out`` (C-contiguous, this file's dtype)."""
         with open(self.path, "rb", buffering=0) as f:
             f.seek(self.offset + start * self.row_bytes)
-            f.readinto(memoryview(out).cast("B"))
+            f.readinto(memoryview(out.reshape(-1)).cast("B"))
         return out
 
 

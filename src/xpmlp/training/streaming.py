@@ -66,6 +66,7 @@ class StreamingData:
     rank: int | None = None
     _feeder: Feeder | None = field(default=None, repr=False)
     _read: bool = False
+    _buffer: np.ndarray | None = field(default=None, repr=False)  #: a window's inputs, read in place
     _checked_chunks: set = field(default_factory=set)
 
     def minibatches(self, rng: np.random.Generator) -> Iterator[tuple[Any, Any, Any, int]]:
@@ -116,17 +117,37 @@ class StreamingData:
 
     def _shuffled(self, window: list[tuple], plan: Any) -> tuple:
         """A window's rows ``(X, T, w, order)``: the reader gathers them in ``order`` (None: as they are)
-        straight into its host buffers."""
-        X, T, w = (None if window[0][j] is None else np.concatenate([blk[j] for blk in window]) for j in range(3))
+        straight into its host buffers.  Chunks read into the window's buffer are not copied again."""
+        T = np.concatenate([blk[1] for blk in window])
+        w = None if window[0][2] is None else np.concatenate([blk[2] for blk in window])
+        in_place = self._buffer is not None and window[0][0].base is self._buffer
+        X = self._buffer[:T.shape[0]] if in_place else np.concatenate([blk[0] for blk in window])
         if plan is None:
             return X, T, w, None
         return X, T, w, plan if isinstance(plan, np.ndarray) else plan.permutation(X.shape[0])
+
+    def _into_buffer(self, order: list[int] | None) -> Iterator[tuple]:
+        """``(i, (X, T, w))`` with each window's inputs read into one buffer, where the source can (arrays, ``.npy``
+        of the model's dtype, no rows held out), else as the source gives them."""
+        src, dtype = self.source, np.dtype(self.net.backend.dtype_name)
+        if self.keep is not None or not hasattr(src, "read_into") or getattr(src.X, "dtype", None) != dtype:
+            yield from zip(order if order is not None else range(2 ** 62), src.chunks(order))
+            return
+        if self._buffer is None:
+            largest = sorted(src.chunk_rows)[-min(self.window, src.n_chunks):]
+            self._buffer = np.empty((sum(largest), self.net.sizes[0]), dtype=dtype)
+        offset = 0
+        for k, i in enumerate(order if order is not None else range(src.n_chunks)):
+            offset = 0 if k % self.window == 0 else offset
+            X = self._buffer[offset:offset + src.chunk_rows[i]]
+            offset += X.shape[0]
+            yield i, (X, *src.read_into(i, X))
 
     def _training_rows(self, order: list[int] | None) -> Iterator[tuple]:
         """Each chunk's training rows, checked and converted (targets as the model's matrix, weights / mean)."""
         starts = None if self.source.chunk_rows is None else self.source.chunk_starts()
         position = 0
-        for i, (X, T, w) in zip(order if order is not None else range(2 ** 62), self.source.chunks(order)):
+        for i, (X, T, w) in self._into_buffer(order):
             start = starts[i] if starts is not None else position
             position += X.shape[0]
             X, T, w = self._checked(i, X, T, w)
