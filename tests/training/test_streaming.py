@@ -335,3 +335,12 @@ def test_the_reader_reads_ahead_while_the_loop_trains():
     first_step = log.index(next(e for e in log if e[0] == "step"))
     assert ("read", 2, "xpmlp-feeder") in log[:first_step]
     assert {e[-1] for e in log if e[0] == "step"} == {threading.main_thread().name}
+
+
+def test_array_chunks_hold_about_16_mib_of_inputs(tmp_path):
+    from xpmlp.training.sources import CHUNK_BYTES, rows_for
+
+    wide = np.zeros((3, 500), dtype=np.float32)
+    assert rows_for(wide) == CHUNK_BYTES // 2000 == 8388 and rows_for(np.zeros((3, 10 ** 6))) == 256
+    np.save(tmp_path / "w.npy", np.zeros((20000, 500), dtype=np.float32))
+    assert as_source(tmp_path / "w.npy", np.zeros(20000)).chunk_rows == [8388, 8388, 3224]

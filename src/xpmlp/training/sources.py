@@ -27,10 +27,18 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 __all__ = ["Source", "ArraySource", "NpySource", "TableSource", "DaskSource", "BatchSource", "as_source",
-           "is_source_like", "DEFAULT_CHUNK_ROWS"]
+           "is_source_like", "rows_for", "DEFAULT_CHUNK_ROWS", "CHUNK_BYTES"]
 
-#: Rows in a chunk where the source does not decide (arrays, ``.npy``, delimited text).
+#: Rows in a chunk where the source does not decide (delimited text, batches of unknown width).
 DEFAULT_CHUNK_ROWS = 65536
+#: Bytes of inputs in a chunk of arrays or ``.npy`` rows (its rows: this over a row's bytes, at least 256).
+CHUNK_BYTES = 16 * 2 ** 20
+
+
+def rows_for(X: Any) -> int:
+    """Rows of ``X`` (arrays, ``.npy``) in a chunk of about :data:`CHUNK_BYTES`."""
+    row = int(np.prod(X.shape[1:], dtype=np.int64)) * np.dtype(getattr(X, "dtype", np.float64)).itemsize
+    return max(256, CHUNK_BYTES // max(row, 1))
 Chunk = tuple  # (X (m, d), T (m, k) or (m,), w (m,) or None): host arrays
 
 
@@ -95,9 +103,11 @@ class _Shard(Source):
 
 
 class ArraySource(Source):
-    """Arrays ``X`` ``(n, d)``, ``T`` ``(n, k)`` or ``(n,)``, ``w`` ``(n,)`` in chunks of ``chunk_rows`` rows."""
+    """Arrays ``X`` ``(n, d)``, ``T`` ``(n, k)`` or ``(n,)``, ``w`` ``(n,)`` in chunks of ``chunk_rows`` rows
+    (default: about 16 MiB of ``X``, :func:`rows_for`)."""
 
-    def __init__(self, X: Any, T: Any, sample_weight: Any = None, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(self, X: Any, T: Any, sample_weight: Any = None, chunk_rows: int | None = None) -> None:
+        chunk_rows = chunk_rows or rows_for(X)
         n, rows_T = int(X.shape[0]), int(T.shape[0] if hasattr(T, "shape") else len(T))
         if rows_T != n:
             raise ValueError(f"T has {rows_T} rows but X has {n}")
@@ -127,7 +137,7 @@ class NpySource(ArraySource):
     with positioned reads into a new array each (no memory map: pages read are not kept)."""
 
     def __init__(self, path: "str | os.PathLike", T: Any, sample_weight: Any = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+                 chunk_rows: int | None = None) -> None:
         X = _NpyRows(path)
         if isinstance(T, (str, os.PathLike)):
             T = _NpyRows(T)
@@ -287,10 +297,11 @@ def is_source_like(X: Any) -> bool:
     return callable(X) or hasattr(X, "__iter__")
 
 
-def as_source(X: Any, T: Any = None, sample_weight: Any = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+def as_source(X: Any, T: Any = None, sample_weight: Any = None, *, chunk_rows: int | None = None,
               **options: Any) -> Source:
-    """A :class:`Source` for what ``fit`` was given (see the module docstring); ``options`` go to
-    :class:`TableSource` (``weight``, ``convert``, ``read_options``, ``columns``)."""
+    """A :class:`Source` for what ``fit`` was given (see the module docstring); ``chunk_rows`` (default: about
+    16 MiB of inputs for arrays and ``.npy``, 65536 rows of text); ``options`` go to :class:`TableSource`
+    (``weight``, ``convert``, ``read_options``, ``columns``)."""
     if isinstance(X, Source):
         return X
     if isinstance(X, (str, os.PathLike)):
@@ -299,7 +310,7 @@ def as_source(X: Any, T: Any = None, sample_weight: Any = None, *, chunk_rows: i
             raise FileNotFoundError(f"no such file or directory: {path}")
         if path.suffix.lower() == ".npy":
             return NpySource(path, T, sample_weight, chunk_rows)
-        return TableSource(path, T, chunk_rows=chunk_rows, **options)
+        return TableSource(path, T, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, **options)
     if type(X).__module__.startswith("dask"):
         return DaskSource(X, T, sample_weight, options.get("weight"))
     if is_source_like(X):
