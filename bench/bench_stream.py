@@ -6,7 +6,7 @@ model trains on it for ``--epochs`` epochs in memory (``fit(net, X, y)``) and st
 shuffled together), ``--repeats`` times each, alternating; the best of each is kept.  Target on the
 CPU with data that fit in memory: streamed at most 10% slower (ratio <= 1.10).
 
-    python bench/bench_stream.py --rows 200000 --features 100 --epochs 2 --json stream.json
+    python bench/bench_stream.py --rows 200000 --features 100 --epochs 2 --blas-threads 1 --json stream.json
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--window", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--backend", default="numpy")
+    p.add_argument("--blas-threads", type=int, help="limit BLAS to this many threads (threadpoolctl); the reader "
+                   "thread needs a core of its own to overlap")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.rows, args.features)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_stream_writes_the_ratio(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_stream.py"), "--rows", "3000", "--features", "8",
-                          "--epochs", "1", "--repeats", "1", "--chunk", "500", "--json", str(tmp_path / "s.json")],
+                          "--epochs", "1", "--repeats", "1", "--chunk", "500", "--blas-threads", "1", "--json", str(tmp_path / "s.json")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads((tmp_path / "s.json").read_text())
