@@ -2,7 +2,8 @@
 
 Reading data files (``tables.py``; delimited text through pandas in ``delimited.py``), how each
 column is encoded -- numbers, categories, gaps (``features.py``), the preprocessing a model carries
-(``preprocessing.py``), what ``train``/``predict``/``evaluate`` do (``workflows.py``), ONNX
+(``preprocessing.py``), what ``train``/``predict``/``evaluate`` do (``workflows.py``) and the
+tabular recipe ``train`` follows by default (``recipe.py``), ONNX
 export (``export.py``), training curves (``plotting.py``) and the ``xpmlp`` command: its options
 (``cli.py``) and its subcommands (``commands.py``).
 

@@ -53,14 +53,16 @@ class Preprocessor:
     ids: list[str] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    clip: float = 0.0  # > 0: each scaled input x becomes x / sqrt(1 + (x / clip)^2) (smooth clipping)
 
     @classmethod
     def fit(cls, table: Table, task: str, *, ids: Sequence[str] = (), drop: Sequence[str] = (),
-            categories: Sequence[str] = ()) -> "Preprocessor":
+            categories: Sequence[str] = (), robust: bool = False) -> "Preprocessor":
         """Learn the columns' encodings from ``table`` and the encoding of ``table.y`` for ``task``
         (``"classification"`` or ``"regression"``).  ``ids`` are ID columns (kept out of the
         inputs; ``predict`` writes them), ``drop`` columns to leave out, ``categories`` columns of
-        numbers to encode as categories."""
+        numbers to encode as categories.  ``robust``: center on the median, scale by the
+        quartiles (:func:`robust_scale`) and clip smoothly at 3 (:attr:`clip`)."""
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
         for option, names in (("--id", ids), ("--drop", drop), ("--category", categories)):
@@ -85,8 +87,9 @@ class Preprocessor:
             raise DataError(f"{table.source}: no feature columns left to learn from (dropped: "
                             f"{', '.join(f'{k} ({v})' for k, v in pre.dropped.items())})")
         X = pre._encode_features(table)
-        pre.mean, pre.scale = X.mean(axis=0), X.std(axis=0)
+        pre.mean, pre.scale = robust_scale(X) if robust else (X.mean(axis=0), X.std(axis=0))
         pre.scale[pre.scale == 0] = 1.0
+        pre.clip = 3.0 if robust else 0.0
         pre._fit_target(table)
         return pre
 
@@ -123,7 +126,8 @@ class Preprocessor:
     def transform(self, table: Table) -> np.ndarray:
         """``(n, len(encoded))`` float64: the training columns, by name, encoded and standardised.
         Unseen categories warn (:class:`~xpmlp.app.features.UnseenCategoryWarning`)."""
-        return (self._encode_features(table) - self.mean) / self.scale
+        x = (self._encode_features(table) - self.mean) / self.scale
+        return x / np.sqrt(1.0 + (x / self.clip) ** 2) if self.clip else x
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Targets for training: one-hot ``(n, k)`` or standardised ``(n, 1)``, float64."""
@@ -146,7 +150,8 @@ class Preprocessor:
         lines += [f"ID column {name!r}: not an input; predict writes it beside the predictions" for name in self.ids]
         lines += [f"dropped {name!r}: {why}" for name, why in self.dropped.items() if name not in self.ids]
         lines.append(f"inputs: {len(self.encoded)}, each standardised with the training rows' mean and standard "
-                     "deviation")
+                     "deviation" if not self.clip else f"inputs: {len(self.encoded)}, each centered on the training "
+                     f"rows' median, scaled by their quartiles, clipped smoothly at +-{self.clip:g}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,7 +160,7 @@ class Preprocessor:
                 "features": [f.to_dict() for f in self.features], "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(), "target": self.target, "classes": [_plain(c) for c in self.classes],
                 "y_mean": self.y_mean, "y_scale": self.y_scale, "ids": list(self.ids), "dropped": dict(self.dropped),
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "clip": self.clip}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Preprocessor":
@@ -166,15 +171,26 @@ class Preprocessor:
             pre = cls(str(d["task"]), features, np.asarray(d["mean"], dtype=np.float64),
                       np.asarray(d["scale"], dtype=np.float64), d.get("target"), list(d.get("classes", [])),
                       float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0)), [str(c) for c in d.get("ids", [])],
-                      {str(k): str(v) for k, v in d.get("dropped", {}).items()}, [str(n) for n in d.get("notes", [])])
+                      {str(k): str(v) for k, v in d.get("dropped", {}).items()}, [str(n) for n in d.get("notes", [])],
+                      float(d.get("clip", 0.0)))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed preprocessing record: {exc!r}") from exc
         ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.encoded),)
-              and np.all(np.isfinite(pre.mean)) and np.all(pre.scale > 0) and pre.y_scale > 0
+              and np.all(np.isfinite(pre.mean)) and np.all(pre.scale > 0) and pre.y_scale > 0 and pre.clip >= 0
               and (pre.task == "regression" or len(pre.classes) >= 2))
         if not ok:
             raise ValueError("malformed preprocessing record: inconsistent task, columns, scales or classes")
         return pre
+
+
+def robust_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` per column of ``X`` ``(n, d)``: the median, and the spread between the
+    quartiles over 1.349 (a normal column's standard deviation, unmoved by outliers); where the
+    quartiles meet (a rare category's indicator), half the range; 0 where that is 0 too."""
+    q1, center, q3 = np.quantile(X, [0.25, 0.5, 0.75], axis=0)
+    spread = (q3 - q1) / 1.349
+    half_range = (X.max(axis=0) - X.min(axis=0)) / 2.0
+    return center, np.where(spread > 0, spread, half_range)
 
 
 def _as_numbers(y: Any, name: str | None) -> np.ndarray:

@@ -69,7 +69,7 @@ def load_dataset(name: str) -> Table:
     return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target", source=name)
 
 
-def _validation(fraction: float, n_train: int, task: str, notes: list[str]) -> tuple[float | None, Any]:
+def _validation(fraction: float, n_train: int, task: str, notes: list[str], by_loss: bool = False) -> tuple[float | None, Any]:
     """``(fraction, score)`` for :func:`~xpmlp.training.fit`: the held-out share of the training
     rows that judges early stopping, and what judges it (``None``: accuracy or R^2).
 
@@ -79,6 +79,8 @@ def _validation(fraction: float, n_train: int, task: str, notes: list[str]) -> t
     (at most :data:`SMALL_VALIDATION` of them) are held out instead, judged by their mean loss
     (log loss, or squared error), which moves with every epoch that changes the model."""
     held = int(round(fraction * n_train))
+    if by_loss and fraction and held >= MIN_SMALL_VALIDATION:  # the recipe's choice: the loss judges
+        return fraction, _negative_log_loss if task == "classification" else _negative_squared_error
     if not fraction or held >= MIN_VALIDATION:
         return fraction or None, None
     held = max(held, min(MIN_VALIDATION, int(round(SMALL_VALIDATION * n_train))))
@@ -109,23 +111,26 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
                 momentum: float = 0.9, backend: Any = None, dtype: str = "float32", compute_dtype: str | None = None,
                 dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
-                categories: Sequence[str] = (),
+                categories: Sequence[str] = (), judge_by: str = "auto", robust: bool = False,
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
     :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     task = task or infer_task(table.y)
-    rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
+    if not 0.0 <= test_size < 1.0:
+        raise DataError(f"the test fraction must be in [0, 1) (0: train on every row), got {test_size}")
+    rows_tr, rows_te = (np.arange(len(table.y)), np.arange(0)) if test_size == 0 else \
+        split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)  # 0: every row
     train = table.take(rows_tr)
-    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories)
+    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories, robust=robust)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     notes: list[str] = list(pre.notes)
     comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
               compute_dtype=compute_dtype, dropout=dropout)
-    fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
+    fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes, by_loss=judge_by == "loss")
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
                   stratify=train.y[mine] if task == "classification" else None, score=judge, **fit_kwargs)
