@@ -12,7 +12,6 @@ from xpmlp.app.preprocessing import Preprocessor, robust_scale
 from xpmlp.app.recipe import CLI_DEFAULTS, cli_defaults
 from xpmlp.app.tables import Table
 from xpmlp.app.workflows import TrainedModel, load_model, predict_table, save_model, train_table
-from xpmlp.optim.schedules import CosLog
 
 
 def outlier_table(n: int = 120, seed: int = 0) -> Table:
@@ -80,8 +79,7 @@ def test_judge_by_loss_uses_the_log_loss_on_larger_data():
     assert by_loss.validation_loss == "log loss" and by_loss.history.best_score < 0  # minus the log loss
 
 
-def test_cli_defaults_make_the_coslog_schedule_for_the_run():
-    kw = cli_defaults(schedule="coslog", epochs=12, learning_rate=0.01)
-    assert isinstance(kw["schedule"], CosLog) and kw["schedule"].epochs == 12
-    assert kw["schedule"].learning_rate_init == 0.01
+def test_cli_defaults_are_train_table_keywords():
     assert cli_defaults(epochs=5)["epochs"] == 5 and CLI_DEFAULTS["epochs"] != 5
+    model = train_table(outlier_table(60), task="regression", **cli_defaults(test_size=0.0, epochs=2))
+    assert model.history.epochs == 2

@@ -38,3 +38,13 @@ def test_by_name_and_refusals():
     assert s.on_stall() is False  # a stall does not stop it
     with pytest.raises(ValueError, match="coslog needs epochs >= 1 and cycles >= 1, got 0 and 4"):
         CosLog(0.1, epochs=0)
+
+
+def test_fit_runs_coslog_over_its_epochs():
+    import xpmlp
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    net = xpmlp.MLP([3, 4, 1], "tanh", "identity", "squared_error", backend="numpy", dtype="float64")
+    h = xpmlp.fit(net, X, X[:, :1], epochs=6, schedule="coslog", learning_rate=0.1, patience=None)
+    want = [CosLog(0.1, epochs=6).rate(e) for e in range(6)]
+    assert h.learning_rate == pytest.approx(want, rel=1e-12)

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..optim.schedules import CosLog
-
 __all__ = ["CLI_DEFAULTS", "cli_defaults"]
 
 #: ``train_table`` keyword -> the command line's default.
 CLI_DEFAULTS: dict[str, Any] = {
-    "hidden": (100,), "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.9,
-    "epochs": 100, "batch_size": 32, "alpha": 1e-4, "validation_fraction": 0.1, "patience": 20,
-    "test_size": 0.25, "dropout": 0.0, "dtype": "float32",
+    "hidden": (100,), "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant",
+    "momentum": 0.9, "epochs": 100, "batch_size": 32, "alpha": 1e-4, "robust": False, "validation_fraction": 0.1,
+    "judge_by": "auto", "patience": 20, "test_size": 0.25, "dropout": 0.0, "dtype": "float32",
 }
 
 
 def cli_defaults(**overrides: Any) -> dict[str, Any]:
-    """:data:`CLI_DEFAULTS` with ``overrides``, as ``train_table`` keywords; a ``"coslog"`` schedule
-    is made for the run's epochs and learning rate."""
-    kw = {**CLI_DEFAULTS, **overrides}
-    if kw.get("schedule") == "coslog":
-        kw["schedule"] = CosLog(kw["learning_rate"], epochs=kw["epochs"])
-    return kw
+    """:data:`CLI_DEFAULTS` with ``overrides``, as ``train_table`` keywords."""
+    return {**CLI_DEFAULTS, **overrides}

@@ -77,12 +77,12 @@ def _validation(fraction: float, n_train: int, task: str, notes: list[str], by_l
     rows is too coarse to judge by (iris: 11 rows reached 1.0 at epoch 3; breast_cancer had no
     split and trained 100 epochs to probabilities of 1e-19): up to :data:`MIN_VALIDATION` rows
     (at most :data:`SMALL_VALIDATION` of them) are held out instead, judged by their mean loss
-    (log loss, or squared error), which moves with every epoch that changes the model."""
+    (log loss, or squared error), which moves with every epoch that changes the model.  With
+    ``by_loss`` the loss judges whatever the split's size."""
     held = int(round(fraction * n_train))
-    if by_loss and fraction and held >= MIN_SMALL_VALIDATION:  # the recipe's choice: the loss judges
-        return fraction, _negative_log_loss if task == "classification" else _negative_squared_error
+    loss_judge = _negative_log_loss if task == "classification" else _negative_squared_error
     if not fraction or held >= MIN_VALIDATION:
-        return fraction or None, None
+        return fraction or None, loss_judge if by_loss and fraction else None  # by_loss: the recipe's choice
     held = max(held, min(MIN_VALIDATION, int(round(SMALL_VALIDATION * n_train))))
     if held < MIN_SMALL_VALIDATION:
         notes.append(f"no validation split: {n_train} training rows are too few to hold out {MIN_SMALL_VALIDATION} "
@@ -92,7 +92,7 @@ def _validation(fraction: float, n_train: int, task: str, notes: list[str], by_l
     notes.append(f"small data: early stopping judges the {loss} on {held} held-out training rows, not the "
                  f"{'accuracy' if task == 'classification' else 'R^2'}, which on fewer than {MIN_VALIDATION} rows "
                  "moves too coarsely to judge by")
-    return held / n_train, _negative_log_loss if task == "classification" else _negative_squared_error
+    return held / n_train, loss_judge
 
 
 def _negative_log_loss(xp: Any, out: Any, T: Any, w: Any = None) -> Any:
