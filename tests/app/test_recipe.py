@@ -83,3 +83,18 @@ def test_cli_defaults_are_train_table_keywords():
     assert cli_defaults(epochs=5)["epochs"] == 5 and CLI_DEFAULTS["epochs"] != 5
     model = train_table(outlier_table(60), task="regression", **cli_defaults(test_size=0.0, epochs=2))
     assert model.history.epochs == 2
+
+
+def test_command_line_takes_the_recipe_options(tmp_path, capsys):
+    from xpmlp.app.cli import main
+
+    path = tmp_path / "d.csv"
+    rng = np.random.default_rng(2)
+    path.write_text("a,b,y\n" + "".join(f"{x:.4f},{z:.4f},{int(x > 0)}\n" for x, z in rng.normal(size=(90, 2))))
+    argv = ["train", str(path), "--target", "y", "--no-progress", "--epochs", "4", "--test-size", "0",
+            "--scaling", "robust", "--schedule", "coslog", "--judge-by", "loss", "--save", str(tmp_path / "m.npz")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "best validation log loss" in out and "test accuracy" not in out  # every row trained, none tested
+    net, pre = load_model(tmp_path / "m.npz")
+    assert pre.clip == 3.0
