@@ -1,4 +1,4 @@
-"""The tabular recipe's pieces in the application: robust scaling with smooth clipping (in the
+"""The tabular recipe's pieces in the application: robust scaling and smooth clipping (in the
 model file and the ONNX graph), training on every row (``test_size=0``), early stopping judged by
 the validation loss, and the recipe the command line and the benchmark share."""
 
@@ -32,21 +32,27 @@ def test_robust_scale_is_the_median_and_the_quartile_spread():
 
 def test_robust_inputs_are_clipped_smoothly_and_ride_in_the_model_file(tmp_path):
     table = outlier_table()
-    pre = Preprocessor.fit(table, "regression", robust=True)
+    pre = Preprocessor.fit(table, "regression", scaling="clip")
     X = pre.transform(table)
     raw = (table.X - pre.mean) / pre.scale
     np.testing.assert_allclose(X, raw / np.sqrt(1 + (raw / 3.0) ** 2), rtol=1e-15)
     assert np.abs(X).max() < 3.0 and X[2, 0] == pytest.approx(3.0, abs=1e-6)  # 1e4 lands just under 3
     assert np.abs(Preprocessor.fit(table, "regression").transform(table)).max() > 10  # standardised: not clipped
+    robust = Preprocessor.fit(table, "regression", scaling="robust")
+    np.testing.assert_array_equal(robust.transform(table), raw)  # the same center and scale, no clipping
+    assert robust.clip == 0.0 and robust.describe()[-1].endswith("scaled by their quartiles")
     net = xpmlp.MLP([3, 4, 1], "tanh", "identity", "squared_error", backend="numpy", dtype="float64")
     save_model(tmp_path / "m.npz", TrainedModel(net, pre, xpmlp.Adam(), xpmlp.History(), 0.0))
     net2, pre2 = load_model(tmp_path / "m.npz")
-    assert pre2.clip == 3.0 and "clipped smoothly at +-3" in pre2.describe()[-1]
+    assert pre2.clip == 3.0 and pre2.scaling == "clip" and "clipped smoothly at +-3" in pre2.describe()[-1]
     np.testing.assert_array_equal(predict_table(net2, pre2, table)[0], predict_table(net, pre, table)[0])
-    old = {k: v for k, v in pre.to_dict().items() if k != "clip"}  # a record from before the recipe
-    assert Preprocessor.from_dict(old).clip == 0.0
-    with pytest.raises(ValueError, match="malformed preprocessing record"):
-        Preprocessor.from_dict({**pre.to_dict(), "clip": -1.0})
+    old = {k: v for k, v in pre.to_dict().items() if k not in ("clip", "scaling")}  # from before the recipe
+    assert Preprocessor.from_dict(old).clip == 0.0 and Preprocessor.from_dict(old).scaling == "standard"
+    for bad in ({"clip": -1.0}, {"scaling": "minmax"}):
+        with pytest.raises(ValueError, match="malformed preprocessing record"):
+            Preprocessor.from_dict({**pre.to_dict(), **bad})
+    with pytest.raises(ValueError, match="scaling must be one of standard, robust, clip, got 'minmax'"):
+        Preprocessor.fit(table, "regression", scaling="minmax")
 
 
 def test_onnx_clips_as_predict_does():
@@ -55,7 +61,7 @@ def test_onnx_clips_as_predict_does():
     from xpmlp.app.export import onnx_inputs, to_onnx
 
     table = outlier_table()
-    pre = Preprocessor.fit(table, "regression", robust=True)
+    pre = Preprocessor.fit(table, "regression", scaling="clip")
     net = xpmlp.MLP([3, 5, 1], "relu", "identity", "squared_error", backend="numpy", dtype="float64", seed=3)
     values, _ = predict_table(net, pre, table)
     session = ort.InferenceSession(to_onnx(net, preprocessor=pre).SerializeToString(), providers=["CPUExecutionProvider"])
@@ -92,7 +98,7 @@ def test_command_line_takes_the_recipe_options(tmp_path, capsys):
     rng = np.random.default_rng(2)
     path.write_text("a,b,y\n" + "".join(f"{x:.4f},{z:.4f},{int(x > 0)}\n" for x, z in rng.normal(size=(90, 2))))
     argv = ["train", str(path), "--target", "y", "--no-progress", "--epochs", "4", "--test-size", "0",
-            "--scaling", "robust", "--schedule", "coslog", "--judge-by", "loss", "--save", str(tmp_path / "m.npz")]
+            "--scaling", "clip", "--schedule", "coslog", "--judge-by", "loss", "--save", str(tmp_path / "m.npz")]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "best validation log loss" in out and "test accuracy" not in out  # every row trained, none tested

@@ -143,9 +143,9 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=int, default=R["epochs"], help="maximum epochs (early stopping may end sooner)")
     t.add_argument("--batch-size", type=int, default=R["batch_size"], help="rows per update; 1 is online learning")
     t.add_argument("--alpha", type=float, default=R["alpha"], help="L2 penalty (alpha/2)||W||^2 on the mean loss")
-    t.add_argument("--scaling", default="robust" if R["robust"] else "standard", choices=["robust", "standard"],
-                   help="inputs: robust (centered on the median, scaled by the quartiles, clipped smoothly at +-3) "
-                   "or standard (mean and standard deviation)")
+    t.add_argument("--scaling", default=R["scaling"], choices=["robust", "clip", "standard"],
+                   help="inputs: robust (centered on the median, scaled by the quartiles), clip (robust, then "
+                   "clipped smoothly at +-3) or standard (mean and standard deviation)")
     t.add_argument("--validation-fraction", type=float, default=R["validation_fraction"],
                    help="training rows held out to judge early stopping (0: none); where that is under 50 rows, "
                    "up to 50 (at most a fifth) are held out and judged by their loss")

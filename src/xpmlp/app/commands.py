@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             backend=backend, dtype=args.dtype, compute_dtype=args.compute_dtype, dropout=args.dropout, seed=args.seed,
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
             patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, ids=args.id, drop=args.drop, categories=args.category,
-            schedule=args.schedule, robust=args.scaling == "robust", judge_by=args.judge_by)
+            schedule=args.schedule, scaling=args.scaling, judge_by=args.judge_by)
     _report(model, time.perf_counter() - start)
     if args.save:
         print(f"saved to {save_model(args.save, model)}")

@@ -31,10 +31,12 @@ from .features import ID_LIKE, Feature, learn_feature
 from .tables import DataError, Table
 from ..nn.targets import one_hot
 
-__all__ = ["Preprocessor", "RECORD_VERSION"]
+__all__ = ["Preprocessor", "RECORD_VERSION", "SCALINGS", "robust_scale"]
 
 #: The preprocessing record's version: 2 since xpmlp 0.3 (0.2's record has none).
 RECORD_VERSION = 2
+#: How the inputs may be scaled (:meth:`Preprocessor.fit`).
+SCALINGS = ("standard", "robust", "clip")
 
 
 @dataclass
@@ -54,15 +56,19 @@ class Preprocessor:
     dropped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     clip: float = 0.0  # > 0: each scaled input x becomes x / sqrt(1 + (x / clip)^2) (smooth clipping)
+    scaling: str = "standard"  # how mean and scale were learnt: one of SCALINGS
 
     @classmethod
     def fit(cls, table: Table, task: str, *, ids: Sequence[str] = (), drop: Sequence[str] = (),
-            categories: Sequence[str] = (), robust: bool = False) -> "Preprocessor":
+            categories: Sequence[str] = (), scaling: str = "standard") -> "Preprocessor":
         """Learn the columns' encodings from ``table`` and the encoding of ``table.y`` for ``task``
         (``"classification"`` or ``"regression"``).  ``ids`` are ID columns (kept out of the
         inputs; ``predict`` writes them), ``drop`` columns to leave out, ``categories`` columns of
-        numbers to encode as categories.  ``robust``: center on the median, scale by the
-        quartiles (:func:`robust_scale`) and clip smoothly at 3 (:attr:`clip`)."""
+        numbers to encode as categories.  ``scaling``: ``"standard"`` (mean, standard deviation),
+        ``"robust"`` (median, quartiles: :func:`robust_scale`) or ``"clip"`` (robust, then clipped
+        smoothly at 3: :attr:`clip`)."""
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
         for option, names in (("--id", ids), ("--drop", drop), ("--category", categories)):
@@ -87,9 +93,9 @@ class Preprocessor:
             raise DataError(f"{table.source}: no feature columns left to learn from (dropped: "
                             f"{', '.join(f'{k} ({v})' for k, v in pre.dropped.items())})")
         X = pre._encode_features(table)
-        pre.mean, pre.scale = robust_scale(X) if robust else (X.mean(axis=0), X.std(axis=0))
+        pre.mean, pre.scale = (X.mean(axis=0), X.std(axis=0)) if scaling == "standard" else robust_scale(X)
         pre.scale[pre.scale == 0] = 1.0
-        pre.clip = 3.0 if robust else 0.0
+        pre.clip, pre.scaling = (3.0 if scaling == "clip" else 0.0), scaling
         pre._fit_target(table)
         return pre
 
@@ -150,8 +156,9 @@ class Preprocessor:
         lines += [f"ID column {name!r}: not an input; predict writes it beside the predictions" for name in self.ids]
         lines += [f"dropped {name!r}: {why}" for name, why in self.dropped.items() if name not in self.ids]
         lines.append(f"inputs: {len(self.encoded)}, each standardised with the training rows' mean and standard "
-                     "deviation" if not self.clip else f"inputs: {len(self.encoded)}, each centered on the training "
-                     f"rows' median, scaled by their quartiles, clipped smoothly at +-{self.clip:g}")
+                     "deviation" if self.scaling == "standard" else f"inputs: {len(self.encoded)}, each centered on "
+                     "the training rows' median and scaled by their quartiles" +
+                     (f", clipped smoothly at +-{self.clip:g}" if self.clip else ""))
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +167,7 @@ class Preprocessor:
                 "features": [f.to_dict() for f in self.features], "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(), "target": self.target, "classes": [_plain(c) for c in self.classes],
                 "y_mean": self.y_mean, "y_scale": self.y_scale, "ids": list(self.ids), "dropped": dict(self.dropped),
-                "notes": list(self.notes), "clip": self.clip}
+                "notes": list(self.notes), "clip": self.clip, "scaling": self.scaling}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Preprocessor":
@@ -172,11 +179,12 @@ class Preprocessor:
                       np.asarray(d["scale"], dtype=np.float64), d.get("target"), list(d.get("classes", [])),
                       float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0)), [str(c) for c in d.get("ids", [])],
                       {str(k): str(v) for k, v in d.get("dropped", {}).items()}, [str(n) for n in d.get("notes", [])],
-                      float(d.get("clip", 0.0)))
+                      float(d.get("clip", 0.0)), str(d.get("scaling", "standard")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed preprocessing record: {exc!r}") from exc
         ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.encoded),)
               and np.all(np.isfinite(pre.mean)) and np.all(pre.scale > 0) and pre.y_scale > 0 and pre.clip >= 0
+              and pre.scaling in SCALINGS
               and (pre.task == "regression" or len(pre.classes) >= 2))
         if not ok:
             raise ValueError("malformed preprocessing record: inconsistent task, columns, scales or classes")

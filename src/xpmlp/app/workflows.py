@@ -111,7 +111,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
                 momentum: float = 0.9, backend: Any = None, dtype: str = "float32", compute_dtype: str | None = None,
                 dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
-                categories: Sequence[str] = (), judge_by: str = "auto", robust: bool = False,
+                categories: Sequence[str] = (), judge_by: str = "auto", scaling: str = "standard",
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
     :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
@@ -123,7 +123,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     rows_tr, rows_te = (np.arange(len(table.y)), np.arange(0)) if test_size == 0 else \
         split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)  # 0: every row
     train = table.take(rows_tr)
-    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories, robust=robust)
+    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories, scaling=scaling)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     notes: list[str] = list(pre.notes)
