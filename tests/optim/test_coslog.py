@@ -34,9 +34,9 @@ def test_four_cycles_reach_zero_four_times():
 
 def test_by_name_and_refusals():
     s = make_schedule("coslog", 0.01, epochs=10)
-    assert isinstance(s, CosLog) and s.config() == {"learning_rate_init": 0.01, "epochs": 10, "cycles": 4}
+    assert isinstance(s, CosLog) and s.config() == {"learning_rate_init": 0.01, "epochs": 10, "cycles": 4, "epoch": 0}
     assert s.on_stall() is False  # a stall does not stop it
-    with pytest.raises(ValueError, match="coslog needs epochs >= 1 and cycles >= 1, got 0 and 4"):
+    with pytest.raises(ValueError, match="coslog needs epochs >= 1, cycles >= 1 and epoch >= 0, got 0, 4 and 0"):
         CosLog(0.1, epochs=0)
 
 
@@ -48,3 +48,18 @@ def test_fit_runs_coslog_over_its_epochs():
     h = xpmlp.fit(net, X, X[:, :1], epochs=6, schedule="coslog", learning_rate=0.1, patience=None)
     want = [CosLog(0.1, epochs=6).rate(e) for e in range(6)]
     assert h.learning_rate == pytest.approx(want, rel=1e-12)
+
+
+def test_a_saved_coslog_resumes_where_it_was(tmp_path):
+    import xpmlp
+    from xpmlp import io
+
+    s = CosLog(0.1, epochs=20)
+    for _ in range(7):
+        s.epoch_end(0)
+    net = xpmlp.MLP([2, 1], "identity", "identity", "squared_error", backend="numpy")
+    io.save(tmp_path / "c.npz", net, schedule=s)
+    back = io.load(tmp_path / "c.npz").schedule
+    assert isinstance(back, CosLog) and back.epoch == 7 and back.learning_rate == s.learning_rate == s.rate(7)
+    back.epoch_end(0)
+    assert back.learning_rate == s.rate(8)

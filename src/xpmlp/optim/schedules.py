@@ -119,12 +119,13 @@ class CosLog(Schedule):
 
     name = "coslog"
 
-    def __init__(self, learning_rate_init: float = 0.001, epochs: int = 100, cycles: int = 4) -> None:
+    def __init__(self, learning_rate_init: float = 0.001, epochs: int = 100, cycles: int = 4, epoch: int = 0) -> None:
         super().__init__(learning_rate_init)
-        if int(epochs) < 1 or int(cycles) < 1:
-            raise ValueError(f"coslog needs epochs >= 1 and cycles >= 1, got {epochs!r} and {cycles!r}")
-        self.epochs, self.cycles, self.epoch = int(epochs), int(cycles), 0
-        self.learning_rate = self.rate(0)
+        if int(epochs) < 1 or int(cycles) < 1 or int(epoch) < 0:
+            raise ValueError(f"coslog needs epochs >= 1, cycles >= 1 and epoch >= 0, got {epochs!r}, {cycles!r} "
+                             f"and {epoch!r}")
+        self.epochs, self.cycles, self.epoch = int(epochs), int(cycles), int(epoch)  # epoch: those done so far
+        self.learning_rate = self.rate(self.epoch)
 
     def rate(self, epoch: int) -> float:
         """The rate of epoch ``epoch`` (0-based); past ``epochs`` the last one's."""
@@ -136,7 +137,7 @@ class CosLog(Schedule):
         self.learning_rate = self.rate(self.epoch)
 
     def config(self):
-        return {**super().config(), "epochs": self.epochs, "cycles": self.cycles}
+        return {**super().config(), "epochs": self.epochs, "cycles": self.cycles, "epoch": self.epoch}
 
 
 #: Name -> schedule class.
