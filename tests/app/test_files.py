@@ -157,10 +157,13 @@ LATIN1 = "name;y\nJos\u00e9;1\n".encode("latin-1")
 
 
 @pytest.mark.parametrize("name, content, options, message", [
-    ("l1.csv", LATIN1, {"sep": ";"}, "not UTF-8 text (invalid continuation byte at byte 10); save it as UTF-8"),
-    ("l1.tsv", LATIN1.replace(b";", b"\t"), {}, "not UTF-8 text (invalid continuation byte at byte 10); save it as UTF-8"),
-    ("late.csv", b"a,y\n" + b"1,2\n" * 60 + "Jos\u00e9,1\n".encode("latin-1"), {},  # past the 50 lines sniffed
-     "not UTF-8 text (invalid continuation byte at byte 247); save it as UTF-8"),
+    ("l1.csv", LATIN1, {"sep": ";", "encoding": "utf-8"}, "not utf-8 text (invalid continuation byte at byte 10); "
+     "give the file's encoding with --encoding (e.g. --encoding cp1252 or --encoding latin-1)"),
+    ("l1.tsv", LATIN1.replace(b";", b"\t") + b"\x81\n", {}, "neither UTF-8 (invalid continuation byte at byte 10) "
+     "nor Windows-1252 text (byte 0x81 at byte 14); give the file's encoding with --encoding (e.g. --encoding latin-1)"),
+    ("late.csv", b"a,y\n" + b"1,2\n" * 60 + "Jos\u00e9,1\n".encode("latin-1"), {"encoding": "UTF8"},  # past line 50
+     "not UTF8 text (invalid continuation byte at byte 247); give the file's encoding with --encoding (e.g. "
+     "--encoding cp1252 or --encoding latin-1)"),
     ("e.csv", b"", {"sep": ","}, "the file is empty"),
     ("e.tsv", b"", {}, "the file is empty"),
     ("gaps.csv", b",,\n?,NaN,\n", {}, "the file is empty"),  # lines of gaps only
