@@ -187,7 +187,8 @@ def test_infinity_in_a_column_of_numbers_is_not_a_number(tmp_path):
     with pytest.raises(DataError, match=r"inf.csv: column 'a', line 3: 'inf' is not a number$"):
         t.numbers("a")
     with pytest.raises(DataError, match=r"column 'b', line 4: '-Infinity' is not a number, though 3 of the column's 4 "
-                                        r"cells are; fix it, or give --category b"):
+                                        r"cells are; fix it, give --na-values '-Infinity' if it marks a gap, "
+                                        r"or --category b"):
         Preprocessor.fit(t, "classification", drop=["a"])
 
 

@@ -70,8 +70,10 @@ def gap_markers(options: ReadOptions) -> frozenset[str]:
 
 def reuse(given: dict[str, Any], saved: dict[str, Any]) -> ReadOptions:
     """``predict``/``evaluate``'s options: each one given (not None) wins, else the model's ``saved``
-    one (a :meth:`ReadOptions.to_dict`; an older model has none)."""
+    one (a :meth:`ReadOptions.to_dict`; an older model has none), and the decimal mark ``train``
+    found; the delimiter and encoding ``train`` found are found again (the new file may differ)."""
     base = ReadOptions.from_dict(saved or {})
+    base.decimal = base.decimal or (saved or {}).get("detected", {}).get("decimal")  # a decimal comma found
     values = {k: v for k, v in given.items() if v is not None and v != []}
     return ReadOptions(**{**base.to_dict(), **values})
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .decisions import MAX_CLASSES, infer_task  # noqa: F401  (where they were before 0.4)
 from .delimited import TEXT_FORMATS, _Error, describe_separator, read_delimited
 from .reading import COMPRESSIONS, ReadError, ReadOptions, compression_of, decode, read_bytes
 
@@ -41,8 +42,6 @@ __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORM
 FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".parquet")
 #: What reading a broken .npy or .npz file raises (a zip's own errors, a compressed member's zlib error).
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
-#: Integer targets with at most this many distinct values (and fewer than half the rows) are classes.
-MAX_CLASSES = 20
 
 
 class DataError(ValueError):
@@ -100,8 +99,10 @@ class Table:
         :class:`DataError` naming its line."""
         values, bad = self.parse(name)
         if bad.size:
-            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: "
-                            f"{self.column(name)[bad[0]]!r} is not a number")
+            cell = self.column(name)[bad[0]]
+            comma = self.decimal == "." and not parse_numbers(np.array([cell], dtype=object), ",")[1].size
+            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: {cell!r} is not a number"
+                            + (" (a decimal comma: give --decimal ,)" if comma else ""))
         return values.copy()
 
     def texts(self, name: str) -> np.ndarray:
@@ -294,19 +295,6 @@ def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
     if bad.size:
         return texts.astype(str)
     return values.astype(np.int64) if np.all(values == np.round(values)) else values
-
-
-def infer_task(y: np.ndarray) -> str:
-    """``"classification"`` for non-numeric targets, and for integer targets with at most
-    :data:`MAX_CLASSES` distinct values, fewer than half the rows; ``"regression"`` otherwise."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        return "classification"
-    distinct = np.unique(y)
-    integral = y.dtype.kind in "biu" or bool(np.all(distinct == np.round(distinct)))
-    if integral and distinct.size <= MAX_CLASSES and distinct.size < max(len(y) / 2, 3):
-        return "classification"
-    return "regression"
 
 
 def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[np.ndarray, np.ndarray]:
