@@ -40,14 +40,15 @@ __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "rank"]
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
-def _read(args: argparse.Namespace, target: Any = None, saved: Any = None) -> Any:
+def _read(args: argparse.Namespace, target: Any = None, saved: Any = None, note: str = "xpmlp: note") -> Any:
     """Read ``args.data`` with the file options given, the rest from a model's ``saved`` reading
-    record (:func:`~xpmlp.app.reading.reuse`); print what reading detected."""
+    record (:func:`~xpmlp.app.reading.reuse`); print what reading detected (``train`` on standard
+    output, the others on standard error)."""
     given = {"sep": args.sep, "header": args.header, "decimal": args.decimal, "encoding": args.encoding,
              "na_values": args.na_values, "default_na": False if args.no_default_na else None}
     table = read_table(args.data, target, options=reuse(given, saved or {}))
-    for note in table.notes:
-        print(f"xpmlp: note: {note}", file=sys.stderr)
+    for line in table.notes:
+        print(f"{note}: {line}", file=sys.stdout if note == "note" else sys.stderr)
     return table
 
 
@@ -88,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("give a data file or --dataset, not both")
     if args.data and args.target is None:
         raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
-    table = _read(args, args.target) if args.data else load_dataset(args.dataset or "digits")
+    table = _read(args, args.target, note="note") if args.data else load_dataset(args.dataset or "digits")
     layout = f" ({table.layout})" if table.layout else ""
     print(f"{args.data or args.dataset or 'digits'}{layout}: {table.X.shape[0]} rows, {len(table.columns)} columns "
           f"besides the target {table.target!r}")

@@ -97,6 +97,8 @@ def read_bytes(path: Path, compression: str | None) -> bytes:
             return _unzstd(path)
         with COMPRESSIONS[compression](path, "rb") as f:
             return f.read()
+    except ReadError:
+        raise
     except _BROKEN as exc:
         raise ReadError(f"not a readable {compression} file ({exc})") from None
 

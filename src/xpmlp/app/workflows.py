@@ -13,6 +13,7 @@ smaller data (:func:`_validation` says why).
 
 from __future__ import annotations
 
+import shlex
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -125,10 +126,13 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     task, why = (task, "given with --task") if task else explain_task(table.y)
     notes.append(f"task: {task} ({why})")
     given = {*ids, *drop, *categories, *(date_forms or {})}
+    for name in keep:
+        table.column(name)  # a DataError naming the columns there are
     check_cells(table, given)  # the first bad cell of the file, not of the training rows
     numbered = row_numbers(table, {*given, *keep})
     notes += [f"column {name!r} looks like row numbers ({why}): not an input (it could leak the file's order), "
-              f"written beside predictions like an ID; give --keep {name} to use it" for name, why in numbered]
+              f"written beside predictions like an ID; give --keep {shlex.quote(name)} to use it"
+              for name, why in numbered]
     rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
     train = table.take(rows_tr)
     pre = Preprocessor.fit(train, task, ids=[*ids, *(name for name, _ in numbered)], drop=drop, categories=categories,
