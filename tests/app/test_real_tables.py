@@ -57,10 +57,10 @@ def db_dump(path):
     return path, "label"
 
 
-@pytest.mark.parametrize("make, name, expected", [
+@pytest.mark.parametrize("make, name, expected", [  # expected: regular expressions
     (r_csv, "r.csv", ["column 'Unnamed: 0' looks like row numbers", r"column 'x': \d+ gap\(s\) filled",
                       r"column 'group': 3 categories, one-hot encoded; \d+ gap"]),
-    (excel_csv, "excel.csv", [  # regular expressionsr"read as Windows-1252 \(cp1252\)", "numbers with a decimal comma",
+    (excel_csv, "excel.csv", [r"read as Windows-1252 \(cp1252\)", "numbers with a decimal comma",
                               "column 'Probe_Nr' looks like row numbers", r"column 'Datum': dates \(DD\.MM\.YYYY\)",
                               r"column 'Gewicht': \d+ gap"]),
     (db_dump, "db.csv.gz", ["column 'id' looks like row numbers", r"column 'created_at': dates \(YYYY-MM-DD hh:mm\)",
