@@ -10,7 +10,7 @@ import pytest
 from xpmlp.app.cli import main
 from xpmlp.app.decisions import explain_task, infer_task, row_numbers
 from xpmlp.app.tables import Table
-from xpmlp.app.workflows import train_table
+from xpmlp.app.workflows import log_loss, predict_table, train_table
 
 pytest.importorskip("pandas")
 
@@ -128,3 +128,5 @@ def test_train_table_reports_its_notes_to_a_callback():
     model = train_table(t, epochs=1, on_note=said.append)
     assert said[0] == "task: classification (2 distinct integers 0-1 -> classes; give --task regression)"
     assert said == model.notes and model.preprocessor.ids == ["n"]
+    outputs = predict_table(model.net, model.preprocessor, t)[1]  # log_loss on its own, as the test rows' was
+    assert log_loss(model, t) == pytest.approx(-np.mean(np.log(outputs[np.arange(60), y])), rel=1e-12)

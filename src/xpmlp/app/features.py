@@ -8,6 +8,8 @@ any table's column the same way (:meth:`Feature.encode`):
 * a **category** column (text) gives one input per category, 1 for the row's category and 0
   for the others (one-hot); a gap is filled with the most frequent category; a category that
   training never saw gives all zeros (and :class:`UnseenCategoryWarning` counts such rows);
+* a **date** column (every cell a date, :mod:`xpmlp.app.dates`) gives its days since 1970, year,
+  month, day and weekday (and hour); a gap is filled with the median date;
 * a column that had gaps in training also gives an indicator input, ``"<name> missing"``,
   1 where the cell was a gap, so the network can tell a filled value from a real one.
 

@@ -8,6 +8,8 @@ in its metadata, no pickle), so that predicting on raw data does exactly what tr
   the median) or a category (one-hot, gaps filled with the most frequent category), plus a
   ``"<name> missing"`` indicator for a column that had gaps -- then every input standardised
   with the training mean and standard deviation (a constant input keeps scale 1);
+* dates: a column of dates becomes days since 1970, year, month, day, weekday (and hour)
+  (:mod:`xpmlp.app.dates`), in the form found in training;
 * dropped: ID columns (``ids``, given or found: a different text in every row), which
   ``xpmlp predict`` writes beside its predictions instead, columns given to drop, and columns
   without values;
@@ -16,7 +18,9 @@ in its metadata, no pickle), so that predicting on raw data does exactly what tr
 * regression: the target is standardised too, and outputs are mapped back
   (``y = mean + std * output``), so the network trains on unit-scale numbers.
 
-Model files of xpmlp 0.2 (a record of ``task, columns, mean, scale, target, classes, y_mean,
+The record also keeps how the training file was read (:attr:`reading`, the
+:class:`~xpmlp.app.reading.ReadOptions` given and what was detected), which ``predict`` and
+``evaluate`` reuse.  Model files of xpmlp 0.2 (a record of ``task, columns, mean, scale, target, classes, y_mean,
 y_scale``) still load: all their columns are numbers, and they refuse gaps as they did.
 """
 
