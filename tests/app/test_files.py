@@ -184,7 +184,8 @@ def test_infinity_in_a_column_of_numbers_is_not_a_number(tmp_path):
     path = tmp_path / "inf.csv"
     path.write_text("a,b,y\n1,2,0\ninf,3,1\n2,-Infinity,0\n4,5,1\n")
     t = read_table(path, "y")
-    with pytest.raises(DataError, match=r"inf.csv: column 'a', line 3: 'inf' is not a number$"):
+    with pytest.raises(DataError, match=r"inf.csv: column 'a', line 3: 'inf' is not a number \(if it marks a gap, "
+                                        r"give --na-values 'inf'\)$"):
         t.numbers("a")
     with pytest.raises(DataError, match=r"column 'b', line 4: '-Infinity' is not a number, though 3 of the column's 4 "
                                         r"cells are; fix it, give --na-values '-Infinity' if it marks a gap, "

@@ -78,10 +78,16 @@ def test_decimal_commas_with_semicolons(tmp_path):
 def test_messages_name_the_line_of_the_file(tmp_path):
     path = write(tmp_path / "m.csv", "a,b\n1,2\n\n3,4\n5,oops\n")
     t = read_table(path)
-    with pytest.raises(DataError, match=r"m.csv: column 'b', line 5: 'oops' is not a number$"):
+    with pytest.raises(DataError, match=r"m.csv: column 'b', line 5: 'oops' is not a number \(if it marks a gap, "
+                                        r"give --na-values 'oops'\)$"):
         t.numbers("b")
     with pytest.raises(DataError, match=r"g.csv: target column 'b', line 3 is missing"):
         read_table(write(tmp_path / "g.csv", "a,b\n1,2\n3,\n"), "b")
+    labels = write(tmp_path / "labels.csv", "a,b\n1,None\n3,Mild\n")  # a class named None
+    with pytest.raises(DataError, match=r"target column 'b', line 2 is missing \(empty, or a gap marker such as NA, "
+                                        r"None; give --no-default-na where such a marker is a label\); drop the rows"):
+        read_table(labels, "b")
+    assert read_table(labels, "b", default_na=False).y.tolist() == ["None", "Mild"]
 
 
 def test_unknown_formats_and_undecodable_files(tmp_path):

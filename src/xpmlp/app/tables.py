@@ -102,7 +102,8 @@ class Table:
             cell = self.column(name)[bad[0]]
             comma = self.decimal == "." and not parse_numbers(np.array([cell], dtype=object), ",")[1].size
             raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: {cell!r} is not a number"
-                            + (" (a decimal comma: give --decimal ,)" if comma else ""))
+                            + (" (a decimal comma: give --decimal ,)" if comma else
+                               f" (if it marks a gap, give --na-values {cell!r})" if self.lines is not None else ""))
         return values.copy()
 
     def texts(self, name: str) -> np.ndarray:
@@ -290,7 +291,9 @@ def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
     texts = np.array([_text(v) for v in cells.tolist()], dtype=object)
     gaps = np.flatnonzero([t is None for t in texts.tolist()])
     if gaps.size:
-        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing; "
+        marker = " (empty, or a gap marker such as NA, None; give --no-default-na where such a marker is a " \
+            "label)" if table.lines is not None else ""
+        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing{marker}; "
                         "drop the rows without a target first")
     if bad.size:
         return texts.astype(str)
