@@ -9,7 +9,8 @@ import pytest
 from xpmlp.app import dates
 from xpmlp.app.cli import main
 from xpmlp.app.features import Feature, learn_feature
-from xpmlp.app.tables import DataError, Table
+from xpmlp.app.preprocessing import Preprocessor
+from xpmlp.app.tables import DataError, Table, read_table
 
 pytest.importorskip("pandas")
 
@@ -137,3 +138,18 @@ def test_onnx_export_refuses_a_model_with_dates_in_one_line(tmp_path, capsys):
         "xpmlp: error: ONNX export does not read dates; the model has date column(s) 'when' (train with --no-dates, "
         "or with those columns' numbers in the file, to export)\n")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_parquet_timestamps_and_dates_are_date_columns(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import datetime
+
+    start = datetime.datetime(2024, 3, 1, 12)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"when": [start + datetime.timedelta(days=i) for i in range(30)],
+                             "day": [start.date() + datetime.timedelta(days=i) for i in range(30)],
+                             "y": [i % 2 for i in range(30)]}), path)
+    pre = Preprocessor.fit(read_table(path, "y"), "classification")
+    assert [f.form for f in pre.features] == ["YYYY-MM-DD time", "YYYY-MM-DD"]
+    np.testing.assert_array_equal(pre.features[0].encode(read_table(path, "y"))[0], [FRI + 0.5, 2024, 3, 1, 4, 12])

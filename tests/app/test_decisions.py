@@ -126,7 +126,7 @@ def test_train_table_reports_its_notes_to_a_callback():
     t = Table(np.column_stack([np.arange(60.0), np.random.default_rng(0).normal(size=60)]), ["n", "x"], y, "y")
     said = []
     model = train_table(t, epochs=1, on_note=said.append)
-    assert said[0] == "task: classification (2 distinct integers 0-1 -> classes; give --task regression)"
+    assert said[0] == "task: classification (2 distinct integers 0-1 -> classes)"
     assert said == model.notes and model.preprocessor.ids == ["n"]
     outputs = predict_table(model.net, model.preprocessor, t)[1]  # log_loss on its own, as the test rows' was
     assert log_loss(model, t) == pytest.approx(-np.mean(np.log(outputs[np.arange(60), y])), rel=1e-12)

@@ -43,7 +43,7 @@ def explain_task(y: np.ndarray) -> tuple[str, str]:
     if _ordered_scale(distinct, counts):
         return "regression", (f"{levels}, consecutive, most rows in the middle and few at the ends: a score on a "
                                "scale -> a quantity; give --task classification")
-    return "classification", f"{levels} -> classes; give --task regression"
+    return "classification", f"{levels} -> classes" + ("; give --task regression" if distinct.size > 2 else "")
 
 
 def infer_task(y: np.ndarray) -> str:
