@@ -116,9 +116,11 @@ def test_unseen_categories_are_warned_of_once(tmp_path, capsys):
     colours = [f"c{i}" if i % 4 == 0 else "common" for i in range(n)]  # 50 rare ones, most unseen by training
     path = tmp_path / "u.csv"
     path.write_text("x,colour,y\n" + "\n".join(f"{i % 7},{c},{i % 2}" for i, c in enumerate(colours)) + "\n")
-    assert main(["train", str(path), "--target", "y", *TRAIN]) == 0
-    err = capsys.readouterr().err
-    assert err.count("with a category the model never saw") == 1
+    model = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "y", "--save", str(model), *TRAIN]) == 0
+    assert capsys.readouterr().err.count("with a category the model never saw") == 1
+    assert main(["evaluate", str(model), str(path)]) == 0  # scored, then predicted: the same rows twice
+    assert capsys.readouterr().err.count("with a category the model never saw") == 1
 
 
 def test_train_table_reports_its_notes_to_a_callback():
