@@ -272,6 +272,8 @@ def _why_not(name: str, args, backends: dict) -> str | None:
         return C.cupy_status()[1] if C.cupy_status()[0] is None else None
     if "cuda" in name:
         return C.torch_cuda_status()[1] if C.torch_cuda_status()[0] is None else None
+    if name in ("torch", "torch-bf16"):
+        return C.torch_missing()
     return None
 
 

@@ -167,7 +167,19 @@ class Backend:
 
     def __reduce__(self):
         # Pickle and deepcopy by name, device and dtype: the module is rebuilt by resolve().
-        return (_rebuild, (self.name, LIBRARIES[self.name].device_spec(self.device), self.dtype_name))
+        return (_rebuild, self._spec())
+
+    def _spec(self) -> tuple[str, Any, str]:
+        return self.name, LIBRARIES[self.name].device_spec(self.device), self.dtype_name
+
+    def __getstate__(self) -> dict[str, Any]:
+        # For serialisers that read an object's state rather than __reduce__ (skops): the same three values.
+        return dict(zip(("name", "device", "dtype"), self._spec()))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        built = _rebuild(state["name"], state["device"], state["dtype"])
+        for name in ("name", "xp", "device", "dtype"):
+            object.__setattr__(self, name, getattr(built, name))  # a frozen dataclass, filled once here
 
     def is_device_array(self, x: Any) -> bool:
         """Whether ``x`` is this backend's array and not host data (NumPy arrays are host data)."""

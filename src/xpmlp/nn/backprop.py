@@ -101,15 +101,17 @@ class Workspace:
         self.capacity = rows
         self.z, self.a = buffers(sizes[1:]), buffers(sizes[1:], dtype if out_dtype is None else out_dtype)
         self.g, self.scratch = [None, *buffers(sizes[1:-1])], [None, *buffers(sizes[1:-1])]  # g[i]: dC/da^i
-        self._views: dict[int, "Workspace"] = {rows: self}
+        self._views: dict[int, "Workspace"] = {}  # never itself: a cycle would wait for the garbage collector
 
     def rows(self, n: int) -> "Workspace":
         """This workspace's first ``n`` rows."""
+        if n == self.capacity:
+            return self
         if n not in self._views:
             if n > self.capacity:
                 raise ValueError(f"a batch of {n} rows does not fit a workspace of {self.capacity}")
             view = object.__new__(Workspace)
-            view.capacity, view._views = n, {n: view}
+            view.capacity, view._views = n, {}
             view.z, view.a = [b[:n, ...] for b in self.z], [b[:n, ...] for b in self.a]
             view.g, view.scratch = [None if b is None else b[:n, ...] for b in self.g], \
                 [None if b is None else b[:n, ...] for b in self.scratch]
