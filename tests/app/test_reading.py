@@ -117,6 +117,9 @@ def test_reuse_takes_given_options_first():
     assert reuse({"sep": "|", "header": True, "decimal": ".", "na_values": ["y"]}, saved) == \
         ReadOptions("|", True, ".", "cp1252", ["y"])
     assert reuse({}, {}) == ReadOptions()
+    assert ReadOptions.from_dict({"sep": 5, "decimal": None, "na_values": "x"}) == ReadOptions("5", na_values=["x"])
+    assert ReadOptions.from_dict(ReadOptions(";", False, ",", "cp1252", ["x"], False).to_dict()) == \
+        ReadOptions(";", False, ",", "cp1252", ["x"], False)
 
 
 def _zip(path, data, names=("t.csv",)):

@@ -59,8 +59,14 @@ class ReadOptions:
 
     @classmethod
     def from_dict(cls, d: Any) -> "ReadOptions":
-        return cls(d.get("sep"), bool(d.get("header", True)), d.get("decimal"), d.get("encoding"),
-                   [str(v) for v in d.get("na_values", [])], bool(d.get("default_na", True)))
+        """Inverse of :meth:`to_dict`; values of other types (a model file edited by hand) become text."""
+        def text(key: str) -> str | None:
+            return None if d.get(key) is None else str(d[key])
+
+        markers = d.get("na_values", [])
+        return cls(text("sep"), bool(d.get("header", True)), text("decimal"), text("encoding"),
+                   [str(v) for v in (markers if isinstance(markers, list) else [markers])],
+                   bool(d.get("default_na", True)))
 
 
 def gap_markers(options: ReadOptions) -> frozenset[str]:
