@@ -118,8 +118,8 @@ def _add_file_options(p: argparse.ArgumentParser, train: bool = False) -> None:
                        "row, though the model's training file had none")
     p.set_defaults(header=True if train else None)
     p.add_argument("--decimal", choices=[".", ","], metavar="MARK", help="a text file's decimal mark: '.' or ',' "
-                   "(3,14) (default: ',' where the delimiter is not a comma, cells like 3,14 occur and none like "
-                   "3.14)" + model)
+                   "(3,14)" + (model or " (default: ',' where the delimiter is not a comma, cells like 3,14 occur and "
+                               "none like 3.14)"))
     p.add_argument("--encoding", metavar="ENC", help="a text file's encoding, e.g. cp1252, latin-1, utf-16 (default: "
                    "UTF-8, else Windows-1252 with a note)")
     p.add_argument("--na-values", action="extend", type=lambda text: text.split(","), metavar="A,B",
