@@ -49,12 +49,13 @@ def set_current(device_id: int) -> None:
 def check_peer_access(device_id: int) -> None:
     """CuPy's check of an array on ``device_id`` used by a kernel on the current device."""
     from ._util import PerformanceWarning
+    from .cuda import runtime
 
     here = current()
     if device_id == here:
         return
     msg = f"The device where the array resides ({device_id}) is different from the current device ({here})."
-    if not PEER_ACCESS:
+    if not runtime.deviceCanAccessPeer(here, device_id):
         raise ValueError(f"{msg} Peer access is unavailable between these devices.")
     warnings.warn(f"{msg} Peer access has been activated automatically.", PerformanceWarning)
 
