@@ -241,3 +241,59 @@ def test_events_without_timing_or_never_recorded_have_no_elapsed_time():
         for pair in ((untimed, timed), (cupy.cuda.Event(), timed)):
             with pytest.raises(cupy.cuda.runtime.CUDARuntimeError, match="^cudaErrorInvalidResourceHandle"):
                 cupy.cuda.get_elapsed_time(*pair)
+
+
+# -- bfloat16 (CuPy 14 with ml_dtypes: cupy/_util.pyx bf16_loop, _routines_linalg.pyx, bfloat16.cuh) --
+
+def _bfloat16():
+    return np.dtype(pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes").bfloat16)
+
+
+def test_the_ufuncs_without_a_bfloat16_loop_are_cupys():
+    bf16 = _bfloat16()
+    cupy_real, real_kernel, _ = _real_cupy()
+    ufuncs = {n: getattr(cupy_real, n) for n in dir(cupy_real) if isinstance(getattr(cupy_real, n), real_kernel.ufunc)}
+    without = {n for n, f in ufuncs.items() if not any(bf16.char in t for t in f.types)}
+    with cupy_standin() as cupy:
+        from cupy._array import NO_BFLOAT16_LOOP
+
+        assert NO_BFLOAT16_LOOP == without
+        x = cupy.asarray(np.linspace(-1, 1, 5).astype(bf16))
+        with pytest.raises(TypeError, match=r"^Wrong type .* of arguments for cupy_logical_not$"):
+            cupy.logical_not(x)
+        assert cupy.tanh(x).dtype == bf16 and np.maximum(x, 0).dtype == bf16
+
+
+def test_a_bfloat16_product_is_bfloat16_computed_in_float32():
+    bf16 = _bfloat16()
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 7)).astype(bf16), rng.normal(size=(7, 3)).astype(bf16)
+    want = (a.astype(np.float32) @ b.astype(np.float32)).astype(bf16)  # cuBLAS: float32 accumulation
+    with cupy_standin() as cupy:
+        x, w = cupy.asarray(a), cupy.asarray(b)
+        for got in (x @ w, cupy.matmul(x, w)):
+            assert got.dtype == bf16
+            np.testing.assert_allclose(got.get().astype(np.float64), want.astype(np.float64), rtol=2 ** -7)
+        out = cupy.empty((5, 3), dtype=bf16)
+        assert cupy.matmul(x, w, out=out) is out
+
+
+def test_a_bfloat16_kernel_rounds_to_nearest_even_as_ml_dtypes_does():
+    bf16 = _bfloat16()
+    g = np.array([1.0, 1 + 2 ** -7, 1 + 3 * 2 ** -7, -1e38, np.inf, np.nan, 1e-40], dtype=np.float32)
+    with cupy_standin() as cupy:
+        kernel = cupy.ElementwiseKernel("T g, T a", "T d", "d = g * a", "bf16_product")
+        got = kernel(cupy.asarray(g.astype(bf16)), cupy.asarray(np.full(7, 1.5, dtype=bf16))).get()
+    want = (g.astype(bf16).astype(np.float32) * np.float32(1.5)).astype(bf16)
+    assert got.dtype == bf16
+    np.testing.assert_array_equal(got.view(np.uint16)[:5], want.view(np.uint16)[:5])  # bit for bit
+    assert np.isnan(got[5].astype(np.float32)) and got[6] == want[6]
+
+
+def test_a_bfloat16_kernel_has_no_compound_assignment_from_float_as_cupys():
+    bf16 = _bfloat16()
+    with cupy_standin() as cupy:
+        kernel = cupy.ElementwiseKernel("T x, float64 alpha", "T y", "y += (T)alpha * x", "bf16_axpy")
+        x = cupy.asarray(np.ones(3, dtype=bf16))
+        with pytest.raises(RuntimeError, match="host build of bf16_axpy failed"):
+            kernel(x, 0.5, cupy.asarray(np.ones(3, dtype=bf16)))
