@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as _np
 
-from . import _standin, cuda
+from . import _standin, _util, cuda
 from ._array import VIEWS
 from ._array import call as _call
 from ._array import ndarray
