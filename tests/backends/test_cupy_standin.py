@@ -249,19 +249,39 @@ def _bfloat16():
     return np.dtype(pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes").bfloat16)
 
 
-def test_the_ufuncs_without_a_bfloat16_loop_are_cupys():
-    bf16 = _bfloat16()
+def _real_bfloat16_loops(bf16):
+    """An installed CuPy's loop for bfloat16 arguments, per ufunc (``where``'s condition bool): the
+    loop's input types, None where none takes them; only where it is not a bfloat16 loop."""
     cupy_real, real_kernel, _ = _real_cupy()
-    ufuncs = {n: getattr(cupy_real, n) for n in dir(cupy_real) if isinstance(getattr(cupy_real, n), real_kernel.ufunc)}
-    without = {n for n, f in ufuncs.items() if not any(bf16.char in t for t in f.types)}
-    with cupy_standin() as cupy:
-        from cupy._array import NO_BFLOAT16_LOOP
+    import cupy._sorting.search as search
 
-        assert NO_BFLOAT16_LOOP == without
+    ufuncs = {n: getattr(cupy_real, n) for n in dir(cupy_real) if isinstance(getattr(cupy_real, n), real_kernel.ufunc)}
+    ufuncs.update(where=search._where_ufunc, clip=cupy_real._core._routines_math._clip)
+    found = {}
+    for name, f in ufuncs.items():
+        ins = (np.dtype(bool), bf16, bf16) if name == "where" else (bf16,) * f.nin
+        op = f._ops._guess_routine_from_in_types(ins)
+        loop = None if op is None else "".join(np.dtype(t).char for t in op.in_types)
+        if loop is None or bf16.char not in loop:
+            found[name] = loop
+    return found
+
+
+def test_the_ufuncs_without_a_bfloat16_loop_resolve_as_cupys():
+    bf16 = _bfloat16()
+    real = _real_bfloat16_loops(bf16)
+    with cupy_standin() as cupy:
+        from cupy._array import BFLOAT16_FALLBACK
+
+        assert BFLOAT16_FALLBACK == {k: v for k, v in real.items() if k != "ldexp"}  # ldexp: bfloat16 with an int
         x = cupy.asarray(np.linspace(-1, 1, 5).astype(bf16))
-        with pytest.raises(TypeError, match=r"^Wrong type .* of arguments for cupy_logical_not$"):
-            cupy.logical_not(x)
-        assert cupy.tanh(x).dtype == bf16 and np.maximum(x, 0).dtype == bf16
+        with pytest.raises(TypeError, match=r"^Wrong type .* of arguments for cupy_bitwise_and$"):
+            cupy.bitwise_and(x, x)
+        assert cupy.tanh(x).dtype == bf16 and np.maximum(x, 0).dtype == bf16  # bfloat16 loops
+        picked = cupy.where(x > 0, x, x * 2)  # no bfloat16 loop: float32's
+        assert picked.dtype == np.float32 and cupy.clip(x, -0.5, 0.5).dtype == np.float32
+        np.testing.assert_array_equal(picked.get(), np.where(x.get() > 0, x.get(), x.get() * 2).astype(np.float32))
+        assert cupy.logical_not(x).dtype == bool and cupy.float_power(x * x + 1, x).dtype == np.float64
 
 
 def test_a_bfloat16_product_is_bfloat16_computed_in_float32():

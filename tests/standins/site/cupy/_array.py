@@ -65,7 +65,7 @@ def call(fn: Any, args: tuple, kwargs: dict, view: bool = False) -> Any:
         result = fn(*unwrap(args, check=False), **unwrap(kwargs, check=False))
         if isinstance(result, np.ndarray) and np.shares_memory(result, args[0]._a):
             return ndarray(result, args[0]._dev)
-    _check_loop(fn, args)
+    args = _bfloat16_loop(fn, args)
     result = fn(*unwrap(args), **unwrap(kwargs))
     if isinstance(out, ndarray) and result is out._a:
         return out
@@ -74,22 +74,33 @@ def call(fn: Any, args: tuple, kwargs: dict, view: bool = False) -> Any:
     return wrap(result)
 
 
-#: CuPy 14.2's ufuncs without a bfloat16 loop; every other one has one where ml_dtypes is installed
-#: (``cupy/_util.pyx``, ``bf16_loop``).  tests/backends/test_cupy_standin.py checks this list
-#: against an installed CuPy's ``ufunc.types``.
-NO_BFLOAT16_LOOP = frozenset({
-    "bitwise_and", "bitwise_count", "bitwise_invert", "bitwise_left_shift", "bitwise_not", "bitwise_or",
-    "bitwise_right_shift", "bitwise_xor", "divmod", "float_power", "gcd", "invert", "lcm", "left_shift",
-    "logical_not", "logical_xor", "right_shift"})
+#: CuPy 14.2's ufuncs that have no bfloat16 loop (``cupy/_util.pyx``, ``bf16_loop``; every other one
+#: has one where ml_dtypes is installed), with the loop its type resolution picks for bfloat16
+#: arguments instead (``_Ops._guess_routine_from_in_types``: the first loop every argument casts to
+#: safely): its input types, or None where there is none (CuPy's ``TypeError``).  ``where`` and
+#: ``clip`` are ufuncs in CuPy too.  tests/backends/test_cupy_standin.py checks this table against an
+#: installed CuPy.
+BFLOAT16_FALLBACK: dict[str, str | None] = {
+    "bitwise_and": None, "bitwise_count": None, "bitwise_invert": None, "bitwise_left_shift": None,
+    "bitwise_not": None, "bitwise_or": None, "bitwise_right_shift": None, "bitwise_xor": None, "gcd": None,
+    "invert": None, "lcm": None, "left_shift": None, "right_shift": None,
+    "divmod": "ff", "float_power": "dd", "logical_not": "f", "logical_xor": "ff", "where": "?ff", "clip": "fff"}
 
 
-def _check_loop(fn: Any, args: tuple) -> None:
-    """CuPy's ``TypeError`` for a ufunc given bfloat16 where it has no bfloat16 loop (NumPy's, with
-    ml_dtypes, may have one)."""
-    if isinstance(fn, np.ufunc) and fn.__name__ in NO_BFLOAT16_LOOP:
-        dtypes = tuple(a.dtype for a in args if isinstance(a, ndarray))
-        if any(d.name == "bfloat16" for d in dtypes):
-            raise TypeError(f"Wrong type ({dtypes}) of arguments for cupy_{fn.__name__}")
+def _bfloat16_loop(fn: Any, args: tuple) -> tuple:
+    """``args`` as CuPy's type resolution casts them where ``fn`` has no bfloat16 loop (bfloat16
+    arrays to the loop's types), or CuPy's ``TypeError`` where no loop takes them."""
+    name = getattr(fn, "__name__", "")
+    if name not in BFLOAT16_FALLBACK or not (isinstance(fn, np.ufunc) or fn in (np.where, np.clip)):
+        return args
+    arrays = [a for a in args if isinstance(a, ndarray)]
+    if not any(a.dtype.name == "bfloat16" for a in arrays):
+        return args
+    loop = BFLOAT16_FALLBACK[name]
+    if loop is None:
+        raise TypeError(f"Wrong type ({tuple(a.dtype for a in arrays)}) of arguments for cupy_{name}")
+    return tuple(ndarray(a._a.astype(np.dtype(t)), a._dev) if isinstance(a, ndarray) and a.dtype.name == "bfloat16"
+                 else a for a, t in zip(args, loop)) + args[len(loop):]
 
 
 def _cupy() -> Any:
