@@ -165,3 +165,14 @@ def test_a_model_on_gpu_1_never_leans_on_peer_access(monkeypatch):
             predicted = net.predict(X0)
         assert net.flat.device.id == 1 and predicted.device.id == 1
         assert np.isfinite(predicted.get()).all()
+
+
+def test_a_bfloat16_model_loads_in_bfloat16_on_cupy_14_and_in_float32_before(tmp_path, monkeypatch):
+    pytest.importorskip("ml_dtypes", reason="CuPy's bfloat16 needs ml_dtypes")
+    from xpmlp.io.model import load, save
+
+    with cupy_standin() as cupy:
+        path = save(tmp_path / "m.npz", xpmlp.MLP([3, 4, 2], backend="cupy:1", compute_dtype="bfloat16"))
+        assert load(path, backend="cupy:1").net.compute_dtype == "bfloat16"
+        monkeypatch.setattr(cupy, "__version__", "13.6.0")
+        assert load(path, backend="cupy:1").net.compute_dtype is None  # predicts and trains in float32 there
