@@ -317,3 +317,18 @@ def test_a_bfloat16_kernel_has_no_compound_assignment_from_float_as_cupys():
         x = cupy.asarray(np.ones(3, dtype=bf16))
         with pytest.raises(RuntimeError, match="host build of bf16_axpy failed"):
             kernel(x, 0.5, cupy.asarray(np.ones(3, dtype=bf16)))
+
+
+def test_a_bfloat16_sum_accumulates_in_float32_as_cupys():
+    bf16 = _bfloat16()
+    a = np.full((4096, 2), 0.01, dtype=np.float32).astype(bf16)
+    want = a.astype(np.float32).sum(axis=0).astype(bf16)  # one rounding at the end
+    with cupy_standin() as cupy:
+        x = cupy.asarray(a)
+        got = cupy.sum(x, axis=0)
+        out = cupy.empty(2, dtype=bf16)
+        assert cupy.sum(x, axis=0, out=out) is out
+    assert got.dtype == bf16
+    np.testing.assert_array_equal(got.get().view(np.uint16), want.view(np.uint16))
+    np.testing.assert_array_equal(out.get().view(np.uint16), want.view(np.uint16))
+    assert not np.array_equal(a.sum(axis=0).view(np.uint16), want.view(np.uint16))  # bfloat16 accumulation differs

@@ -66,6 +66,9 @@ def call(fn: Any, args: tuple, kwargs: dict, view: bool = False) -> Any:
         if isinstance(result, np.ndarray) and np.shares_memory(result, args[0]._a):
             return ndarray(result, args[0]._dev)
     args = _bfloat16_loop(fn, args)
+    if fn in (np.sum, np.prod, np.nansum) and args and isinstance(args[0], ndarray) and \
+            args[0].dtype.name == "bfloat16" and kwargs.get("dtype") is None:
+        return _bfloat16_reduction(fn, args, kwargs)
     result = fn(*unwrap(args), **unwrap(kwargs))
     if isinstance(out, ndarray) and result is out._a:
         return out
@@ -101,6 +104,18 @@ def _bfloat16_loop(fn: Any, args: tuple) -> tuple:
         raise TypeError(f"Wrong type ({tuple(a.dtype for a in arrays)}) of arguments for cupy_{name}")
     return tuple(ndarray(a._a.astype(np.dtype(t)), a._dev) if isinstance(a, ndarray) and a.dtype.name == "bfloat16"
                  else a for a, t in zip(args, loop)) + args[len(loop):]
+
+
+def _bfloat16_reduction(fn: Any, args: tuple, kwargs: dict) -> Any:
+    """CuPy 14.2's bfloat16 sums and products accumulate in float (``_routines_math.pyx``:
+    ``bf16_loop(code=(None, None, None, 'float'))``), rounded once at the end; NumPy's would round
+    at every addition."""
+    out = kwargs.pop("out", None)
+    result = np.asarray(fn(*unwrap(args), **unwrap(kwargs), dtype=np.float32)).astype(args[0].dtype)
+    if out is None:
+        return wrap(result)
+    unwrap(out)[...] = result
+    return out
 
 
 def _cupy() -> Any:
