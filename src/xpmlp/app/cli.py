@@ -170,7 +170,7 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--class-weight", choices=["balanced"], default=None,
                    help="weigh each class by n / (classes x its rows): for imbalanced classes (classification)")
     t.add_argument("--compute-dtype", choices=["bfloat16", "float16"], default=None,
-                   help="mixed precision: the products in this type, float32 weights (torch: both; cupy: float16)")
+                   help="mixed precision: the products in this type, float32 weights (torch, cupy 14: both; cupy 13: float16)")
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")
     t.add_argument("--save", metavar="PATH", help="save the model with its preprocessing (.npz, no pickle)")
     t.add_argument("--plot", metavar="PNG", help="draw loss, validation score and learning rate per epoch "
