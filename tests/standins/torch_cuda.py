@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import time
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 import torch
@@ -291,6 +293,50 @@ class _Event:
         return 1e3 * (end.time - self.time)
 
 
+def _visible() -> list[int] | None:
+    """The physical GPUs this process sees (``XPMLP_STANDIN_VISIBLE``, per MPI rank, as in the CuPy
+    stand-in: ``"0;1"``, each rank sees its own GPU as ``cuda:0``), or None: ``cuda:i`` is GPU ``i``."""
+    spec = os.environ.get("XPMLP_STANDIN_VISIBLE")
+    return [int(g) for g in spec.split(";")[int(os.environ.get("PMI_RANK", "0"))].split(",")] if spec else None
+
+
+def _properties(device: Any = None) -> SimpleNamespace:
+    """``torch.cuda.get_device_properties``: the PCI address of the physical GPU behind ``cuda:i``
+    (PyTorch 2.x has ``pci_domain_id``, ``pci_bus_id``, ``pci_device_id``: torch/numa/binding.py)."""
+    index = _current[0] if device is None else device if isinstance(device, int) else torch.device(device).index or 0
+    physical = index if _visible() is None else _visible()[index]
+    return SimpleNamespace(name="xpmlp torch-CUDA stand-in", major=9, minor=0, total_memory=80 << 30,
+                           multi_processor_count=132, uuid=f"GPU-standin-{physical}", pci_domain_id=0,
+                           pci_bus_id=0x17 + 0x20 * physical, pci_device_id=0)
+
+
+def _distributed(dist: Any) -> dict:
+    """``torch.distributed`` over gloo for real, refusing tensors of a device type the group's backend
+    does not serve (see the module docstring): the patches for :func:`torch_cuda`."""
+    from torch.distributed.distributed_c10d import Backend, BackendConfig
+
+    init, all_reduce, get_backend = dist.init_process_group, dist.all_reduce, dist.get_backend
+    made: dict[str, Any] = {}
+
+    def init_process_group(backend: Any = None, **kwargs: Any) -> None:
+        name = str(backend or "gloo")
+        served = set(BackendConfig(Backend(name)).device_backend_map)  # PyTorch's own reading of the string
+        init("gloo", **kwargs)
+        made.update(name=name, served=served, group=dist.group.WORLD)
+
+    def reduce(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        kind = "cuda" if isinstance(tensor, CudaTensor) else tensor.device.type
+        if made.get("group") is dist.group.WORLD and kind not in made["served"]:
+            raise RuntimeError(f"No backend type associated with device type {kind}")  # ProcessGroup::getBackend
+        return all_reduce(tensor, *args, **kwargs)
+
+    def backend_of(group: Any = None) -> str:
+        return made["name"] if made.get("group") is dist.group.WORLD and group is None else get_backend(group)
+
+    return {(dist, "init_process_group"): init_process_group, (dist, "all_reduce"): reduce,
+            (dist, "get_backend"): backend_of}
+
+
 @contextlib.contextmanager
 def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
     """The stand-in for the block (see the module docstring); counters at zero, device 0 current."""
@@ -299,6 +345,7 @@ def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
     SYNCS.clear()
     UPLOADS.clear()
     _current[0] = 0
+    devices = devices if _visible() is None else len(_visible())
     patches = {
         (torch.cuda, "is_available"): lambda: True,
         (torch.cuda, "device_count"): lambda: devices,
@@ -308,11 +355,11 @@ def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
         (torch.cuda, "Event"): _Event,
         (torch.cuda, "synchronize"): lambda device=None: SYNCS.update(["synchronize"]),
         (torch.cuda, "get_device_name"): lambda device=None: "xpmlp torch-CUDA stand-in",
+        (torch.cuda, "get_device_properties"): _properties,
         (dist, "is_nccl_available"): lambda: True,
         (torch, "Generator"): _generator,
     }
-    init = dist.init_process_group
-    patches[(dist, "init_process_group")] = lambda backend=None, **kw: init("gloo" if backend == "nccl" else backend, **kw)
+    patches.update(_distributed(dist))
     saved = {key: getattr(*key) for key in patches}
     for (owner, name), value in patches.items():
         setattr(owner, name, value)
