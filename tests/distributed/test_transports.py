@@ -234,3 +234,18 @@ def test_an_nccl_only_group_refuses_cpu_tensors_and_a_cpu_model_is_staged(caplog
     assert [r.getMessage() for r in caplog.records] == [
         "torch:cpu float32 arrays are staged through host memory at every all-reduce: the process group's backend "
         "(nccl) takes no cpu tensors: make it with init_process_group(\"cpu:gloo,cuda:nccl\")"]
+
+
+@pytest.mark.parametrize("props,expected", [
+    ({"pci_domain_id": 0, "pci_bus_id": 0x3B, "pci_device_id": 0, "uuid": "GPU-1"}, "0000:3b:00"),
+    ({"uuid": "GPU-1"}, "GPU-1"),  # a torch without the PCI fields
+    ({}, "cuda:0"),
+], ids=["pci", "uuid", "neither"])
+def test_a_torch_gpu_is_known_by_its_pci_address(monkeypatch, props, expected):
+    torch = pytest.importorskip("torch")
+    from standins.torch_cuda import torch_cuda
+
+    with torch_cuda(), monkeypatch.context() as mp:  # undone inside the stand-in's block
+        be = xpmlp.resolve("torch", device="cuda:0", dtype="float32")
+        mp.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(**props))
+        assert transports._gpu_identity(be) == expected

@@ -202,6 +202,7 @@ def _gpu_identity(backend: Any) -> str:
         props = torch.cuda.get_device_properties(backend.device.index or 0)
         if hasattr(props, "pci_bus_id"):  # torch 2.x (torch/numa/binding.py reads the three)
             return f"{props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}"
+        return str(getattr(props, "uuid", backend.device))  # older torch: the GPU's UUID, one per GPU too
     return str(backend.device)
 
 
