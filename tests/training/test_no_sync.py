@@ -8,7 +8,8 @@ torch-CUDA stand-ins, which run array-api-compat's real CuPy and torch namespace
 functions included: CuPy's ``clip`` and ``sign`` assign through boolean masks) and xpmlp's CuPy
 and CUDA branches, counting for themselves.  Adam, Nesterov momentum and plain SGD,
 ``max_grad_norm``, ``alpha``, sample weights and validation data, a relu/softmax and a
-tanh/logistic/binary cross-entropy network, dense and (on CuPy) sparse inputs.
+tanh/logistic/binary cross-entropy network, dense and (on CuPy 13.6, 14.1, 14.2 and torch CUDA) sparse
+inputs; and that the counters see each kind of sync, printing a device array among them.
 """
 
 from __future__ import annotations
