@@ -102,8 +102,8 @@ def test_bad_sparse_input_is_refused():
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
 def test_torch_minibatches_are_csr_rows_and_the_coo_path_they_replace_coalesces():
-    """A torch batch is the CSR tensor of X's rows (any order, repeats, a slice), its transpose a CSC
-    view; PyTorch's own behaviour behind the choice: a COO ``index_select`` and a COO transpose give
+    """A torch batch is the CSR tensor of X's rows (any order, repeats, a slice), its transpose the CSR
+    tensor of the transposed rows; PyTorch's own behaviour behind the choice: a COO ``index_select`` and a COO transpose give
     uncoalesced tensors (their products ``coalesce()``: a sync on CUDA), and CSR has no ``.T``."""
     torch = pytest.importorskip("torch")
     from xpmlp.backends.sparse import row_taker, to_backend, transpose
@@ -116,9 +116,12 @@ def test_torch_minibatches_are_csr_rows_and_the_coo_path_they_replace_coalesces(
         assert got.layout == torch.sparse_csr and tuple(got.shape) == want.shape
         np.testing.assert_array_equal(got.crow_indices().numpy(), want.indptr)
         np.testing.assert_array_equal(got.to_dense().numpy(), want.toarray())
-        assert transpose(got).layout == torch.sparse_csc
-        np.testing.assert_allclose((transpose(got) @ torch.ones(want.shape[0], 2, dtype=torch.float64)).numpy(),
-                                   want.T @ np.ones((want.shape[0], 2)), rtol=1e-12)
+        t, want_t = transpose(got), want.T.tocsr()  # canonical: sorted columns (here: rows of X), repeats summed
+        want_t.sum_duplicates()
+        assert t.layout == torch.sparse_csr and tuple(t.shape) == want_t.shape
+        np.testing.assert_array_equal(t.crow_indices().numpy(), want_t.indptr)
+        np.testing.assert_array_equal(t.to_dense().numpy(), want_t.toarray())
+        assert transpose(t.t()).layout == torch.sparse_csr  # a CSC tensor's transpose: its CSR view
     coo = to_backend(be, X).to_sparse_coo().coalesce()
     assert not torch.index_select(coo, 0, torch.as_tensor(rows)).is_coalesced()
     assert not coo.t().is_coalesced()

@@ -122,12 +122,19 @@ def _count_sparse_reads(name: str, args: tuple) -> None:
     ``aten/src/ATen/native/cuda/Indexing.cu``); ``coalesce()`` of an uncoalesced COO tensor (its
     new ``nnz`` read back, ``aten/src/ATen/native/sparse/cuda/SparseCUDATensor.cu``), which every
     COO product with a dense matrix runs first (``s_addmm_out_sparse_dense_cuda``,
-    ``SparseCUDATensorMath.cu``).  A CSR product is cuSPARSE's ``SpMM`` and a CSC one converts to
-    CSR on the device, sizes known (``SparseBlasImpl.cpp``, ``TensorConversions.cpp``): no sync."""
+    ``SparseCUDATensorMath.cu``).  A CSR product is cuSPARSE's ``SpMM``, no sync; a CSC product
+    converts it to CSR first (``addmm_out_sparse_csr``, ``SparseBlasImpl.cpp``), and that conversion
+    copies ``nnz`` to the device with a blocking copy (``at::tensor({nnz}, ...)`` in
+    ``sparse_compressed_to_flipped``, ``TensorConversions.cpp``): a sync."""
     with torch._C.DisableTorchFunctionSubclass():  # the tensors' own attributes, uncounted
         coo = [a._plain for a in args if isinstance(a, CudaSparse) and a._plain.layout == torch.sparse_coo]
         uncoalesced = not all(a.is_coalesced() for a in coo)
-    if coo and name == "index_select":
+        csc = any(isinstance(a, CudaSparse) and a._plain.layout == torch.sparse_csc for a in args)
+    if csc and name in ("matmul", "mm", "addmm", "__matmul__", "__rmatmul__", "to_sparse_csr"):
+        SYNCS[f"sparse CSC to CSR: nnz copied in ({name})"] += 1
+    if not coo:
+        return
+    if name == "index_select":
         SYNCS["sparse COO index_select"] += 1
     elif uncoalesced and name in ("coalesce", "matmul", "mm", "addmm", "__matmul__", "__rmatmul__", "to_sparse_csr"):
         SYNCS[f"sparse COO coalesce ({name})"] += 1

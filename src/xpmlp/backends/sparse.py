@@ -52,11 +52,29 @@ def _is_torch_sparse(x: Any) -> bool:
 
 
 def transpose(x: Any) -> Any:
-    """``x.T`` of a 2-D dense array or sparse matrix of any backend; ``x.t()`` of a torch CSR or
-    CSC tensor (a view of the other compressed layout), whose ``.T`` PyTorch does not implement."""
-    if getattr(x, "layout", None) is not None and str(x.layout) in ("torch.sparse_csr", "torch.sparse_csc"):
-        return x.t()
-    return x.T
+    """``x.T`` of a 2-D dense array or sparse matrix of any backend.  A torch CSR tensor (whose ``.T``
+    PyTorch does not implement) gives the CSR tensor of its transpose, made on the device with
+    sizes known on the host: its CSC view (``.t()``) would be converted to CSR by every product,
+    and that conversion copies ``nnz`` to the device with a blocking copy, a sync
+    (``sparse_compressed_to_flipped``, ``aten/src/ATen/native/TensorConversions.cpp``, PyTorch 2.x)."""
+    layout = str(getattr(x, "layout", ""))
+    if layout == "torch.sparse_csr":
+        return _torch_csr_transposed(x)
+    return x.t() if layout == "torch.sparse_csc" else x.T
+
+
+def _torch_csr_transposed(x: Any) -> Any:
+    import torch
+
+    crow, col, values = x.crow_indices(), x.col_indices(), x.values()
+    n_rows, n_cols = x.shape
+    k = torch.arange(col.shape[0], dtype=crow.dtype, device=crow.device)  # the stored entries, in row order
+    row = torch.searchsorted(crow[1:], k, right=True)  # ... and the row each is in
+    order = torch.sort(col * n_rows + row).indices  # column-major order: the transpose's rows
+    col_sorted = torch.index_select(col, 0, order)
+    starts = torch.searchsorted(col_sorted, torch.arange(n_cols + 1, dtype=col.dtype, device=col.device))
+    return torch.sparse_csr_tensor(starts, torch.index_select(row, 0, order), torch.index_select(values, 0, order),
+                                   size=(n_cols, n_rows), check_invariants=False)
 
 
 def is_sparse(x: Any) -> bool:
