@@ -35,6 +35,8 @@ DEVICE_COUNT = len(VISIBLE)
 def pci_bus_id(device_id: int) -> str:
     """The PCI bus id of visible device ``device_id`` (``cudaDeviceGetPCIBusId``'s form): one per physical GPU."""
     return f"0000:{0x17 + 0x20 * VISIBLE[device_id]:02X}:00.0"
+
+
 SYNCS: collections.Counter = collections.Counter()
 UPLOADS: collections.Counter = collections.Counter()
 _local = threading.local()

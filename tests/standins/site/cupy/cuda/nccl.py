@@ -5,9 +5,11 @@
 * ``ok`` (default): a working NCCL.  ``NcclCommunicator(ndev, uid, rank)`` is collective, like
   ``ncclCommInitRank``: it returns when every rank has joined (a rank that never joins leaves
   the others waiting, as NCCL does); two ranks on one GPU of one host fail with NCCL's
-  "Duplicate GPU detected", GPUs told apart by PCI bus id as NCCL does (``busId`` in its peer info),
-  not by the device ordinal each process sees.  ``allReduce`` sums ``count`` elements of ``datatype`` at the given
-  device addresses, whatever the buffers hold (a wrong datatype reduces garbage, as NCCL would);
+  "Duplicate GPU detected", GPUs told apart by PCI bus id as NCCL does (``busId`` in its peer
+  info), not by the device ordinal each process sees.  ``allReduce`` sums ``count`` elements of
+  ``datatype`` at the given device addresses, whatever the buffers hold (a wrong datatype reduces
+  garbage, as NCCL would), at once: the stand-in runs every kernel at once, so stream order holds,
+  but NCCL's asynchrony (the sum visible after the stream syncs) is not modelled;
 * ``missing``: CuPy from pip without NCCL: the module has ``available = False`` and nothing else;
 * ``init-fails:R``: initialisation fails on rank R alone, before it joins (the others wait).
 """
