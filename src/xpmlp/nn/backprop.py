@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..backends.arrays import ArrayOps, ops_for
+from ..backends.sparse import transpose
 from .activations import Activation
 from .losses import Loss
 
@@ -221,7 +222,7 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
         delta = xp.astype(delta, Ws[-1].dtype)  # delta^L in the products' precision
     for i in range(L - 1, -1, -1):
         deltas[i] = delta
-        grad_W[i] = ops.matmul(trace.a[i].T, delta, out_W[i])  # dC/dW^l = (a^{l-1})^T delta^l
+        grad_W[i] = ops.matmul(transpose(trace.a[i]), delta, out_W[i])  # dC/dW^l = (a^{l-1})^T delta^l
         grad_b[i] = ops.sum_rows(delta, out_b[i])  # dC/db^l = sum over the batch of delta^l
         if i > 0:
             g = ops.matmul(delta, Ws[i].T, None if ws is None else ws.g[i])  # dC/da^{l-1} = delta^l (W^l)^T

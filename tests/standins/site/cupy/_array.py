@@ -272,8 +272,17 @@ class ndarray:
     def __len__(self) -> int:
         return len(self._a)
 
-    def __repr__(self) -> str:
-        return f"array({np.array2string(self._a, separator=', ')}, device={self._dev})"
+    def __repr__(self) -> str:  # CuPy 14.2 (cupy/_core/core.pyx): repr/str/format of self.get(), a sync
+        _standin.sync("repr")
+        return repr(self._a)
+
+    def __str__(self) -> str:
+        _standin.sync("str")
+        return str(self._a)
+
+    def __format__(self, spec: str) -> str:
+        _standin.sync("format")
+        return format(self._a, spec)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))

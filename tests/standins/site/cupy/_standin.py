@@ -27,6 +27,29 @@ import warnings
 
 #: Simulated GPUs (``XPMLP_STANDIN_GPUS``, default 2: so that "the other device" exists).
 DEVICE_COUNT = int(os.environ.get("XPMLP_STANDIN_GPUS", "2"))
+
+
+def _visible() -> list[int]:
+    """The physical GPUs this process sees, device 0 first.  ``XPMLP_STANDIN_VISIBLE`` gives them
+    per MPI rank, as each rank's own ``CUDA_VISIBLE_DEVICES`` would: ``"0;1"``, rank 0 sees GPU 0
+    and rank 1 sees GPU 1, each as its device 0; ``"0;0"``, both see GPU 0.  Unset: every process
+    sees GPUs ``0 .. DEVICE_COUNT - 1``."""
+    spec = os.environ.get("XPMLP_STANDIN_VISIBLE")
+    if not spec:
+        return list(range(DEVICE_COUNT))
+    mine = spec.split(";")[int(os.environ.get("PMI_RANK", "0"))]
+    return [int(g) for g in mine.split(",")]
+
+
+VISIBLE = _visible()
+DEVICE_COUNT = len(VISIBLE)
+
+
+def pci_bus_id(device_id: int) -> str:
+    """The PCI bus id of visible device ``device_id`` (``cudaDeviceGetPCIBusId``'s form): one per physical GPU."""
+    return f"0000:{0x17 + 0x20 * VISIBLE[device_id]:02X}:00.0"
+
+
 SYNCS: collections.Counter = collections.Counter()
 UPLOADS: collections.Counter = collections.Counter()
 #: Whether the simulated devices can access each other's memory (NVLink or PCIe P2P).
