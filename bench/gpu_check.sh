@@ -113,10 +113,11 @@ else
     cases="cupy-standin,torch-standin"
     pick="cupy-standin or torch-standin"
 fi
+dirs=(tests/backends tests/nn tests/training tests/optim)  # the GPU paths first; the rest as time allows
+[ "$dry" = 1 ] || dirs+=(tests/estimators tests/io tests/app tests/diagnostics)
 cap="${XPMLP_GPU_CHECK_TEST_CAP:-90}"
-step tests "$cap" env XPMLP_TEST_BUDGET=$((cap - 12)) XPMLP_TEST_BACKENDS="$cases" "$py" -m pytest -x -q \
-    -p no:cacheprovider -p gpu_budget tests/backends tests/nn tests/training tests/optim tests/estimators \
-    tests/io tests/app tests/diagnostics -k "$pick"
+step tests "$cap" env XPMLP_TEST_BUDGET=$((cap - 15)) XPMLP_TEST_BACKENDS="$cases" "$py" -m pytest -x -q \
+    -p no:cacheprovider -p gpu_budget "${dirs[@]}" -k "$pick"
 quick=()
 [ "$dry" = 1 ] && quick=(--quick)  # float32 only: the stand-ins are slow
 step selftest 50 "$py" bench/gpu_common.py "${dryflag[@]}" -m xpmlp selftest --backend cupy torch "${quick[@]}" \

@@ -99,19 +99,20 @@ def main(argv: list[str]) -> int:
     if "--gpus" in argv:
         print(gpu_count())
         return 0
-    import numpy
-
-    import xpmlp
-
-    print(f"machine on {label(dry)}: python {platform.python_version()} ({sys.executable}), numpy {numpy.__version__}, "
-          f"xpmlp {xpmlp.__version__}")
+    print(f"machine on {label(dry)}: python {platform.python_version()} ({sys.executable}), "
+          f"{platform.machine()}, {platform.platform()}")
     print("packages: " + ", ".join(f"{d} {version(d)}" for d in (
-        "array-api-compat", "array-api-strict", "array-api-extra", "ml_dtypes", "scipy", "scikit-learn", "pytest",
-        "hypothesis", "mpich")))
+        "numpy", "array-api-compat", "array-api-strict", "array-api-extra", "ml_dtypes", "scipy", "scikit-learn",
+        "pytest", "hypothesis", "mpich")))
     cupy_facts()
     torch_facts()
     mpi_facts()
-    print("xpmlp backends:")
+    try:
+        import xpmlp
+    except ImportError as exc:
+        print(f"xpmlp: cannot be imported: {exc}")
+        return 1
+    print(f"xpmlp {xpmlp.__version__} ({xpmlp.__file__}); backends:")
     for name, why in xpmlp.available_backends().items():
         print(f"  {name:17s} {why}")
     print(f"GPUs: {gpu_count()}")

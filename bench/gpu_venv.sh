@@ -35,6 +35,10 @@ if [ -z "$missing" ]; then
 fi
 "$py" -m venv --system-site-packages --without-pip "$venv" || exit 1
 vpy="$venv/bin/python"
+# If PYTHON is itself a venv's (as in many images), --system-site-packages reaches only its base
+# interpreter's packages: a .pth file puts PYTHON's own site directories after the venv's.
+"$py" -c "import site; print('\n'.join(site.getsitepackages() + [site.getusersitepackages()]))" \
+    > "$("$vpy" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_machine_site.pth" || exit 1
 missing=$(missing_in "$vpy")
 if ! ls "$wheels"/*.whl >/dev/null 2>&1; then
     echo "missing: $missing; and no wheels in $wheels (make them with bash bench/gpu_wheels.sh, and carry $wheels)"
