@@ -81,7 +81,7 @@ if [ "$dry" = 1 ]; then
 else
     say "xpmlp GPU check"
 fi
-say "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), host $(hostname), $py"
+say "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), host ${HOSTNAME:-?}, $py"
 
 rm -rf "$venv"
 step install 30 bash bench/gpu_venv.sh "$py" "$venv" .whl
@@ -134,6 +134,7 @@ step speed 55 "$py" bench/gpu_speed.py "${dryflag[@]}" --json "$out/speed.jsonl"
 verdict="every step passed"
 [ "$failed" = 1 ] && verdict="SOME STEPS FAILED"
 printf '%s\n' "${steps[@]}" | grep -q could-not-run && verdict="$verdict; some could not run"
-say "${tag}summary: $verdict ($(IFS=,; echo "${steps[*]}" | sed 's/,/, /g')), in $SECONDS s"
+checks=$(cat "$out"/*.txt | grep '^RESULT ' | cut -d' ' -f2 | sort | uniq -c | awk '{printf "%s%d %s", NR > 1 ? ", " : "", $1, $2}')
+say "${tag}summary: $verdict; steps: $(IFS=,; echo "${steps[*]}" | sed 's/,/, /g'); checks: ${checks:-none}; in $SECONDS s"
 [ "$dry" = 1 ] && say "(dry run: stand-in results on the CPU, not GPU results)"
 exit "$failed"

@@ -7,7 +7,9 @@ one GPU, with CuPy and then with torch CUDA; each prints the transport xpmlp cho
 all-reduce (NCCL or torch.distributed where every rank has a GPU of its own; two ranks on one GPU
 are staged through host memory, and xpmlp says why).  Rank 0 then fits the whole data set alone:
 both ranks must hold the same weights, bitwise, and those of the one process within float32's
-tolerance for a trajectory (norm-relative 1e-4, as the test suite's).  ``--dry-run``: the
+tolerance for a trajectory (norm-relative 1e-4, as the test suite's).  Last, whether NCCL itself
+takes both ranks on the one GPU in one communicator (it refuses duplicate GPUs: the reason xpmlp
+stages through host memory there), and sums right if it does.  ``--dry-run``: the
 stand-ins (one simulated GPU), on the CPU; not a GPU result.
 """
 
@@ -18,7 +20,7 @@ import sys
 
 import numpy as np
 
-from gpu_common import Results, dry_run, gpu_backends, label, usable
+from gpu_common import CouldNotRun, Results, dry_run, gpu_backends, label, usable
 
 import xpmlp
 from xpmlp.distributed import MPICommunicator, shard
@@ -64,6 +66,32 @@ def check(backend: str, comm: MPICommunicator) -> str:
     return f"{comm.size} ranks, transport {transport}; ranks bitwise equal; off one process by {err:.1e}"
 
 
+def nccl_two_ranks_one_gpu() -> str:
+    """Whether this NCCL takes every rank on the one GPU in one communicator (xpmlp's rule assumes not)."""
+    usable("cupy")
+    import cupy
+    from cupy.cuda import nccl
+    from mpi4py import MPI
+
+    if not getattr(nccl, "available", False):
+        raise CouldNotRun("CuPy has no NCCL here")
+    world = MPI.COMM_WORLD
+    uid = world.bcast(nccl.get_unique_id() if world.rank == 0 else None)
+    try:
+        comm = nccl.NcclCommunicator(world.size, uid, world.rank)
+    except nccl.NcclError as exc:
+        return f"NCCL {nccl.get_version()} refuses it ({exc}), so host staging above is the way"
+    try:
+        x = cupy.full(8, world.rank + 1, dtype=cupy.float32)
+        stream = cupy.cuda.get_current_stream()
+        comm.allReduce(x.data.ptr, x.data.ptr, 8, nccl.NCCL_FLOAT32, nccl.NCCL_SUM, stream.ptr)
+        stream.synchronize()
+        assert (cupy.asnumpy(x) == world.size * (world.size + 1) / 2).all(), cupy.asnumpy(x)
+    finally:
+        comm.destroy()
+    return f"NCCL {nccl.get_version()} accepts it and sums right (xpmlp still stages: one GPU per rank is its rule)"
+
+
 def main(argv: list[str]) -> int:
     dry = dry_run(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,6 +103,8 @@ def main(argv: list[str]) -> int:
         print(f"data-parallel fit, {comm.size} ranks, on {label(dry)}", flush=True)
     for backend in gpu_backends():
         results.run(f"{backend} float32 on {comm.size} ranks vs 1 process", lambda: check(backend, comm))
+    # last: should an NCCL hang on it, the step's time limit loses only this line
+    results.run(f"NCCL communicator of {comm.size} ranks on one GPU", nccl_two_ranks_one_gpu)
     return results.exit_status()
 
 

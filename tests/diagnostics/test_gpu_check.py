@@ -94,12 +94,13 @@ def test_the_dry_run_gives_every_section_on_the_standins(tmp_path):
     results = [json.loads(ln) for name in ("nosync", "nccl", "mpi", "speed") for ln in open(out / f"{name}.jsonl")]
     assert results and all(r["standin"] for r in results)
     assert all("[stand-in]" in ln for ln in lines if ln.startswith("    pass ") or ln.startswith("    fail "))
-    failed = {r["what"].split(":")[0] for r in results if r["outcome"] == "fail"}
+    failed = {r["what"].split(": ")[0] for r in results if r["outcome"] == "fail"}
     assert failed == expected_failures, failed
-    passed = {r["what"].split(":")[0] for r in results if r["outcome"] == "pass"}
+    passed = {r["what"].split(": ")[0] for r in results if r["outcome"] == "pass"}
     assert {"cupy dense float32", "torch:cuda sparse float32", "cupy.cuda.nccl 1-rank all-reduce",
             "torch.distributed nccl 1-rank all-reduce", "cupy float32 on 2 ranks vs 1 process",
-            "torch:cuda float32 on 2 ranks vs 1 process", "xpmlp-cupy", "xpmlp-torch-cuda-bf16"} <= passed
+            "torch:cuda float32 on 2 ranks vs 1 process", "NCCL communicator of 2 ranks on one GPU", "xpmlp-cupy",
+            "xpmlp-torch-cuda-bf16"} <= passed
     assert "transport HostStaging" in (out / "mpi.txt").read_text()  # one GPU, two ranks: staged, and said
     assert json.loads((out / "selftest.json").read_text())["ok"]
     assert done.returncode == (1 if expected_failures else 0), summary
