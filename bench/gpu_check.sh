@@ -134,7 +134,7 @@ step speed 55 "$py" bench/gpu_speed.py "${dryflag[@]}" --json "$out/speed.jsonl"
 verdict="every step passed"
 [ "$failed" = 1 ] && verdict="SOME STEPS FAILED"
 printf '%s\n' "${steps[@]}" | grep -q could-not-run && verdict="$verdict; some could not run"
-checks=$(cat "$out"/*.txt | grep '^RESULT ' | cut -d' ' -f2 | sort | uniq -c | awk '{printf "%s%d %s", NR > 1 ? ", " : "", $1, $2}')
+checks=$(cat "$out"/*.txt | grep '^RESULT ' | cut -d' ' -f2 | sort | uniq -c | awk '{printf "%s%d %s", (NR > 1 ? ", " : ""), $1, $2}')
 say "${tag}summary: $verdict; steps: $(IFS=,; echo "${steps[*]}" | sed 's/,/, /g'); checks: ${checks:-none}; in $SECONDS s"
 [ "$dry" = 1 ] && say "(dry run: stand-in results on the CPU, not GPU results)"
 exit "$failed"
