@@ -29,11 +29,12 @@ dry=0
 mkdir -p "$out" && out="$(cd "$out" && pwd)"
 cd "$(dirname "$0")/.."
 py="${PYTHON:-python3}"
-py="$(command -v "$py")"
+py="$(command -v "$py")" || { echo "gpu_check.sh: no Python '${PYTHON:-python3}' here (set PYTHON)" >&2; exit 2; }
 venv="${XPMLP_GPU_VENV:-/tmp/xpmlp-gpu-venv}"
 budget=390
 summary="$out/summary.txt"
 : > "$summary"
+rm -f "$out"/*.jsonl "$out/STAND-IN-RESULTS.txt"  # the JSON lines are appended to: start afresh
 failed=0
 steps=()
 tag=""
@@ -83,7 +84,7 @@ else
 fi
 say "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), host ${HOSTNAME:-?}, $py"
 
-rm -rf "$venv"
+[ -f "$venv/pyvenv.cfg" ] && rm -rf "$venv"  # a venv of an earlier run (nothing else is removed)
 step install 30 bash bench/gpu_venv.sh "$py" "$venv" .whl
 if [ -x "$venv/bin/python" ]; then
     py="$venv/bin/python"
