@@ -25,6 +25,7 @@ from .._version import __version__
 from ..backends.backend import BackendError
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
+from .cells import printable
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
 from .workflows import DATASETS
 
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", metavar="OUT.csv", help="write the predictions here; '-' or none: standard "
                     "output")
     pr.add_argument("--proba", action="store_true", help="also write each class's probability")
+    pr.add_argument("--raw-cells", action="store_true", help="write text cells as they are (default: a cell "
+                    "starting with = + - @ that is not a number gets a ' first, so spreadsheets show it as text)")
     pr.add_argument("--id", action="append", default=[], metavar="COL", help="write this column first to join the "
                     "predictions back (repeatable; default: the model's ID columns where the file has them, else "
                     "the row number)")
@@ -175,5 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (BackendError, ValueError, OSError, ImportError, DivergenceError) as exc:  # one clear line
-        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {exc}\n")
+        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {printable(str(exc))}\n")
+    except MemoryError as exc:
+        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: out of memory{f' ({exc})' if str(exc) else ''}: the input is "
+                    "too large for this machine's memory (fewer rows or columns, or a smaller model)\n")
+    except RecursionError:
+        parser.exit(EXIT_BAD_INPUT, "xpmlp: error: the input is nested too deeply to read (a corrupt or "
+                    "crafted file?)\n")
 

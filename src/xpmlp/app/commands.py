@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io as _io
 import os
 import sys
 import time
@@ -21,6 +22,8 @@ import numpy as np
 
 from .. import io
 from ..backends.backend import available_backends, resolve
+from ..io.files import check_outputs, replace_atomically, require_regular
+from .cells import formula_safe, printable
 from .features import UnseenCategoryWarning
 from .tables import read_table
 from .workflows import (
@@ -40,6 +43,7 @@ EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
 def _read(args: argparse.Namespace, target: Any = None) -> Any:
+    require_regular(args.data, "data file")  # a FIFO would block for ever, /dev/zero fill the memory
     return read_table(args.data, target, sep=args.sep, header=args.header, decimal=args.decimal)
 
 
@@ -77,6 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("give a data file or --dataset, not both")
     if args.data and args.target is None:
         raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
+    check_outputs({"--save": args.save, "--plot": args.plot}, [args.data] if args.data else [])  # before training
     table = _read(args, args.target) if args.data else load_dataset(args.dataset or "digits")
     layout = f" ({table.layout})" if table.layout else ""
     print(f"{args.data or args.dataset or 'digits'}{layout}: {table.X.shape[0]} rows, {len(table.columns)} columns "
@@ -122,6 +127,8 @@ def _report(model: Any, elapsed: float) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     resolve(args.backend)  # refused before any file is read
+    to_file = args.output not in (None, "-")
+    check_outputs({"-o": args.output if to_file else None}, [args.model, args.data])
     net, pre = load_model(args.model, backend=args.backend)
     table = _read(args)
     ids = args.id or [c for c in pre.ids if c in table.columns]
@@ -130,14 +137,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with _data_warnings():
         predicted, outputs = predict_table(net, pre, table)
     header, rows = prediction_rows(pre, table, predicted, outputs, ids, args.proba)
-    to_file = args.output not in (None, "-")
-    with (open(args.output, "w", newline="", encoding="utf-8") if to_file else contextlib.nullcontext(sys.stdout)) as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-    if to_file:
-        print(f"{len(rows)} predictions written to {args.output} (columns {', '.join(header)})")
+    if not args.raw_cells:  # no cell a spreadsheet would run as a formula
+        header, rows = [formula_safe(c) for c in header], [[formula_safe(c) for c in row] for row in rows]
+    if to_file:  # whole or not at all: a full disk leaves no partial file
+        replace_atomically(args.output, lambda f: _write_csv(f, header, rows))
+        print(printable(f"{len(rows)} predictions written to {args.output} (columns {', '.join(header)})"))
+    else:
+        if sys.stdout.isatty():  # no label drives the terminal
+            header, rows = [printable(str(c)) for c in header], [[printable(str(c)) for c in row] for row in rows]
+        csv.writer(sys.stdout, lineterminator="\n").writerows([header, *rows])
     return 0
+
+
+def _write_csv(f: Any, header: list, rows: list) -> None:
+    text = _io.TextIOWrapper(f, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text.flush()
+    text.detach()  # the caller fsyncs and closes the file
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -152,7 +170,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"accuracy: {value:.4f} on {len(table.y)} rows")
     C = confusion(pre, table.y, predicted)
-    names = [str(c) for c in pre.classes]
+    names = [printable(str(c)) for c in pre.classes]
     width = max(6, *(len(n) for n in names))
     print("confusion matrix (rows: true class, columns: predicted)")
     print(" " * width + "".join(f"  {n:>{width}}" for n in names))
@@ -163,7 +181,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     ck = io.load(args.model, backend="numpy")
-    print(f"{args.model}: {ck.net}")
+    print(printable(f"{args.model}: {ck.net}"))
     if ck.history is not None and ck.history.epochs:
         print(f"trained {ck.history.epochs} epochs ({ck.history.stop_reason})")
     if "preprocessing" not in ck.extra:
@@ -171,7 +189,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     _, pre = load_model(args.model, backend="numpy")
     for line in pre.describe():
-        print(line)
+        print(printable(line))
     return 0
 
 
@@ -179,13 +197,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import to_onnx
 
     resolve(args.backend)
+    check_outputs({"output": args.output}, [args.model])
     net, pre = load_model(args.model, backend="numpy")
     to_onnx(net, args.output, preprocessor=pre)
     shown = ", ".join(f"{f.name!r} ({'double, NaN' if f.kind == 'number' else 'string, empty'} for a gap)"
                       for f in pre.features[:4])
-    print(f"wrote {args.output}: one input per column, each (batch, 1): {shown}"
+    print(printable(f"wrote {args.output}: one input per column, each (batch, 1): {shown}"
           f"{', ...' if len(pre.features) > 4 else ''}; output Y (batch, {net.sizes[-1]})"
-          + (f": the probabilities of {', '.join(map(str, pre.classes))}" if pre.task == "classification" else ""))
+          + (f": the probabilities of {', '.join(map(str, pre.classes))}" if pre.task == "classification" else "")))
     return 0
 
 
@@ -215,6 +234,7 @@ def cmd_backends(_: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from ..diagnostics.selftest import selftest
 
+    check_outputs({"--json": args.json}, [])  # before the checks run, not after
     return 0 if selftest(args.backend, args.json, args.quick)["ok"] else 1
 
 

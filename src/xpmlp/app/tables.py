@@ -308,5 +308,8 @@ def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[
         held.append(rows[:k])
     held = np.sort(np.concatenate(held))
     if held.size == 0 or held.size == n:
-        raise DataError(f"cannot hold out {fraction:.0%} of {n} rows by class; there are too few rows")
+        classes = len(np.unique(labels))
+        why = (f"{classes} classes for {n} rows: too few rows per class (is the target an ID, or a number to "
+               "predict with --task regression?)" if classes > n / 2 else "there are too few rows")
+        raise DataError(f"cannot hold out {fraction:.0%} of {n} rows by class; {why}")
     return np.setdiff1d(np.arange(n), held), held

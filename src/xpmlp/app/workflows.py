@@ -24,7 +24,7 @@ from ..nn.network import MLP
 from ..nn.objective import objective
 from ..backends.arrays import scalar_like
 from ..optim.optimizers import Optimizer, make_optimizer
-from .preprocessing import Preprocessor
+from .preprocessing import MAX_TARGET, Preprocessor
 from .tables import DataError, Table, infer_task, split_rows
 from ..training.loop import fit
 
@@ -115,6 +115,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
+    _check_finite_target(table)
     task = task or infer_task(table.y)
     rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
     train = table.take(rows_tr)
@@ -140,6 +141,19 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     return model
 
 
+def _check_finite_target(table: Table) -> None:
+    """Refuse a target of numbers with one that is not finite or beyond +-:data:`MAX_TARGET` (text
+    ``inf`` would become a class, 1e308 overflow the scaling); labels that are not numbers pass."""
+    try:
+        values = np.asarray(table.y).astype(np.float64)
+    except (TypeError, ValueError):
+        return
+    bad = np.flatnonzero(~(np.abs(values) <= MAX_TARGET))
+    if bad.size:
+        raise DataError(f"{table.source}: target {table.target!r}, {table.where(bad[0])} is {str(table.y[bad[0]])[:24]}: "
+                        f"targets must be finite numbers within +-{MAX_TARGET:g} (rescale them, or fix the row)")
+
+
 def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
     """``(communicator, rows)``: under ``mpiexec -n P`` every process trains on its shard of the
     ``n`` training rows; otherwise one process takes them all."""
@@ -155,7 +169,12 @@ def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
 def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray, np.ndarray]:
     """``(predictions (n,), outputs (n, k))``: labels or values, and the network's outputs."""
     outputs = np.asarray(net.backend.to_numpy(net.predict(pre.transform(table))), dtype=np.float64)
-    return pre.decode(outputs), outputs
+    predicted = pre.decode(outputs)
+    broken = ~np.isfinite(outputs).all(axis=1) if pre.task == "classification" else ~np.isfinite(predicted)
+    if broken.any():
+        raise DataError(f"{table.source}: the model's predictions for {int(broken.sum())} row(s) are not finite "
+                        f"(first: {table.where(int(np.flatnonzero(broken)[0]))}); nothing written")
+    return predicted, outputs
 
 
 def score(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> float:
@@ -164,6 +183,7 @@ def score(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> flo
     predicted, outputs = predict_table(net, pre, table)
     if pre.task == "classification":  # encode refuses labels the model has never seen, naming them
         return float(np.mean(np.argmax(pre.encode(table.y), axis=1) == np.argmax(outputs, axis=1)))
+    _check_finite_target(table)  # 1e308 would overflow the sums of squares: R^2 nan
     y = np.asarray(table.y, dtype=np.float64)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     ss_res = float(np.sum((y - predicted) ** 2))
@@ -202,9 +222,13 @@ def load_model(path: Any, backend: Any = None) -> tuple[MLP, Preprocessor]:
         raise io.ModelFileError(f"{path}: the model carries no preprocessing record; it was not saved by "
                                 "`xpmlp train --save` or xpmlp.app.workflows.save_model")
     try:
-        return ck.net, Preprocessor.from_dict(record)
+        pre = Preprocessor.from_dict(record)
     except ValueError as exc:
         raise io.ModelFileError(f"{path}: {exc}") from exc
+    if (len(pre.encoded), pre.n_outputs) != (ck.net.sizes[0], ck.net.sizes[-1]):
+        raise io.ModelFileError(f"{path}: the preprocessing record gives {len(pre.encoded)} inputs and {pre.n_outputs} "
+                                f"outputs ({pre.task}), the network has {ck.net.sizes[0]} and {ck.net.sizes[-1]}")
+    return ck.net, pre
 
 
 def prediction_rows(pre: Preprocessor, table: Table, predicted: np.ndarray, outputs: np.ndarray,
