@@ -275,7 +275,8 @@ def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
                         "drop the rows without a target first")
     if bad.size:
         return texts.astype(str)
-    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+    whole = np.all(values == np.round(values)) and np.all(np.abs(values) <= 2.0**53)  # 1e200 is no int64
+    return values.astype(np.int64) if whole else values
 
 
 def infer_task(y: np.ndarray) -> str:

@@ -137,15 +137,13 @@ def _fitted_problem(est: Any, attrs: dict[str, Any], net: Any) -> str | None:
     counts = {k: attrs[k] for k in _SCALARS if k != "out_activation_"}
     if any(type(v) is not int or v < 0 for v in counts.values()):
         return f"fitted counts {counts} are not all whole numbers >= 0"
-    want = {"n_features_in_": net.sizes[0], "n_outputs_": net.sizes[-1], "n_layers_": len(net.sizes),
-            "out_activation_": est._output_layer()[0]}
-    wrong = {k: attrs[k] for k, v in want.items() if attrs[k] != v}
-    if wrong:
-        return f"{wrong} (the network has {want})"
     labels = est._outputs_for_labels()
     if labels is not None and labels != net.sizes[-1]:
         return f"its labels need {labels} outputs, the network has {net.sizes[-1]}"
-    return None
+    want = {"n_features_in_": net.sizes[0], "n_outputs_": net.sizes[-1], "n_layers_": len(net.sizes),
+            "out_activation_": est._output_layer()[0]}
+    wrong = {k: attrs[k] for k, v in want.items() if attrs[k] != v}
+    return f"{wrong} (the network has {want})" if wrong else None
 
 
 def _hyperparameters(meta: dict[str, Any], backend: Any, dtype: str | None) -> dict[str, Any]:
