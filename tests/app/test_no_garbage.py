@@ -176,7 +176,6 @@ def test_memory_and_recursion_errors_are_one_line(monkeypatch, capsys, error, me
     refused(["backends"], capsys, message)
 
 
-def test_an_error_message_carrying_a_label_does_not_drive_the_terminal(trained, capsys):
+def test_an_error_message_carrying_a_name_does_not_drive_the_terminal(trained, tmp_path, capsys):
     d, data, model, _, _ = trained
-    refused(["predict", model, data, "--id", "\x1b[2J"], capsys,
-            f"{data}: no column '\\x1b[2J'; the columns are id, a, b, label")
+    refused(["predict", model, tmp_path / "\x1b[2Jx.csv"], capsys, f"{tmp_path}/\\x1b[2Jx.csv: no such file")
