@@ -119,3 +119,18 @@ def test_predict_keeps_the_permissions_of_the_file_it_replaces(trained, tmp_path
     os.chmod(out, 0o600)
     assert main(["predict", str(model), str(data), "-o", str(out)]) == 0
     assert out.read_text().startswith("row,predicted_label\n1,") and os.stat(out).st_mode & 0o777 == 0o600
+
+
+def test_training_curves_are_written_in_the_format_their_name_gives(trained, tmp_path):
+    pytest.importorskip("matplotlib", reason="plotting needs matplotlib: pip install 'xpmlp[plot]'")
+    from xpmlp.app import plotting
+    from xpmlp.history import History
+
+    d, data, _ = trained
+    assert main(["train", str(data), "--target", "label", "--hidden", "4", "--epochs", "2", "--no-progress",
+                 "--plot", str(tmp_path / "c.svg")]) == 0
+    assert b"<svg" in (tmp_path / "c.svg").read_bytes()
+    history = History()
+    history.loss, history.learning_rate = [1.0, 0.5], [0.1, 0.1]
+    plotting.plot_history(history, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")

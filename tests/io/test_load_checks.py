@@ -94,6 +94,13 @@ EDITS = {
     "schedule-no-config": (schedule(lambda s: s.pop("config")), "malformed schedule record: 'config'"),
     "schedule-bad-config": (schedule(lambda s: s["config"].update(factor=2.0)),
                             "malformed schedule record: factor must be in (0, 1), got 2.0"),
+    "extra-not-a-mapping": (lambda m, a: m.update(extra=5), "the extra record is not a mapping"),
+    "hyperparameters-not-a-mapping": (lambda m, a: m.update(hyperparameters=[1, 2]),
+                                      "the hyperparameters record is not a mapping"),
+    "activation-parameter-absurd": (lambda m, a: m["architecture"].update(hidden_activation="leaky_relu:slope=-2e3"),
+                                    "activation leaky_relu:slope=-2000.0: parameters must lie within +-1000"),
+    "outputs-overflow": (lambda m, a: listed(m, a, "W.1", np.full((5, 2), 3e38, np.float32)),
+                         "the model's outputs are not finite even on ordinary inputs (a corrupt or crafted file?)"),
 }
 
 
