@@ -87,3 +87,11 @@ def test_mostly_negative_sample_weights_are_refused_as_such():
     w[:5] = 1.0
     with pytest.raises(ValueError, match="^Negative values in data passed to `sample_weight`"):
         MLPRegressor(max_iter=2).fit(X, X[:, 0], sample_weight=w)
+
+
+def test_an_estimator_file_without_its_history_is_refused(saved, tmp_path):
+    path, _ = saved
+    bad = edited(path, tmp_path / "bad.npz", lambda m, a: m.update(history=None))
+    with pytest.raises(ModelFileError) as exc:
+        MLPClassifier.load(bad)
+    assert str(exc.value) == f"{bad}: estimator record does not match its network: no training history"
