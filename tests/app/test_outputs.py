@@ -134,3 +134,14 @@ def test_training_curves_are_written_in_the_format_their_name_gives(trained, tmp
     history.loss, history.learning_rate = [1.0, 0.5], [0.1, 0.1]
     plotting.plot_history(history, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_selftest_writes_its_json_report_whole(tmp_path, capsys):
+    import json
+
+    from xpmlp.diagnostics.selftest import selftest
+
+    assert main(["selftest", "--quick", "--backend", "numpy", "--json", str(tmp_path / "r.json")]) in (0, 1)
+    assert os.listdir(tmp_path) == ["r.json"] and "cases" in json.loads((tmp_path / "r.json").read_text())
+    report = selftest(["numpy"], str(tmp_path / "lib.json"), quick=True, echo=False)  # the library writes it too
+    assert json.loads((tmp_path / "lib.json").read_text())["ok"] == report["ok"]

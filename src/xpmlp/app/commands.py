@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import csv
 import io as _io
+import json
 import os
 import sys
 import time
@@ -60,7 +61,7 @@ def _data_warnings() -> Iterator[None]:
     finally:
         for w in caught:
             if issubclass(w.category, UnseenCategoryWarning):
-                print(f"xpmlp: warning: {w.message}", file=sys.stderr)
+                print(f"xpmlp: warning: {printable(str(w.message))}", file=sys.stderr)
             else:
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
@@ -108,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _report(model: Any, elapsed: float) -> None:
     h, metric = model.history, "accuracy" if model.preprocessor.task == "classification" else "R^2"
     for note in model.notes:
-        print(f"note: {note}")
+        print(printable(f"note: {note}"))
     print(f"model: {model.net}")
     if h.stop_reason == "interrupted":
         print(f"interrupted: kept the model as it was after epoch {h.epochs}" if h.epochs else
@@ -235,7 +236,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from ..diagnostics.selftest import selftest
 
     check_outputs({"--json": args.json}, [])  # before the checks run, not after
-    return 0 if selftest(args.backend, args.json, args.quick)["ok"] else 1
+    report = selftest(args.backend, None, args.quick)
+    if args.json:  # whole or not at all
+        replace_atomically(args.json, lambda f: f.write(json.dumps(report, indent=2).encode("utf-8")))
+    return 0 if report["ok"] else 1
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "info": cmd_info,
