@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,10 @@ def test_metadata_nested_too_deeply_is_one_model_file_error(tmp_path):
     with pytest.raises(ModelFileError) as exc:
         read_state(path)
     assert str(exc.value) == f"{path}: metadata is nested too deeply (a corrupt or crafted file?)"
+
+
+def test_a_device_output_is_written_as_it_is(tmp_path):
+    files.check_outputs({"-o": "/dev/null"}, [tmp_path / "data.csv"])  # not refused for its directory
+    assert files.replace_atomically("/dev/null", lambda f: f.write(b"predictions")) == Path("/dev/null")
+    save("/dev/null", small_net())
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)  # still the device

@@ -11,7 +11,8 @@
   temporary file is removed on every error path, and a temporary file that a killed write
   left (``.NAME.XXXXXXXX.tmp``, untouched for :data:`STALE_AFTER_S` seconds) is removed by the
   next write to that path.  An existing file keeps its permission bits; a symbolic link is
-  written through: its target is replaced, the link stays.
+  written through: its target is replaced, the link stays.  A device or a FIFO (``/dev/null``,
+  ``/dev/stdout``) is written as it is.
 """
 
 from __future__ import annotations
@@ -71,12 +72,23 @@ def check_outputs(outputs: Mapping[str, "str | os.PathLike | None"], inputs: Seq
                 raise OutputError(f"{option} {path} is also the path of {other}; give each output its own path")
         if os.path.isdir(path):
             raise OutputError(f"{option} {path}: is a directory; give a file name")
+        if _special(path):  # /dev/null, /dev/stdout, a FIFO: written as it is
+            continue
         directory = os.path.dirname(os.path.realpath(path))
         if not os.path.isdir(directory):
             raise OutputError(f"{option} {path}: the directory {os.path.dirname(path) or '.'} does not exist")
         if not os.access(directory, os.W_OK | os.X_OK):
             raise OutputError(f"{option} {path}: cannot write in the directory {os.path.dirname(path) or '.'} "
                               "(permission denied)")
+
+
+def _special(path: "str | os.PathLike") -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory (a device, a FIFO)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _remove_stale(target: Path) -> None:
@@ -104,6 +116,10 @@ def replace_atomically(path: "str | os.PathLike", write: Callable[[IO[bytes]], N
     """Call ``write(f)`` on a temporary binary file beside ``path``'s target, then rename it over the
     target.  Returns ``path``.  An ``OSError`` names ``path`` (never the temporary file)."""
     path = Path(path)
+    if _special(path):  # /dev/null, /dev/stdout, a FIFO: nothing to replace, nothing partial left behind
+        with open(path, "wb") as f:
+            write(f)
+        return path
     target = Path(os.path.realpath(path))  # through a symbolic link: the link stays, its target is replaced
     _remove_stale(target)
     tmp = None
