@@ -179,3 +179,10 @@ def test_memory_and_recursion_errors_are_one_line(monkeypatch, capsys, error, me
 def test_an_error_message_carrying_a_name_does_not_drive_the_terminal(trained, tmp_path, capsys):
     d, data, model, _, _ = trained
     refused(["predict", model, tmp_path / "\x1b[2Jx.csv"], capsys, f"{tmp_path}/\\x1b[2Jx.csv: no such file")
+
+
+def test_train_refuses_activation_parameters_a_load_would_refuse(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--activation", "elu:alpha=1e308"])
+    assert exc.value.code == 2 and "argument --activation: 'elu:alpha=1e308': parameters must lie within +-1000" \
+        in capsys.readouterr().err

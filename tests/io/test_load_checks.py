@@ -228,3 +228,10 @@ def test_a_file_without_a_kind_is_a_plain_mlp_and_loads_onto_the_device_asked(go
     ck = load(path, backend="array_api_strict", device="device1")
     array_api_strict = pytest.importorskip("array_api_strict")
     assert ck.kind == "MLP" and ck.net.flat.device == array_api_strict.Device("device1")
+
+
+def test_a_model_with_parameters_a_load_would_refuse_is_not_saved(tmp_path):
+    net = xpmlp.MLP([2, 3, 1], "elu:alpha=2000", "identity", "squared_error", backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"^activation elu:alpha=2000.0: parameters must lie within \+-1000$"):
+        save(tmp_path / "m.npz", net)
+    assert list(tmp_path.iterdir()) == []

@@ -23,6 +23,7 @@ import numpy as np
 
 from .._version import __version__
 from ..backends.backend import BackendError
+from ..io.model import MAX_ACTIVATION_PARAMETER
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
 from .cells import printable
@@ -64,6 +65,8 @@ def _parse_activation(text: str) -> str:
         if text.partition(":")[0].strip().lower() in ACTIVATIONS:  # a known name, a bad parameter
             raise argparse.ArgumentTypeError(str(exc)) from None
         act = None
+    if act is not None and any(abs(v) > MAX_ACTIVATION_PARAMETER for v in act.config().values()):
+        raise argparse.ArgumentTypeError(f"{text!r}: parameters must lie within +-{MAX_ACTIVATION_PARAMETER:g}")
     if act is None or act.name not in ACTIVATION_CHOICES:
         raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ACTIVATION_CHOICES)}; "
                                          "leaky_relu and elu take a parameter: leaky_relu:slope=0.2, elu:alpha=0.5)")

@@ -80,6 +80,8 @@ def to_state(
     kind: str = "MLP",
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Everything about a model as JSON-ready metadata plus named host NumPy arrays."""
+    for act in (net.hidden_activation, net.output_activation):  # a file load would refuse: refused now
+        _check_parameters(act, ValueError)
     Ws, bs = net.get_weights()
     arrays: dict[str, np.ndarray] = {}
     for i, (W, b) in enumerate(zip(Ws, bs)):
@@ -190,8 +192,7 @@ def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], Activation,
     if saved_dtype not in ("float32", "float64"):
         raise bad(f"dtype {saved_dtype!r} is not float32 or float64")
     for act in (hidden, output):
-        if any(abs(v) > MAX_ACTIVATION_PARAMETER for v in act.config().values()):
-            raise bad(f"activation {act.spec}: parameters must lie within +-{MAX_ACTIVATION_PARAMETER:g}")
+        _check_parameters(act, bad)
     return sizes, hidden, output, loss, saved_dtype
 
 
@@ -298,6 +299,11 @@ def _read_schedule(sm: Any, bad: Callable) -> Schedule | None:
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"malformed schedule record: {exc}") from exc
     return schedule
+
+
+def _check_parameters(act: Activation, bad: Callable) -> None:
+    if any(abs(v) > MAX_ACTIVATION_PARAMETER for v in act.config().values()):
+        raise bad(f"activation {act.spec}: parameters must lie within +-{MAX_ACTIVATION_PARAMETER:g}")
 
 
 def _probe(net: MLP, bad: Callable) -> None:
