@@ -117,7 +117,8 @@ def test_two_labels_for_three_outputs_are_refused_at_load(trained, tmp_path, cap
 
 def test_an_absurd_activation_parameter_is_refused(trained, tmp_path, capsys):
     d, data, model, _, _ = trained
-    bad = edited(model, tmp_path / "bad.npz", lambda m, a: m["architecture"].update(hidden_activation="elu:alpha=1e308"))
+    bad = edited(model, tmp_path / "bad.npz",
+                 lambda m, a: m["architecture"].update(hidden_activation="elu:alpha=1e308"))
     refused(["predict", bad, data], capsys, f"{bad}: activation elu:alpha=1e+308: parameters must lie within +-1000")
 
 
@@ -148,9 +149,10 @@ def test_predictions_that_are_not_finite_are_an_error_not_a_file(trained, tmp_pa
 def test_targets_that_are_not_finite_or_overflow_are_refused(tmp_path, capsys, cell):
     rows = [f"{i / 100},{cell if i == 5 else i / 10}" for i in range(200)]
     (tmp_path / "d.csv").write_text("a,y\n" + "\n".join(rows) + "\n")
+    shown = "inf" if cell == "inf" else f"{float(cell):g}"
     out = refused(["train", tmp_path / "d.csv", "--target", "y", "--epochs", "1"], capsys,
-                  f"{tmp_path / 'd.csv'}: target 'y', line 7 is {dict(inf='inf').get(cell, f'{float(cell):g}')}: targets "
-                  "must be finite numbers within +-1e+150 (rescale them, or fix the row)")
+                  f"{tmp_path / 'd.csv'}: target 'y', line 7 is {shown}: targets must be finite numbers within "
+                  "+-1e+150 (rescale them, or fix the row)")
     assert "epochs" not in out
 
 

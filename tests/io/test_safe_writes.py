@@ -86,7 +86,8 @@ def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
 def test_a_save_into_a_missing_directory_names_the_users_path(tmp_path):
     with pytest.raises(OSError) as exc:
         write_state(tmp_path / "no" / "m.npz", {}, {})
-    assert str(exc.value) == f"[Errno {errno.ENOENT}] cannot write {tmp_path / 'no' / 'm.npz'}: No such file or directory"
+    path = tmp_path / "no" / "m.npz"
+    assert str(exc.value) == f"[Errno {errno.ENOENT}] cannot write {path}: No such file or directory"
 
 
 def test_the_next_save_removes_a_killed_saves_temporary_files(tmp_path):

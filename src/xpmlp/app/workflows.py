@@ -150,7 +150,8 @@ def _check_finite_target(table: Table) -> None:
         return
     bad = np.flatnonzero(~(np.abs(values) <= MAX_TARGET))
     if bad.size:
-        raise DataError(f"{table.source}: target {table.target!r}, {table.where(bad[0])} is {str(table.y[bad[0]])[:24]}: "
+        shown = str(table.y[bad[0]])[:24]
+        raise DataError(f"{table.source}: target {table.target!r}, {table.where(bad[0])} is {shown}: "
                         f"targets must be finite numbers within +-{MAX_TARGET:g} (rescale them, or fix the row)")
 
 
