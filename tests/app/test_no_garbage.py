@@ -140,8 +140,7 @@ def test_predictions_that_are_not_finite_are_an_error_not_a_file(trained, tmp_pa
     d, _, model, _, _ = trained
     (tmp_path / "far.csv").write_text("a,b\n0.5,0.5\n1e300,-1e300\n")
     refused(["predict", model, tmp_path / "far.csv", "-o", tmp_path / "p.csv"], capsys,
-            f"{tmp_path / 'far.csv'}: the model's predictions for 1 row(s) are not finite (first: line 3); nothing "
-            "written")
+            f"{tmp_path / 'far.csv'}: the model's predictions for 1 row(s) are not finite (first: line 3)")
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -188,3 +187,16 @@ def test_train_refuses_activation_parameters_a_load_would_refuse(capsys):
         main(["train", "--activation", "elu:alpha=1e308"])
     assert exc.value.code == 2 and "argument --activation: 'elu:alpha=1e308': parameters must lie within +-1000" \
         in capsys.readouterr().err
+
+
+def test_a_test_row_far_outside_the_training_range_leaves_the_model_trained_and_saved(tmp_path, capsys):
+    from xpmlp.app.tables import split_rows
+
+    held = split_rows(80, 0.25, 0)[1]
+    rows = [f"{1e300 if i == held[0] else i / 80},{i % 2},{(i // 2) % 2}" for i in range(80)]
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    assert main(["train", str(tmp_path / "d.csv"), "--target", "y", "--task", "regression", "--hidden", "3",
+                 "--epochs", "2", "--no-progress", "--save", str(tmp_path / "m.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"note: no test score: {tmp_path / 'd.csv'}: the model's predictions for 1 row(s) are not finite " \
+           f"(first: line {held[0] + 2})" in out and "test R^2: nan" in out and (tmp_path / "m.npz").exists()

@@ -135,9 +135,14 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                                           None: ""}[judge])
     model.scores["train"] = score(model, train)
     if rows_te.size:
-        model.scores["test"] = score(model, table.take(rows_te))
-        if task == "classification":
-            model.scores["test_log_loss"] = log_loss(model, table.take(rows_te))
+        try:
+            model.scores["test"] = score(model, table.take(rows_te))
+            if task == "classification":
+                model.scores["test_log_loss"] = log_loss(model, table.take(rows_te))
+        except DataError as exc:  # a test row far outside the training rows' range: the model is kept
+            model.scores.pop("test_log_loss", None)
+            model.scores["test"] = float("nan")
+            notes.append(f"no test score: {exc}")
     return model
 
 
@@ -174,7 +179,7 @@ def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray
     broken = ~np.isfinite(outputs).all(axis=1) if pre.task == "classification" else ~np.isfinite(predicted)
     if broken.any():
         raise DataError(f"{table.source}: the model's predictions for {int(broken.sum())} row(s) are not finite "
-                        f"(first: {table.where(int(np.flatnonzero(broken)[0]))}); nothing written")
+                        f"(first: {table.where(int(np.flatnonzero(broken)[0]))})")
     return predicted, outputs
 
 
