@@ -29,7 +29,7 @@ from .tables import DataError, Table, infer_task, split_rows
 from ..training.loop import fit
 
 __all__ = ["TrainedModel", "load_dataset", "train_table", "score", "log_loss", "save_model", "load_model",
-           "predict_table", "DATASETS", "MIN_VALIDATION"]
+           "predict_table", "DATASETS", "MIN_VALIDATION", "NonFinitePredictions"]
 
 #: scikit-learn's bundled datasets (no download): name -> task.
 DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
@@ -40,6 +40,10 @@ MIN_VALIDATION = 50
 SMALL_VALIDATION = 0.2
 #: Fewer held-out rows than this judge nothing: training stops on the training loss.
 MIN_SMALL_VALIDATION = 10
+
+
+class NonFinitePredictions(DataError):
+    """The model's predictions for some rows are NaN or infinite (rows far outside the training range)."""
 
 
 @dataclass
@@ -139,7 +143,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
             model.scores["test"] = score(model, table.take(rows_te))
             if task == "classification":
                 model.scores["test_log_loss"] = log_loss(model, table.take(rows_te))
-        except DataError as exc:  # a test row far outside the training rows' range: the model is kept
+        except NonFinitePredictions as exc:  # a test row far outside the training rows' range: the model is kept
             model.scores.pop("test_log_loss", None)
             model.scores["test"] = float("nan")
             notes.append(f"no test score: {exc}")
@@ -178,7 +182,7 @@ def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray
     predicted = pre.decode(outputs)
     broken = ~np.isfinite(outputs).all(axis=1) if pre.task == "classification" else ~np.isfinite(predicted)
     if broken.any():
-        raise DataError(f"{table.source}: the model's predictions for {int(broken.sum())} row(s) are not finite "
+        raise NonFinitePredictions(f"{table.source}: the model's predictions for {int(broken.sum())} row(s) are not finite "
                         f"(first: {table.where(int(np.flatnonzero(broken)[0]))})")
     return predicted, outputs
 
