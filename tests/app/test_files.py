@@ -207,5 +207,13 @@ def test_the_held_out_fraction_must_be_a_fraction(tmp_path, capsys, argv, messag
 
 def test_too_few_rows_per_class_to_hold_any_out():
     with pytest.raises(DataError) as exc:
+        split_rows(4, 0.1, 0, np.array(["a", "a", "b", "b"]))  # 10% of two rows rounds to none
+    assert str(exc.value) == "cannot hold out 10% of 4 rows by class; there are too few rows"
+
+
+def test_one_row_per_class_says_so_not_too_few_rows():
+    """100,000 rows of 100,000 labels are not "too few rows": the message says what is wrong."""
+    with pytest.raises(DataError) as exc:
         split_rows(3, 0.25, 0, np.array(["a", "b", "c"]))  # one row per class: none can be held out
-    assert str(exc.value) == "cannot hold out 25% of 3 rows by class; there are too few rows"
+    assert str(exc.value) == ("cannot hold out 25% of 3 rows by class; 3 classes for 3 rows: too few rows per class "
+                              "(is the target an ID, or a number to predict with --task regression?)")

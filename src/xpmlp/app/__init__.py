@@ -5,8 +5,9 @@ encodings, gap markers and the reading options a model keeps in ``reading.py``),
 ``train`` makes -- the task, row numbers (``decisions.py``), how each column is encoded -- numbers,
 categories, gaps (``features.py``), dates (``dates.py``), the preprocessing a model carries
 (``preprocessing.py``), what ``train``/``predict``/``evaluate`` do (``workflows.py``), ONNX
-export (``export.py``), training curves (``plotting.py``) and the ``xpmlp`` command: its options
-(``cli.py``) and its subcommands (``commands.py``).
+export (``export.py``), training curves (``plotting.py``), labels made safe for spreadsheets and
+terminals (``cells.py``) and the ``xpmlp`` command: its options (``cli.py``) and its subcommands
+(``commands.py``).
 
 May import: backends, nn, optim, io, training, distributed, diagnostics, history, _version.
 """

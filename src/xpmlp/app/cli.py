@@ -23,8 +23,10 @@ import numpy as np
 
 from .._version import __version__
 from ..backends.backend import BackendError
+from ..io.model import MAX_ACTIVATION_PARAMETER
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
+from .cells import printable
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
 from .workflows import DATASETS
 
@@ -63,6 +65,8 @@ def _parse_activation(text: str) -> str:
         if text.partition(":")[0].strip().lower() in ACTIVATIONS:  # a known name, a bad parameter
             raise argparse.ArgumentTypeError(str(exc)) from None
         act = None
+    if act is not None and any(abs(v) > MAX_ACTIVATION_PARAMETER for v in act.config().values()):
+        raise argparse.ArgumentTypeError(f"{text!r}: parameters must lie within +-{MAX_ACTIVATION_PARAMETER:g}")
     if act is None or act.name not in ACTIVATION_CHOICES:
         raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ACTIVATION_CHOICES)}; "
                                          "leaky_relu and elu take a parameter: leaky_relu:slope=0.2, elu:alpha=0.5)")
@@ -82,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", metavar="OUT.csv", help="write the predictions here; '-' or none: standard "
                     "output")
     pr.add_argument("--proba", action="store_true", help="also write each class's probability")
+    pr.add_argument("--raw-cells", action="store_true", help="write text cells as they are (default: a cell "
+                    "starting with = + - @ that is not a number gets a ' first, so spreadsheets show it as text)")
     pr.add_argument("--id", action="append", default=[], metavar="COL", help="write this column first to join the "
                     "predictions back (repeatable; default: the model's ID columns where the file has them, else "
                     "the row number)")
@@ -193,5 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (BackendError, ValueError, OSError, ImportError, DivergenceError) as exc:  # one clear line
-        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {exc}\n")
+        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {printable(str(exc))}\n")
+    except MemoryError as exc:
+        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: out of memory{f' ({exc})' if str(exc) else ''}: the input is "
+                    "too large for this machine's memory (fewer rows or columns, or a smaller model)\n")
+    except RecursionError:
+        parser.exit(EXIT_BAD_INPUT, "xpmlp: error: the input is nested too deeply to read (a corrupt or "
+                    "crafted file?)\n")
 

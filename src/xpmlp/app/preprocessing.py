@@ -36,10 +36,12 @@ from .features import _kind as column_kind
 from .tables import DataError, Table
 from ..nn.targets import one_hot
 
-__all__ = ["Preprocessor", "RECORD_VERSION", "check_cells"]
+__all__ = ["Preprocessor", "RECORD_VERSION", "MAX_TARGET", "check_cells"]
 
 #: The preprocessing record's version: 2 since xpmlp 0.3 (0.2's record has none).
 RECORD_VERSION = 2
+#: Targets (and a loaded record's target mean and scale) lie within +-this: their squares stay finite.
+MAX_TARGET = 1e150
 
 
 @dataclass
@@ -188,7 +190,8 @@ class Preprocessor:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed preprocessing record: {exc!r}") from exc
         ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.encoded),)
-              and np.all(np.isfinite(pre.mean)) and np.all(pre.scale > 0) and pre.y_scale > 0
+              and np.all(np.isfinite(pre.mean)) and np.all(np.isfinite(pre.scale)) and np.all(pre.scale > 0)
+              and 0 < pre.y_scale <= MAX_TARGET and abs(pre.y_mean) <= MAX_TARGET
               and (pre.task == "regression" or len(pre.classes) >= 2))
         if not ok:
             raise ValueError("malformed preprocessing record: inconsistent task, columns, scales or classes")

@@ -297,7 +297,8 @@ def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
                         "drop the rows without a target first")
     if bad.size:
         return texts.astype(str)
-    return values.astype(np.int64) if np.all(values == np.round(values)) else values
+    whole = np.all(values == np.round(values)) and np.all(np.abs(values) <= 2.0**53)  # 1e200 is no int64
+    return values.astype(np.int64) if whole else values
 
 
 def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -317,5 +318,8 @@ def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[
         held.append(rows[:k])
     held = np.sort(np.concatenate(held))
     if held.size == 0 or held.size == n:
-        raise DataError(f"cannot hold out {fraction:.0%} of {n} rows by class; there are too few rows")
+        classes = len(np.unique(labels))
+        why = (f"{classes} classes for {n} rows: too few rows per class (is the target an ID, or a number to "
+               "predict with --task regression?)" if classes > n / 2 else "there are too few rows")
+        raise DataError(f"cannot hold out {fraction:.0%} of {n} rows by class; {why}")
     return np.setdiff1d(np.arange(n), held), held

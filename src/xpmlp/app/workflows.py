@@ -28,12 +28,12 @@ from ..backends.arrays import scalar_like
 from ..optim.optimizers import Optimizer, make_optimizer
 from .decisions import explain_task, row_numbers
 from .features import UnseenCategoryWarning
-from .preprocessing import Preprocessor, check_cells
+from .preprocessing import MAX_TARGET, Preprocessor, check_cells
 from .tables import DataError, Table, split_rows
 from ..training.loop import fit
 
 __all__ = ["TrainedModel", "load_dataset", "train_table", "score", "log_loss", "save_model", "load_model",
-           "predict_table", "DATASETS", "MIN_VALIDATION"]
+           "predict_table", "DATASETS", "MIN_VALIDATION", "NonFinitePredictions"]
 
 #: scikit-learn's bundled datasets (no download): name -> task.
 DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
@@ -44,6 +44,10 @@ MIN_VALIDATION = 50
 SMALL_VALIDATION = 0.2
 #: Fewer held-out rows than this judge nothing: training stops on the training loss.
 MIN_SMALL_VALIDATION = 10
+
+
+class NonFinitePredictions(DataError):
+    """The model's predictions for some rows are NaN or infinite (rows far outside the training range)."""
 
 
 @dataclass
@@ -122,6 +126,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
+    _check_finite_target(table)
     notes: list[str] = []
     task, why = (task, "given with --task") if task else explain_task(table.y)
     notes.append(f"task: {task} ({why})")
@@ -157,11 +162,30 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
         model.scores["train"] = score(model, train)
     if rows_te.size:  # one prediction (and one warning of unseen categories) for both scores
         test = table.take(rows_te)
-        predicted, outputs = predict_table(net, pre, test)
+        try:
+            predicted, outputs = predict_table(net, pre, test)
+        except NonFinitePredictions as exc:  # a test row far outside the training rows' range: the model is kept
+            model.scores["test"] = float("nan")
+            notes.append(f"no test score: {exc}")
+            return model
         model.scores["test"] = _score(pre, test.y, predicted, outputs)
         if task == "classification":
             model.scores["test_log_loss"] = _log_loss(pre, test.y, outputs)
     return model
+
+
+def _check_finite_target(table: Table) -> None:
+    """Refuse a target of numbers with one that is not finite or beyond +-:data:`MAX_TARGET` (text
+    ``inf`` would become a class, 1e308 overflow the scaling); labels that are not numbers pass."""
+    try:
+        values = np.asarray(table.y).astype(np.float64)
+    except (TypeError, ValueError):
+        return
+    bad = np.flatnonzero(~(np.abs(values) <= MAX_TARGET))
+    if bad.size:
+        shown = str(table.y[bad[0]])[:24]
+        raise DataError(f"{table.source}: target {table.target!r}, {table.where(bad[0])} is {shown}: "
+                        f"targets must be finite numbers within +-{MAX_TARGET:g} (rescale them, or fix the row)")
 
 
 def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
@@ -179,12 +203,19 @@ def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
 def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray, np.ndarray]:
     """``(predictions (n,), outputs (n, k))``: labels or values, and the network's outputs."""
     outputs = np.asarray(net.backend.to_numpy(net.predict(pre.transform(table))), dtype=np.float64)
-    return pre.decode(outputs), outputs
+    predicted = pre.decode(outputs)
+    broken = ~np.isfinite(outputs).all(axis=1) if pre.task == "classification" else ~np.isfinite(predicted)
+    if broken.any():
+        raise NonFinitePredictions(f"{table.source}: the model's predictions for {int(broken.sum())} row(s) are not finite "
+                        f"(first: {table.where(int(np.flatnonzero(broken)[0]))})")
+    return predicted, outputs
 
 
 def score(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> float:
     """Accuracy (classification) or R^2 (regression) of the model on a table with targets."""
     net, pre = (model.net, model.preprocessor) if isinstance(model, TrainedModel) else model
+    if pre.task == "regression":
+        _check_finite_target(table)  # 1e308 would overflow the sums of squares: R^2 nan
     return _score(pre, table.y, *predict_table(net, pre, table))
 
 
@@ -232,9 +263,13 @@ def load_model(path: Any, backend: Any = None) -> tuple[MLP, Preprocessor]:
         raise io.ModelFileError(f"{path}: the model carries no preprocessing record; it was not saved by "
                                 "`xpmlp train --save` or xpmlp.app.workflows.save_model")
     try:
-        return ck.net, Preprocessor.from_dict(record)
+        pre = Preprocessor.from_dict(record)
     except ValueError as exc:
         raise io.ModelFileError(f"{path}: {exc}") from exc
+    if (len(pre.encoded), pre.n_outputs) != (ck.net.sizes[0], ck.net.sizes[-1]):
+        raise io.ModelFileError(f"{path}: the preprocessing record gives {len(pre.encoded)} inputs and {pre.n_outputs} "
+                                f"outputs ({pre.task}), the network has {ck.net.sizes[0]} and {ck.net.sizes[-1]}")
+    return ck.net, pre
 
 
 def prediction_rows(pre: Preprocessor, table: Table, predicted: np.ndarray, outputs: np.ndarray,

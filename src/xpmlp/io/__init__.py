@@ -2,7 +2,8 @@
 
 The container (``archive.py``: one ``.npz`` of named arrays and a JSON record, written
 atomically) and what a model record holds, checked completely before anything is built
-(``model.py``).
+(``model.py``); writing any output safely and refusing outputs that would destroy an input
+(``files.py``).
 
 May import: backends, nn, optim, history.
 """

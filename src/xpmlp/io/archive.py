@@ -4,25 +4,25 @@
 and the named host arrays into one uncompressed NumPy archive, readable with
 ``numpy.load(path, allow_pickle=False)``.  It writes a temporary file in the
 target's directory, flushes and fsyncs it, then renames it over the target
-(:func:`os.replace`), so a failure or an interruption leaves any earlier file
-whole.  :func:`read_state` reads every member (CRC errors surface there) and the
+(:func:`os.replace`, see :mod:`xpmlp.io.files`), so a failure or an interruption leaves
+any earlier file whole.  :func:`read_state` reads every member (CRC errors surface there) and the
 metadata, and reports any problem as :class:`ModelFileError`.  What the record
 means is :mod:`xpmlp.io.model`'s business.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io as _io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import replace_atomically, require_regular
 
 __all__ = ["ModelFileError", "write_state", "read_state", "digest"]
 
@@ -39,31 +39,10 @@ def digest(a: np.ndarray) -> str:
 
 
 def write_state(path: "str | os.PathLike", meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``(meta, arrays)`` as a model file, atomically (temp file, fsync, ``os.replace``)."""
-    path = Path(path)
+    """Write ``(meta, arrays)`` as a model file, atomically (:func:`xpmlp.io.files.replace_atomically`:
+    temp file, fsync, ``os.replace``; an existing file's permissions kept, a symbolic link written through)."""
     payload = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_META: payload}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    return path
+    return replace_atomically(path, lambda f: np.savez(f, **{_META: payload}, **arrays))
 
 
 def read_state(path: "str | os.PathLike") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -71,6 +50,7 @@ def read_state(path: "str | os.PathLike") -> tuple[dict[str, Any], dict[str, np.
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
+    require_regular(path, "model file")  # a FIFO would block for ever, /dev/zero fill the memory
     try:
         raw = path.read_bytes()
         with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
@@ -81,6 +61,8 @@ def read_state(path: "str | os.PathLike") -> tuple[dict[str, Any], dict[str, np.
         raise ModelFileError(f"{path}: no {_META} metadata; not an xpmlp model file")
     try:
         meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer of thousands of digits
         raise ModelFileError(f"{path}: metadata is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ModelFileError(f"{path}: metadata is nested too deeply (a corrupt or crafted file?)") from exc
     return meta, arrays
