@@ -4,7 +4,8 @@ Reading data files (``tables.py``; delimited text through pandas in ``delimited.
 column is encoded -- numbers, categories, gaps (``features.py``), the preprocessing a model carries
 (``preprocessing.py``), what ``train``/``predict``/``evaluate`` do (``workflows.py``), ONNX
 export (``export.py``), training curves (``plotting.py``) and the ``xpmlp`` command: its options
-(``cli.py``) and its subcommands (``commands.py``).
+(``cli.py``), its subcommands (``commands.py``) and how its processes under ``mpiexec`` fail
+together (``ranks.py``).
 
 May import: backends, nn, optim, io, training, distributed, diagnostics, history, _version.
 """

@@ -17,15 +17,18 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from typing import Sequence
 
 import numpy as np
 
 from .._version import __version__
 from ..backends.backend import BackendError
+from ..distributed.mpi import DistributedError
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
+from .ranks import Ranks
 from .workflows import DATASETS
 
 __all__ = ["build_parser", "main"]
@@ -162,7 +165,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # the same arguments on every rank: refused alike
+    ranks = Ranks.start() if args.command == "train" else Ranks()  # MPI, under mpiexec, before anything can fail
     logging.basicConfig(level=logging.INFO if rank() == 0 else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -174,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `xpmlp predict ... | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (BackendError, ValueError, OSError, ImportError, DivergenceError) as exc:  # one clear line
-        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {exc}\n")
-
+    except (BackendError, ValueError, OSError, ImportError, DivergenceError, DistributedError) as exc:  # one line
+        ranks.fail(f"xpmlp: error: {exc}", exc, EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug: its traceback, and under mpiexec no rank left waiting
+        if ranks.comm is None:
+            raise
+        traceback.print_exc()
+        ranks.fail(f"xpmlp: error: {type(exc).__name__}: {exc}", exc, 1)

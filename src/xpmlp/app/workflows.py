@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import io
+from ..io.archive import digest
 from ..history import History
 from ..nn.network import MLP
 from ..nn.objective import objective
@@ -122,7 +123,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     notes: list[str] = list(pre.notes)
-    comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard (and its GPU)
+    comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
               compute_dtype=compute_dtype, dropout=dropout)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
@@ -140,14 +141,20 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     return model
 
 
-def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
+def _data_parallel(n: int, notes: list[str], X: np.ndarray, T: np.ndarray) -> tuple[Any, slice]:
     """``(communicator, rows)``: under ``mpiexec -n P`` every process trains on its shard of the
-    ``n`` training rows; otherwise one process takes them all."""
-    from ..distributed.mpi import shard, world
+    ``n`` training rows ``X``, ``T`` (every rank's the same, or :class:`DistributedError` on every
+    rank); otherwise one process takes them all."""
+    from ..distributed.mpi import DistributedError, shard, world
 
     comm = world()
     if comm is None:
         return None, slice(None)
+    everyone = comm.exchange(digest(X) + digest(T))
+    odd = [r for r, theirs in enumerate(everyone) if theirs != everyone[0]]
+    if odd:
+        raise DistributedError(f"rank{'s' if len(odd) > 1 else ''} {', '.join(map(str, odd))} read a different "
+                               "table from rank 0's (every rank must read the same rows and columns)")
     notes.append(f"data-parallel over {comm.size} processes (this is rank {comm.rank})")
     return comm, shard(n, comm.rank, comm.size)
 
