@@ -28,6 +28,8 @@ from ..distributed.mpi import DistributedError
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
+from . import limits
+from .limits import Limits
 from .ranks import Ranks
 from .workflows import DATASETS
 
@@ -41,6 +43,16 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default == [] or action.nargs == 0 or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -117,6 +129,10 @@ def _add_file_options(p: argparse.ArgumentParser) -> None:
                    "columns are named by position, 0, 1, ...")
     p.add_argument("--decimal", default=".", choices=[".", ","], metavar="MARK", help="a text file's decimal mark: "
                    "'.' or ',' (3,14)")
+    p.add_argument("--max-columns", type=_positive, default=Limits.max_columns, metavar="N",
+                   help="refuse a table of more columns")
+    p.add_argument("--max-cell-length", type=_positive, default=Limits.max_cell_length, metavar="N",
+                   help="refuse a cell of more characters (and a line of 64 MiB more bytes)")
 
 
 def _add_train(t: argparse.ArgumentParser) -> None:
@@ -131,6 +147,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--dataset", choices=list(DATASETS), help="a dataset bundled with scikit-learn (default: digits "
                    "when no data file is given)")
     t.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the target")
+    t.add_argument("--max-classes", type=_positive, default=Limits.max_classes, metavar="N",
+                   help="refuse a classification target of more classes")
     t.add_argument("--hidden", type=_parse_sizes, default="100", help="hidden layer sizes, e.g. 128,64")
     t.add_argument("--activation", default="relu", type=_parse_activation,
                    metavar="{" + ",".join(ACTIVATION_CHOICES) + "}",
@@ -166,6 +184,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # the same arguments on every rank: refused alike
+    limits.LIMITS = Limits(**{k: getattr(args, k) for k in ("max_columns", "max_cell_length", "max_classes")
+                              if hasattr(args, k)})
     ranks = Ranks.start() if args.command == "train" else Ranks()  # MPI, under mpiexec, before anything can fail
     logging.basicConfig(level=logging.INFO if rank() == 0 else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

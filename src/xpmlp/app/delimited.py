@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .limits import check_first_line, check_lines
+
 __all__ = ["read_delimited", "MISSING", "SEPARATORS", "TEXT_FORMATS"]
 
 TEXT_FORMATS = (".csv", ".tsv", ".txt")
@@ -39,6 +41,7 @@ SEPARATORS = {"tab": "\t", "\\t": "\t", "space": r"\s+", "whitespace": r"\s+", "
               "pipe": "|"}
 _CANDIDATES = (",", ";", "\t", "|")
 _SAMPLE_LINES = 50
+_SAMPLE_CHARS = 1 << 16  # of each line: the sniffer's time grows with the sample's length
 
 
 class _Error(ValueError):
@@ -64,7 +67,9 @@ def read_delimited(path: Path, sep: str | None = None, header: bool = True,
     strings (``None`` for a gap), ``lines`` each row's line in the file.  Raises ``ValueError``
     (without the file's name) for a file that cannot be used."""
     pd = _pandas()
+    check_lines(path)  # before the sniffer or pandas reads a line of a gigabyte
     sep = _separator(path, sep, decimal)
+    check_first_line(path, sep)  # before pandas sets up a million columns
     try:
         frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False, na_filter=False,
                             skip_blank_lines=False, encoding="utf-8-sig", engine="c", quotechar='"')
@@ -123,7 +128,7 @@ def _separator(path: Path, sep: str | None, decimal: str) -> str:
     candidates = [c for c in _CANDIDATES if c != decimal]
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            sample = [line for _, line in zip(range(_SAMPLE_LINES), f) if line.strip()]
+            sample = [line[:_SAMPLE_CHARS] for _, line in zip(range(_SAMPLE_LINES), f) if line.strip()]
     except UnicodeDecodeError as exc:
         raise _Error(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     if not sample:

@@ -25,6 +25,7 @@ from ..nn.network import MLP
 from ..nn.objective import objective
 from ..backends.arrays import scalar_like
 from ..optim.optimizers import Optimizer, make_optimizer
+from .limits import check_classes
 from .preprocessing import Preprocessor
 from .tables import DataError, Table, infer_task, split_rows
 from ..training.loop import fit
@@ -117,6 +118,8 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     task = task or infer_task(table.y)
+    if task == "classification":
+        check_classes(table.y, table.target, table.source)  # before a one-hot target of rows x classes
     rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
     train = table.take(rows_tr)
     pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories)
