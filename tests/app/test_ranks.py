@@ -67,3 +67,15 @@ def test_a_bug_under_mpiexec_shows_its_traceback_and_still_ends_every_rank(capsy
     monkeypatch.setattr(cli.Ranks, "start", classmethod(lambda cls: cls(None)))
     with pytest.raises(KeyError):
         cli.main(["train", "--dataset", "iris"])
+
+
+def test_without_mpi4py_under_a_launcher_every_rank_says_so_alike(capsys, monkeypatch):
+    from xpmlp.app import cli
+
+    def start(cls):
+        raise ImportError("data-parallel training needs mpi4py")
+
+    monkeypatch.setattr(cli.Ranks, "start", classmethod(start))
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["train", "--dataset", "iris"])
+    assert ended.value.code == 2 and capsys.readouterr().err == "xpmlp: error: data-parallel training needs mpi4py\n"

@@ -108,3 +108,12 @@ def test_rank_0_failing_to_save_after_training_ends_every_rank(n_ranks, tmp_path
     mine = [ln for ln in err.splitlines() if ln.startswith("xpmlp: ")]
     assert len(mine) == 1 and f"rank 0 of {n_ranks}" in mine[0] and "no/such/folder" in mine[0], err
     assert after is not None and after < AFTER_THE_LINE, after
+
+
+@pytest.mark.parametrize("n_ranks", [2, 3])
+def test_a_rank_whose_arguments_argparse_refuses_ends_every_rank(n_ranks, tmp_path):
+    _csv(tmp_path / "good.csv")
+    code, err, after, _ = _launch(tmp_path, GOOD, ["good.csv", "--target", "y", "--epochs", "many"], n_ranks)
+    assert code != 0 and "argument --epochs: invalid int value: 'many'" in err
+    assert f"xpmlp: error: rank 1 of {n_ranks}: the arguments were refused (above)" in err
+    assert after is not None and after < AFTER_THE_LINE, after

@@ -1,4 +1,4 @@
-"""The hostile-input battery of issue 24, rerunnable: ``python tests/hostile/battery.py [--fast] [-k TEXT]``.
+"""The hostile-input battery of issue 24, rerunnable: ``python tests/hostile/battery.py --help``.
 
 Every case of the review (cases.py, cases_more.py: data loss, hangs, resource exhaustion, silent
 garbage, unclear errors) is rebuilt in a fresh temporary folder and run against this checkout's
@@ -12,7 +12,8 @@ with everything it started).  Each ends as
   destroyed -- with why; ``SKIP`` where the case cannot be rebuilt here.
 
 The exit status is 1 if any case FAILs.  ``--fast`` runs the quick subset (tests/hostile/
-test_battery.py runs it under pytest); ``-k`` the cases whose name contains TEXT.
+test_battery.py runs it under pytest); ``-k`` the cases whose name contains TEXT; ``--src DIR``
+another checkout's ``src/`` (another branch).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ from cases import BOUNDED, CLEAN, CORRECT, DATA_LOSS, HANGS, Case, Skip  # noqa:
 from cases_more import ALL as MORE  # noqa: E402
 
 CASES: list[Case] = DATA_LOSS + HANGS + MORE
+
+
+def use_sources(src: Path) -> None:
+    """Test the xpmlp in ``src`` (before anything imported xpmlp)."""
+    global SRC
+    SRC = src.resolve()
+    sys.path.insert(0, str(SRC))
 
 
 def run_case(case: Case, folder: Path) -> tuple[str, str, float]:
@@ -97,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--fast", action="store_true", help="only the quick subset")
     p.add_argument("-k", default="", help="only the cases whose name contains this")
+    p.add_argument("--src", type=Path, default=SRC, help="the xpmlp sources to test (default: this checkout's)")
     args = p.parse_args(argv)
+    use_sources(args.src)
     cases = [c for c in CASES if (c.fast or not args.fast) and args.k.lower() in c.name.lower()]
     results = run(cases)
     failed = [r for r in results if r[1] == "FAIL"]

@@ -183,10 +183,16 @@ def _add_train(t: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # the same arguments on every rank: refused alike
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ranks = _ranks(parser, argv[:1] == ["train"])  # MPI, under mpiexec, before anything can fail
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse said why; under mpiexec, a rank alone must not leave the others waiting
+        if exc.code and ranks.comm is not None:
+            ranks.fail("xpmlp: error: the arguments were refused (above)", exc, EXIT_BAD_INPUT)
+        raise
     limits.LIMITS = Limits(**{k: getattr(args, k) for k in ("max_columns", "max_cell_length", "max_classes")
                               if hasattr(args, k)})
-    ranks = Ranks.start() if args.command == "train" else Ranks()  # MPI, under mpiexec, before anything can fail
     logging.basicConfig(level=logging.INFO if rank() == 0 else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -205,3 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         traceback.print_exc()
         ranks.fail(f"xpmlp: error: {type(exc).__name__}: {exc}", exc, 1)
+
+
+def _ranks(parser: argparse.ArgumentParser, train: bool) -> Ranks:
+    """The command's processes: under an MPI launcher, ``train`` initialises MPI first (:mod:`.ranks`)."""
+    try:
+        return Ranks.start() if train else Ranks()
+    except ImportError as exc:  # no mpi4py under mpiexec: every rank says so alike, none waits
+        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {exc}\n")
