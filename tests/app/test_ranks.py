@@ -79,3 +79,19 @@ def test_without_mpi4py_under_a_launcher_every_rank_says_so_alike(capsys, monkey
     with pytest.raises(SystemExit) as ended:
         cli.main(["train", "--dataset", "iris"])
     assert ended.value.code == 2 and capsys.readouterr().err == "xpmlp: error: data-parallel training needs mpi4py\n"
+
+
+def test_arguments_refused_on_one_rank_end_every_rank(capsys, monkeypatch):
+    from xpmlp.app import cli
+
+    world = World(2)
+    monkeypatch.setattr(ranks_module, "GRACE", 0.0)
+    monkeypatch.setattr(cli.Ranks, "start", classmethod(lambda cls: cls(world)))
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--epochs", "many"])
+    err = capsys.readouterr().err
+    assert "invalid int value: 'many'" in err and "xpmlp: error: rank 2 of 3: the arguments were refused (above)" in err
+    assert world.aborted
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["train", "--help"])  # not a failure: no abort
+    assert ended.value.code == 0 and len(world.aborted) == 1

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import pty
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -54,8 +56,10 @@ def run_case(case: Case, folder: Path) -> tuple[str, str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE), os.environ.get("PYTHONPATH", "")]),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    terminal = pty.openpty() if case.tty else None  # standard output a terminal, as a user's is
+    proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=terminal[1] if terminal else subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    shown = _TerminalReader(terminal) if terminal else None
     try:
         out, err = proc.communicate(timeout=case.timeout)
     except subprocess.TimeoutExpired:
@@ -63,8 +67,35 @@ def run_case(case: Case, folder: Path) -> tuple[str, str, float]:
         proc.communicate()
         return "FAIL", f"still running after {case.timeout:.0f} s", time.perf_counter() - start
     seconds = time.perf_counter() - start
+    out = shown.text() if shown else out
     return (*judge(case, folder, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")),
             seconds)
+
+
+class _TerminalReader:
+    """Reads what a process shows on a pseudo-terminal, while it runs."""
+
+    def __init__(self, terminal: tuple[int, int]) -> None:
+        self.master, slave = terminal
+        os.close(slave)
+        self.chunks: list[bytes] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # the process closed the terminal
+                return
+            if not chunk:
+                return
+            self.chunks.append(chunk)
+
+    def text(self) -> bytes:
+        self.thread.join(timeout=5)
+        os.close(self.master)
+        return b"".join(self.chunks)
 
 
 def judge(case: Case, folder: Path, code: int, out: str, err: str) -> tuple[str, str]:

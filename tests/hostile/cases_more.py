@@ -138,6 +138,11 @@ def _labels(labels, *options):
     return build
 
 
+def _export_labels(d: Path) -> list:
+    m = trained(d, data=iris_like(d / "data.csv", labels=("\x1b[31mred", "\x1b]0;t\x07", "ok")))
+    return xpmlp("export", m, d / "m.onnx")
+
+
 def _no_formula(d: Path, out: str, err: str) -> "str | None":
     with open(d / "out.csv", newline="") as f:
         cells = [c for row in csv.reader(f) for c in row]
@@ -168,7 +173,11 @@ GARBAGE = [
     Case("=HYPERLINK labels in predictions", "silent garbage", (CORRECT,),
          _labels(('=HYPERLINK("http://x")', "+1+1", "@SUM(A1)"), "-o", "out.csv"), _no_formula, owner="files"),
     Case("terminal escapes in labels", "silent garbage", (CORRECT,), _labels(("\x1b[31mred", "\x1b]0;t\x07", "ok")),
-         lambda d, o, e: "an escape sequence reached the terminal" if "\x1b" in o + e else None, owner="files"),
+         lambda d, o, e: "an escape sequence reached the terminal" if "\x1b" in o + e else None, owner="files",
+         tty=True),
+    Case("terminal escapes in labels (export)", "silent garbage", (CORRECT, CLEAN), _export_labels,
+         lambda d, o, e: "an escape sequence reached the terminal" if "\x1b" in o + e else None, owner="files",
+         tty=True),
 ]
 
 
