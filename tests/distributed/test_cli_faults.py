@@ -117,3 +117,12 @@ def test_a_rank_whose_arguments_argparse_refuses_ends_every_rank(n_ranks, tmp_pa
     assert code != 0 and "argument --epochs: invalid int value: 'many'" in err
     assert f"xpmlp: error: rank 1 of {n_ranks}: the arguments were refused (above)" in err
     assert after is not None and after < AFTER_THE_LINE, after
+
+
+@pytest.mark.parametrize("n_ranks", [2, 3])
+def test_an_error_every_rank_raises_together_is_printed_once(n_ranks, tmp_path):
+    _csv(tmp_path / "good.csv")
+    alike = [*GOOD, "--batch-size", "0"]  # refused inside the fit's guard, on every rank at the same step
+    code, err, _, _ = _launch(tmp_path, alike, alike, n_ranks)
+    mine = [ln for ln in err.splitlines() if ln.startswith("xpmlp: ")]
+    assert code == 2 and mine == ["xpmlp: error: batch_size must be a positive int, 'full' or None, got 0"], err
