@@ -83,16 +83,16 @@ def test_a_long_cell_is_refused_naming_its_line_and_column(tmp_path, capsys):
         "(--max-cell-length N allows more)\n"
 
 
-def test_a_long_line_is_refused_before_any_parser_reads_it(tmp_path, monkeypatch):
+def test_a_long_line_is_refused_before_any_parser_reads_it(monkeypatch):
     monkeypatch.setattr(limits, "_LINE_SLACK", 100)
     monkeypatch.setattr(limits, "_CHUNK", 64)  # lines across chunks, and a line longer than a chunk
     monkeypatch.setattr(limits, "LIMITS", limits.Limits(max_cell_length=20))
-    path = tmp_path / "line.csv"
-    path.write_text("a,b\n" + "1,2\n" * 40 + "3," + "4" * 200 + "\n5,6\n")
-    with pytest.raises(limits.LimitError, match=r"line.csv: line 42 is longer than 120 bytes \(--max-cell-length"):
-        limits.check_lines(path)
-    path.write_text("a,b\n" + "1,2\n" * 40 + "3," + "4" * 110 + "\n5,6\n")
-    limits.check_lines(path)  # 112 bytes: within the limit
+    with pytest.raises(limits.LimitError, match=r"^line 42 is longer than 120 bytes \(--max-cell-length"):
+        limits.check_lines(b"a,b\n" + b"1,2\n" * 40 + b"3," + b"4" * 200 + b"\n5,6\n")
+    with pytest.raises(limits.LimitError, match=r"^line 2 is longer than 120 bytes"):
+        limits.check_lines(b"a,b\n" + b"4" * 121)  # the last line, without its newline
+    limits.check_lines(b"a,b\n" + b"1,2\n" * 40 + b"3," + b"4" * 118 + b"\n5,6\n")  # 120 bytes: within the limit
+    limits.check_lines(b"")
 
 
 def test_a_100_mb_line_and_a_1_mb_cell_end_in_one_line_each(tmp_path, capsys):

@@ -122,13 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_file_options(p: argparse.ArgumentParser) -> None:
+def _add_file_options(p: argparse.ArgumentParser, train: bool = False) -> None:
+    model = "" if train else " (default: as the model's training file was read)"
     p.add_argument("--sep", metavar="SEP", help="a text file's delimiter: , ; tab | space or any one character "
                    "(default: detected; tab for .tsv)")
-    p.add_argument("--no-header", dest="header", action="store_false", help="the text file has no header row: "
-                   "columns are named by position, 0, 1, ...")
-    p.add_argument("--decimal", default=".", choices=[".", ","], metavar="MARK", help="a text file's decimal mark: "
-                   "'.' or ',' (3,14)")
+    p.add_argument("--no-header", dest="header", action="store_const", const=False, help="the text file has no "
+                   "header row: columns are named by position, 0, 1, ..." + model)
+    if not train:
+        p.add_argument("--header", dest="header", action="store_const", const=True, help="the file has a header "
+                       "row, though the model's training file had none")
+    p.set_defaults(header=True if train else None)
+    p.add_argument("--decimal", choices=[".", ","], metavar="MARK", help="a text file's decimal mark: '.' or ',' "
+                   "(3,14)" + (model or " (default: ',' where the delimiter is not a comma, cells like 3,14 occur and "
+                               "none like 3.14)"))
+    p.add_argument("--encoding", metavar="ENC", help="a text file's encoding, e.g. cp1252, latin-1, utf-16 (default: "
+                   "UTF-8, else Windows-1252 with a note)")
+    p.add_argument("--na-values", action="extend", type=lambda text: text.split(","), metavar="A,B",
+                   help="more cells that mark a gap (repeatable), besides the empty cell and NA, N/A, #N/A, NULL, "
+                   "None, NaN, nan, -NaN, <NA>, n/a, na, null, ?, - ..." + model)
+    p.add_argument("--no-default-na", action="store_true", help="only the empty cell and --na-values mark gaps")
     p.add_argument("--max-columns", type=_positive, default=Limits.max_columns, metavar="N",
                    help="refuse a table of more columns")
     p.add_argument("--max-cell-length", type=_positive, default=Limits.max_cell_length, metavar="N",
@@ -138,9 +150,15 @@ def _add_file_options(p: argparse.ArgumentParser) -> None:
 def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("data", nargs="?", help="your data file: .csv/.tsv/.txt (delimited text), .npy, .npz or .parquet")
     t.add_argument("--target", help="the column to predict (a name; with --no-header or NPY/NPZ a column number)")
-    _add_file_options(t)
+    _add_file_options(t, train=True)
     t.add_argument("--id", action="append", default=[], metavar="COL", help="an ID column: not an input; predict "
                    "writes it beside the predictions (repeatable; a text column unique per row is found anyway)")
+    t.add_argument("--keep", action="append", default=[], metavar="COL", help="use this column as an input though "
+                   "it looks like row numbers (distinct integers, sorted or consecutive) (repeatable)")
+    t.add_argument("--date", action="append", default=[], metavar="COL[=FORM]", help="read this column as dates, "
+                   "in FORM (YYYY-MM-DD, DD.MM.YYYY, DD-MM-YYYY, DD/MM/YYYY, MM/DD/YYYY) or the one found "
+                   "(repeatable; columns that are all dates are found anyway)")
+    t.add_argument("--no-dates", action="store_true", help="do not look for date columns: text stays text")
     t.add_argument("--drop", action="append", default=[], metavar="COL", help="leave this column out (repeatable)")
     t.add_argument("--category", action="append", default=[], metavar="COL", help="one-hot encode this column "
                    "of numbers like a text column (repeatable)")
@@ -173,7 +191,7 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--class-weight", choices=["balanced"], default=None,
                    help="weigh each class by n / (classes x its rows): for imbalanced classes (classification)")
     t.add_argument("--compute-dtype", choices=["bfloat16", "float16"], default=None,
-                   help="mixed precision: the products in this type, float32 weights (torch: both; cupy: float16)")
+                   help="mixed precision: the products in this type, float32 weights (torch, cupy 14: both; cupy 13: float16)")
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")
     t.add_argument("--save", metavar="PATH", help="save the model with its preprocessing (.npz, no pickle)")
     t.add_argument("--plot", metavar="PNG", help="draw loss, validation score and learning rate per epoch "

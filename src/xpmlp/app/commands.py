@@ -22,6 +22,7 @@ import numpy as np
 from .. import io
 from ..backends.backend import available_backends, resolve
 from .features import UnseenCategoryWarning
+from .reading import reuse
 from .tables import read_table
 from .workflows import (
     confusion,
@@ -39,8 +40,16 @@ __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "rank"]
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
-def _read(args: argparse.Namespace, target: Any = None) -> Any:
-    return read_table(args.data, target, sep=args.sep, header=args.header, decimal=args.decimal)
+def _read(args: argparse.Namespace, target: Any = None, saved: Any = None, note: str = "xpmlp: note") -> Any:
+    """Read ``args.data`` with the file options given, the rest from a model's ``saved`` reading
+    record (:func:`~xpmlp.app.reading.reuse`); print what reading detected (``train`` on standard
+    output, the others on standard error)."""
+    given = {"sep": args.sep, "header": args.header, "decimal": args.decimal, "encoding": args.encoding,
+             "na_values": args.na_values, "default_na": False if args.no_default_na else None}
+    table = read_table(args.data, target, options=reuse(given, saved or {}))
+    for line in table.notes:
+        print(f"{note}: {line}", file=sys.stdout if note == "note" else sys.stderr)
+    return table
 
 
 @contextlib.contextmanager
@@ -54,9 +63,12 @@ def _data_warnings() -> Iterator[None]:
             warnings.simplefilter("always", UnseenCategoryWarning)
             yield
     finally:
+        shown = set()
         for w in caught:
             if issubclass(w.category, UnseenCategoryWarning):
-                print(f"xpmlp: warning: {w.message}", file=sys.stderr)
+                if str(w.message) not in shown:  # once, though the same rows were encoded again
+                    print(f"xpmlp: warning: {w.message}", file=sys.stderr)
+                shown.add(str(w.message))
             else:
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
@@ -77,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("give a data file or --dataset, not both")
     if args.data and args.target is None:
         raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
-    table = _read(args, args.target) if args.data else load_dataset(args.dataset or "digits")
+    table = _read(args, args.target, note="note") if args.data else load_dataset(args.dataset or "digits")
     layout = f" ({table.layout})" if table.layout else ""
     print(f"{args.data or args.dataset or 'digits'}{layout}: {table.X.shape[0]} rows, {len(table.columns)} columns "
           f"besides the target {table.target!r}")
@@ -88,7 +100,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             validation_fraction=args.validation_fraction, optimizer=args.optimizer, momentum=args.momentum,
             backend=backend, dtype=args.dtype, compute_dtype=args.compute_dtype, dropout=args.dropout, seed=args.seed,
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
-            patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, ids=args.id, drop=args.drop, categories=args.category)
+            patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, ids=args.id,
+            drop=args.drop, categories=args.category, keep=args.keep, dates=not args.no_dates,
+            date_forms=dict(_date_option(d) for d in args.date), on_note=lambda note: print(f"note: {note}"))
     _report(model, time.perf_counter() - start)
     if args.save:
         print(f"saved to {save_model(args.save, model)}")
@@ -100,10 +114,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
 
 
+def _date_option(text: str) -> tuple[str, Any]:
+    """``--date COL`` (its form found) or ``--date COL=DD.MM.YYYY``."""
+    name, _, form = text.rpartition("=") if "=" in text else (text, "", "")
+    return name, form or True
+
+
 def _report(model: Any, elapsed: float) -> None:
     h, metric = model.history, "accuracy" if model.preprocessor.task == "classification" else "R^2"
-    for note in model.notes:
-        print(f"note: {note}")
     print(f"model: {model.net}")
     if h.stop_reason == "interrupted":
         print(f"interrupted: kept the model as it was after epoch {h.epochs}" if h.epochs else
@@ -123,7 +141,7 @@ def _report(model: Any, elapsed: float) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     resolve(args.backend)  # refused before any file is read
     net, pre = load_model(args.model, backend=args.backend)
-    table = _read(args)
+    table = _read(args, saved=pre.reading)
     ids = args.id or [c for c in pre.ids if c in table.columns]
     for name in args.id:
         table.column(name)  # a DataError naming the columns there are
@@ -143,7 +161,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     resolve(args.backend)  # refused before any file is read
     net, pre = load_model(args.model, backend=args.backend)
-    table = _read(args, args.target or pre.target)
+    table = _read(args, args.target or pre.target, pre.reading)
     with _data_warnings():
         value = score((net, pre), table)
         predicted = predict_table(net, pre, table)[0] if pre.task == "classification" else None

@@ -60,6 +60,10 @@ def _onnx() -> Any:
 def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any = None) -> Any:
     """The network (after ``preprocessor``'s encoding, if given) as an ``onnx.ModelProto`` (checked
     with ``onnx.checker``); also written to ``path`` (atomically) when one is given."""
+    dated = [f.name for f in getattr(preprocessor, "features", []) if f.kind == "date"]
+    if dated:
+        raise ValueError(f"ONNX export does not read dates; the model has date column(s) {', '.join(map(repr, dated))} "
+                         "(train with --no-dates, or with those columns' numbers in the file, to export)")
     onnx = _onnx()
     from onnx import helper
 

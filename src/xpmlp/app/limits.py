@@ -11,15 +11,14 @@ bytes in a line        64 MiB + the     (``--max-cell-length``)
 =====================  ===============  ==================================================
 
 The command line sets :data:`LIMITS` from its flags; a library caller may replace it.  Each
-breach is a :class:`LimitError` (a ``ValueError``) whose one line names the file, where, the
-limit and its flag.
+breach is a :class:`LimitError` (a ``ValueError``) whose one line names where, the limit and its
+flag (and the file, where the check is given its name; :func:`~xpmlp.app.tables.read_table` adds it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -51,32 +50,32 @@ class LimitError(ValueError):
     """A table is larger than a limit allows (the message names the limit and the flag that raises it)."""
 
 
-def check_lines(path: Path) -> None:
-    """A text file's lines are at most :attr:`Limits.max_line_bytes` long, read in chunks before
-    any parser sees the file."""
-    with open(path, "rb") as f:
-        line, start, length = 1, 0, 0  # the line being read, its start in the file, the bytes read
-        while chunk := f.read(_CHUNK):
-            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
-            starts = np.concatenate([[start], length + ends[:-1] + 1]) if ends.size else np.array([start])
-            widths = (length + ends) - starts if ends.size else np.array([length + len(chunk) - start])
-            if widths.max() > LIMITS.max_line_bytes:
-                at = int(np.argmax(widths > LIMITS.max_line_bytes))
-                raise LimitError(f"{path}: line {line + at} is longer than {LIMITS.max_line_bytes} bytes "
-                                 "(--max-cell-length N allows longer cells and lines)")
-            if ends.size:
-                line, start = line + ends.size, length + int(ends[-1]) + 1
-            length += len(chunk)
+def check_lines(raw: bytes) -> None:
+    """A text file's lines (its bytes ``raw``, decompressed) are at most :attr:`Limits.max_line_bytes`
+    long, checked in chunks before the text is decoded or parsed."""
+    data = memoryview(raw)
+    line, start = 1, 0  # the line being read, and where it began
+    for offset in range(0, len(data), _CHUNK):
+        chunk = np.frombuffer(data[offset:offset + _CHUNK], dtype=np.uint8)
+        ends = offset + np.flatnonzero(chunk == 10)
+        starts = np.concatenate([[start], ends[:-1] + 1])[:ends.size]
+        widths = np.append(ends, offset + len(chunk)) - np.append(starts, ends[-1] + 1 if ends.size else start)
+        if widths.max() > LIMITS.max_line_bytes:
+            at = int(np.argmax(widths > LIMITS.max_line_bytes))
+            raise LimitError(f"line {line + at} is longer than {LIMITS.max_line_bytes} bytes "
+                             "(--max-cell-length N allows longer cells and lines)")
+        if ends.size:
+            line, start = line + ends.size, int(ends[-1]) + 1
 
 
-def check_first_line(path: Path, sep: str) -> None:
-    """A text file's first line has at most ``max_columns`` fields (counted by ``sep``, quotes not
-    minded: an upper bound), before any parser sees the file."""
-    with open(path, "rb") as f:
-        first = f.readline(LIMITS.max_line_bytes + 1)
-    fields = len(first.split()) if sep == r"\s+" else first.count(sep.encode()) + 1
+def check_first_line(text: str, sep: str) -> None:
+    """A text's first line has at most ``max_columns`` fields (counted by ``sep``, quotes not
+    minded: an upper bound), before a parser sets up its columns."""
+    end = text.find("\n")
+    first = text[:end] if end >= 0 else text
+    fields = len(first.split()) if sep == r"\s+" else first.count(sep) + 1
     if fields > LIMITS.max_columns:
-        raise LimitError(f"{path}: the first line has {fields} fields; the limit is {LIMITS.max_columns} columns "
+        raise LimitError(f"the first line has {fields} fields; the limit is {LIMITS.max_columns} columns "
                          "(--max-columns N allows more)")
 
 

@@ -19,7 +19,8 @@ and :meth:`Table.texts`.
 .parquet         through ``pyarrow`` (``pip install 'xpmlp[parquet]'``)
 ===============  ==================================================================
 
-A gap is an empty cell (or one of :data:`~xpmlp.app.delimited.MISSING`) or a NaN.
+A text file may be compressed (``data.csv.gz``; see :mod:`xpmlp.app.reading`).  A gap is an
+empty cell (or a gap marker, :func:`~xpmlp.app.reading.gap_markers`) or a NaN.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from .decisions import MAX_CLASSES, infer_task  # noqa: F401  (where they were before 0.4)
 from .delimited import TEXT_FORMATS, _Error, describe_separator, read_delimited
-from .limits import check_cells, check_columns
+from .limits import LimitError, check_cells, check_columns, check_lines
+from .reading import COMPRESSIONS, ReadError, ReadOptions, compression_of, decode, read_bytes
 
 __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORMATS"]
 
@@ -42,8 +45,6 @@ FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".parquet")
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 #: Characters of the longest cell a column is parsed at once with (a number is shorter).
 _LONGEST_NUMBER = 64
-#: Integer targets with at most this many distinct values (and fewer than half the rows) are classes.
-MAX_CLASSES = 20
 
 
 class DataError(ValueError):
@@ -56,7 +57,8 @@ class Table:
     read (a string, a number, or ``None`` for a gap); ``y`` the raw target values ``(n,)`` (or None)
     from the column ``target``.  ``source`` names the file and ``lines`` gives each row's line in it
     (header counted) for messages; without ``lines`` rows are counted from 1.  ``decimal`` is the
-    decimal mark of the file's numbers; ``layout`` says how it was read."""
+    decimal mark of the file's numbers; ``layout`` says how it was read, ``notes`` what reading
+    detected, ``reading`` the :class:`~xpmlp.app.reading.ReadOptions` given (and ``"detected"``)."""
 
     X: np.ndarray
     columns: list[str]
@@ -66,6 +68,8 @@ class Table:
     lines: np.ndarray | None = None
     decimal: str = "."
     layout: str = ""
+    notes: list[str] = field(default_factory=list)
+    reading: dict = field(default_factory=dict)
     _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> (values, bad)
     _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> position
 
@@ -106,8 +110,11 @@ class Table:
         :class:`DataError` naming its line."""
         values, bad = self.parse(name)
         if bad.size:
-            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: "
-                            f"{self.column(name)[bad[0]]!r} is not a number")
+            cell = self.column(name)[bad[0]]
+            comma = self.decimal == "." and not parse_numbers(np.array([cell], dtype=object), ",")[1].size
+            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: {cell!r} is not a number"
+                            + (" (a decimal comma: give --decimal ,)" if comma else
+                               f" (if it marks a gap, give --na-values {cell!r})" if self.lines is not None else ""))
         return values.copy()
 
     def texts(self, name: str) -> np.ndarray:
@@ -167,33 +174,48 @@ def _text(value: Any) -> Any:
 
 
 def read_table(path: "str | Path", target: "str | int | None" = None, *, sep: str | None = None,
-               header: bool = True, decimal: str = ".") -> Table:
+               header: bool = True, decimal: str | None = None, encoding: str | None = None,
+               na_values: "list[str] | tuple[str, ...]" = (), default_na: bool = True,
+               options: ReadOptions | None = None) -> Table:
     """Read ``path``; ``target`` names (or, for NPY/NPZ, indexes) the target column, if any.
-    ``sep``, ``header`` and ``decimal`` are for text files (:mod:`xpmlp.app.delimited`)."""
+    ``sep``, ``header``, ``decimal``, ``encoding``, ``na_values`` and ``default_na`` (or all of
+    them as ``options``) are for text files (:mod:`xpmlp.app.delimited`, :mod:`xpmlp.app.reading`)."""
     path = Path(path)
+    options = options or ReadOptions(sep, header, decimal, encoding, list(na_values), default_na)
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise DataError(f"{path}: unknown format {suffix or '(no extension)'!r}; use one of {', '.join(FORMATS)} "
+    suffix, compressed = compression_of(path)
+    if suffix not in FORMATS or (compressed and suffix not in TEXT_FORMATS):
+        raise DataError(f"{path}: unknown format {''.join(path.suffixes[-2:]).lower() or '(no extension)'!r}; use one "
+                        f"of {', '.join(FORMATS)}, the text formats also compressed ({', '.join(COMPRESSIONS)}) "
                         "(a delimited text file with another name: rename it to .txt)")
-    lines, layout = None, suffix[1:].upper()
+    lines, layout, notes, reading = None, suffix[1:].upper(), [], {}
     if suffix in TEXT_FORMATS:
         try:
-            names, cells, lines, used = read_delimited(path, sep, header, decimal)
-        except _Error as exc:
+            raw = read_bytes(path, compressed)
+            check_lines(raw)  # before the text is decoded, sniffed or parsed: a line of a gigabyte
+            text, used_encoding, note = decode(raw, options.encoding)
+            names, cells, lines, used, mark = read_delimited(text, suffix, options)
+        except (_Error, ReadError, LimitError) as exc:
             raise DataError(f"{path}: {exc}") from None
-        layout = describe_separator(used) + (", no header row" if not header else "") + \
-            (", decimal comma" if decimal == "," else "")
+        notes += [f"{path}: {note}"] if note else []
+        if mark == "," and options.decimal is None:
+            notes.append(f"{path}: numbers with a decimal comma (3,14): read as such; give --decimal . if not")
+        decimal = mark
+        layout = describe_separator(used) + (", no header row" if not options.header else "") + \
+            (", decimal comma" if mark == "," else "") + (f", {used_encoding}" if used_encoding != "utf-8" else "") + \
+            (f", {compressed[1:]}-compressed" if compressed else "")
+        reading = {**options.to_dict(), "detected": {"sep": used, "decimal": mark, "encoding": used_encoding}}
     else:
         names, columns = {".npy": _read_npy, ".npz": _read_npz, ".parquet": _read_parquet}[suffix](path)
-        cells = _stack(columns)
+        cells, decimal = _stack(columns), "."
     if cells.shape[0] == 0:
         raise DataError(f"{path}: no rows of data")
     check_columns(cells.shape[1], str(path))
     check_cells(cells, names, lines, str(path))
-    table = Table(cells, names, source=str(path), lines=lines, decimal=decimal, layout=layout)
-    return _split_target(table, target, header)
+    table = Table(cells, names, source=str(path), lines=lines, decimal=decimal, layout=layout, notes=notes,
+                  reading=reading)
+    return _split_target(table, target, options.header)
 
 
 def _stack(columns: list[np.ndarray]) -> np.ndarray:
@@ -287,24 +309,13 @@ def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
     texts = np.array([_text(v) for v in cells.tolist()], dtype=object)
     gaps = np.flatnonzero([t is None for t in texts.tolist()])
     if gaps.size:
-        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing; "
+        marker = " (empty, or a gap marker such as NA, None; give --no-default-na where such a marker is a " \
+            "label)" if table.lines is not None else ""
+        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing{marker}; "
                         "drop the rows without a target first")
     if bad.size:
         return texts.astype(str)
     return values.astype(np.int64) if np.all(values == np.round(values)) else values
-
-
-def infer_task(y: np.ndarray) -> str:
-    """``"classification"`` for non-numeric targets, and for integer targets with at most
-    :data:`MAX_CLASSES` distinct values, fewer than half the rows; ``"regression"`` otherwise."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        return "classification"
-    distinct = np.unique(y)
-    integral = y.dtype.kind in "biu" or bool(np.all(distinct == np.round(distinct)))
-    if integral and distinct.size <= MAX_CLASSES and distinct.size < max(len(y) / 2, 3):
-        return "classification"
-    return "regression"
 
 
 def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[np.ndarray, np.ndarray]:

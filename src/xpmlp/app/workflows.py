@@ -13,8 +13,10 @@ smaller data (:func:`_validation` says why).
 
 from __future__ import annotations
 
+import shlex
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,9 +27,11 @@ from ..nn.network import MLP
 from ..nn.objective import objective
 from ..backends.arrays import scalar_like
 from ..optim.optimizers import Optimizer, make_optimizer
+from .decisions import explain_task, row_numbers
+from .features import UnseenCategoryWarning
 from .limits import check_classes
-from .preprocessing import Preprocessor
-from .tables import DataError, Table, infer_task, split_rows
+from .preprocessing import Preprocessor, check_cells
+from .tables import DataError, Table, split_rows
 from ..training.loop import fit
 
 __all__ = ["TrainedModel", "load_dataset", "train_table", "score", "log_loss", "save_model", "load_model",
@@ -111,36 +115,56 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                 test_size: float = 0.25, validation_fraction: float = 0.1, optimizer: str = "adam",
                 momentum: float = 0.9, backend: Any = None, dtype: str = "float32", compute_dtype: str | None = None,
                 dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
-                categories: Sequence[str] = (),
+                categories: Sequence[str] = (), keep: Sequence[str] = (), dates: bool = True,
+                date_forms: "dict[str, bool | str] | None" = None, on_note: "Callable[[str], None] | None" = None,
                 **fit_kwargs: Any) -> TrainedModel:
-    """Split, preprocess, build, train and score; ``ids``, ``drop`` and ``categories`` go to
-    :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`."""
+    """Split, preprocess, build, train and score; ``ids``, ``drop``, ``categories``, ``dates`` and
+    ``date_forms`` go to :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`.
+    Columns that look like row numbers (:func:`~xpmlp.app.decisions.row_numbers`) are ID columns
+    unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
-    task = task or infer_task(table.y)
+    notes: list[str] = []
+    task, why = (task, "given with --task") if task else explain_task(table.y)
+    notes.append(f"task: {task} ({why})")
     if task == "classification":
         check_classes(table.y, table.target, table.source)  # before a one-hot target of rows x classes
+    given = {*ids, *drop, *categories, *(date_forms or {})}
+    for name in keep:
+        table.column(name)  # a DataError naming the columns there are
+    check_cells(table, given)  # the first bad cell of the file, not of the training rows
+    numbered = row_numbers(table, {*given, *keep})
+    notes += [f"column {name!r} looks like row numbers ({why}): not an input (it could leak the file's order), "
+              f"written beside predictions like an ID; give --keep {shlex.quote(name)} to use it"
+              for name, why in numbered]
     rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
     train = table.take(rows_tr)
-    pre = Preprocessor.fit(train, task, ids=ids, drop=drop, categories=categories)
+    pre = Preprocessor.fit(train, task, ids=[*ids, *(name for name, _ in numbered)], drop=drop, categories=categories,
+                           dates=dates, date_forms=date_forms)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
-    notes: list[str] = list(pre.notes)
+    notes += pre.notes
     comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
               compute_dtype=compute_dtype, dropout=dropout)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
+    for note in notes if on_note else ():
+        on_note(note)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
     history = fit(net, X[mine], T[mine], optimizer=opt, seed=seed, validation_fraction=fraction, comm=comm,
                   stratify=train.y[mine] if task == "classification" else None, score=judge, **fit_kwargs)
     model = TrainedModel(net, pre, opt, history, objective(net, X, T, alpha=fit_kwargs.get("alpha", 0.0)), notes=notes,
                          validation_loss={_negative_log_loss: "log loss", _negative_squared_error: "squared error",
                                           None: ""}[judge])
-    model.scores["train"] = score(model, train)
-    if rows_te.size:
-        model.scores["test"] = score(model, table.take(rows_te))
+    with warnings.catch_warnings():  # training rows: only the categories past the cap, noted already
+        warnings.simplefilter("ignore", UnseenCategoryWarning)
+        model.scores["train"] = score(model, train)
+    if rows_te.size:  # one prediction (and one warning of unseen categories) for both scores
+        test = table.take(rows_te)
+        predicted, outputs = predict_table(net, pre, test)
+        model.scores["test"] = _score(pre, test.y, predicted, outputs)
         if task == "classification":
-            model.scores["test_log_loss"] = log_loss(model, table.take(rows_te))
+            model.scores["test_log_loss"] = _log_loss(pre, test.y, outputs)
     return model
 
 
@@ -171,10 +195,13 @@ def predict_table(net: MLP, pre: Preprocessor, table: Table) -> tuple[np.ndarray
 def score(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> float:
     """Accuracy (classification) or R^2 (regression) of the model on a table with targets."""
     net, pre = (model.net, model.preprocessor) if isinstance(model, TrainedModel) else model
-    predicted, outputs = predict_table(net, pre, table)
+    return _score(pre, table.y, *predict_table(net, pre, table))
+
+
+def _score(pre: Preprocessor, y: np.ndarray, predicted: np.ndarray, outputs: np.ndarray) -> float:
     if pre.task == "classification":  # encode refuses labels the model has never seen, naming them
-        return float(np.mean(np.argmax(pre.encode(table.y), axis=1) == np.argmax(outputs, axis=1)))
-    y = np.asarray(table.y, dtype=np.float64)
+        return float(np.mean(np.argmax(pre.encode(y), axis=1) == np.argmax(outputs, axis=1)))
+    y = np.asarray(y, dtype=np.float64)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     ss_res = float(np.sum((y - predicted) ** 2))
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
@@ -184,8 +211,11 @@ def log_loss(model: "TrainedModel | tuple[MLP, Preprocessor]", table: Table) -> 
     """The mean log loss of the predicted class probabilities on a table with targets: how well
     calibrated they are (a sure and wrong probability of 1e-19 costs 44)."""
     net, pre = (model.net, model.preprocessor) if isinstance(model, TrainedModel) else model
-    _, outputs = predict_table(net, pre, table)
-    p = np.sum(pre.encode(table.y) * outputs, axis=1)
+    return _log_loss(pre, table.y, predict_table(net, pre, table)[1])
+
+
+def _log_loss(pre: Preprocessor, y: np.ndarray, outputs: np.ndarray) -> float:
+    p = np.sum(pre.encode(y) * outputs, axis=1)
     return float(-np.mean(np.log(np.maximum(p, 1e-300))))
 
 

@@ -312,7 +312,10 @@ def save(path: "str | os.PathLike", net: MLP, **state: Any) -> Path:
             if state:
                 raise TypeError(f"an estimator saves its own optimizer and history; got extra {sorted(state)}")
             return net.save(path)
-        raise TypeError(f"save needs an xpmlp MLP (or a fitted xpmlp estimator), got {type(net).__name__}")
+        hint = ("; a scikit-learn pipeline or other estimator holding xpmlp estimators is saved without pickle by "
+                "xpmlp.save_pipeline(path, estimator) and read by xpmlp.load_pipeline(path) (skops)"
+                if hasattr(net, "get_params") else "")
+        raise TypeError(f"save needs an xpmlp MLP (or a fitted xpmlp estimator), got {type(net).__name__}{hint}")
     meta, arrays = to_state(net, **state)
     return write_state(path, meta, arrays)
 
