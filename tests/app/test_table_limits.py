@@ -67,6 +67,9 @@ def test_a_header_of_too_many_columns_is_refused_before_parsing_and_the_flag_rai
     with pytest.raises(SystemExit):
         main(["train", str(path), "--target", "y", "--max-columns", "0"])
     assert "argument --max-columns: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", str(path), "--target", "y", "--max-classes", "lots"])
+    assert "argument --max-classes: expected a whole number >= 1, got 'lots'" in capsys.readouterr().err
 
 
 def test_an_array_of_too_many_columns_is_refused(tmp_path, capsys):
@@ -141,3 +144,12 @@ def test_a_stratified_split_is_linear_in_the_labels_and_unchanged():
     kept, held = split_rows(10, 0.2, 1, np.array(list("aabbbbcccc")))
     labels = np.array(list("aabbbbcccc"))
     assert sorted(labels[held].tolist()) == ["b", "c"] and held.size == 2  # round(0.3 * 4) of b and c, none of a
+
+
+def test_cells_of_a_binary_file_are_counted_by_row(monkeypatch):
+    monkeypatch.setattr(limits, "LIMITS", limits.Limits(max_cell_length=3))
+    limits.check_cells(np.zeros((2, 2)), ["a", "b"], None, "x.npy")  # numbers: nothing to measure
+    cells = np.array([["ab", None], ["abcd", "a"]], dtype=object)
+    with pytest.raises(limits.LimitError, match=r"^x.parquet: row 2, column 'a': a cell of 4 characters; the limit "
+                       r"is 3 \(--max-cell-length N allows more\)$"):
+        limits.check_cells(cells, ["a", "b"], None, "x.parquet")
