@@ -17,17 +17,22 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from typing import Sequence
 
 import numpy as np
 
 from .._version import __version__
 from ..backends.backend import BackendError
+from ..distributed.mpi import DistributedError
 from ..io.model import MAX_ACTIVATION_PARAMETER
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
 from ..training.callbacks import DivergenceError
 from .cells import printable
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
+from . import limits
+from .limits import Limits
+from .ranks import Ranks
 from .workflows import DATASETS
 
 __all__ = ["build_parser", "main"]
@@ -40,6 +45,16 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default == [] or action.nargs == 0 or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -132,6 +147,10 @@ def _add_file_options(p: argparse.ArgumentParser, train: bool = False) -> None:
                    help="more cells that mark a gap (repeatable), besides the empty cell and NA, N/A, #N/A, NULL, "
                    "None, NaN, nan, -NaN, <NA>, n/a, na, null, ?, - ..." + model)
     p.add_argument("--no-default-na", action="store_true", help="only the empty cell and --na-values mark gaps")
+    p.add_argument("--max-columns", type=_positive, default=Limits.max_columns, metavar="N",
+                   help="refuse a table of more columns")
+    p.add_argument("--max-cell-length", type=_positive, default=Limits.max_cell_length, metavar="N",
+                   help="refuse a cell of more characters (and a line of 64 MiB more bytes)")
 
 
 def _add_train(t: argparse.ArgumentParser) -> None:
@@ -152,6 +171,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--dataset", choices=list(DATASETS), help="a dataset bundled with scikit-learn (default: digits "
                    "when no data file is given)")
     t.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the target")
+    t.add_argument("--max-classes", type=_positive, default=Limits.max_classes, metavar="N",
+                   help="refuse a classification target of more classes")
     t.add_argument("--hidden", type=_parse_sizes, default="100", help="hidden layer sizes, e.g. 128,64")
     t.add_argument("--activation", default="relu", type=_parse_activation,
                    metavar="{" + ",".join(ACTIVATION_CHOICES) + "}",
@@ -186,7 +207,16 @@ def _add_train(t: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ranks = _ranks(parser, argv[:1] == ["train"])  # MPI, under mpiexec, before anything can fail
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse said why; under mpiexec, a rank alone must not leave the others waiting
+        if exc.code and ranks.comm is not None:
+            ranks.fail("xpmlp: error: the arguments were refused (above)", exc, EXIT_BAD_INPUT)
+        raise
+    limits.LIMITS = Limits(**{k: getattr(args, k) for k in ("max_columns", "max_cell_length", "max_classes")
+                              if hasattr(args, k)})
     logging.basicConfig(level=logging.INFO if rank() == 0 else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -198,12 +228,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `xpmlp predict ... | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (BackendError, ValueError, OSError, ImportError, DivergenceError) as exc:  # one clear line
-        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {printable(str(exc))}\n")
+    except (BackendError, ValueError, OSError, ImportError, DivergenceError, DistributedError) as exc:  # one line
+        ranks.fail(f"xpmlp: error: {printable(str(exc))}", exc, EXIT_BAD_INPUT)
     except MemoryError as exc:
-        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: out of memory{f' ({exc})' if str(exc) else ''}: the input is "
-                    "too large for this machine's memory (fewer rows or columns, or a smaller model)\n")
-    except RecursionError:
-        parser.exit(EXIT_BAD_INPUT, "xpmlp: error: the input is nested too deeply to read (a corrupt or "
-                    "crafted file?)\n")
+        ranks.fail(f"xpmlp: error: out of memory{f' ({exc})' if str(exc) else ''}: the input is too large for this "
+                   "machine's memory (fewer rows or columns, or a smaller model)", exc, EXIT_BAD_INPUT)
+    except RecursionError as exc:
+        ranks.fail("xpmlp: error: the input is nested too deeply to read (a corrupt or crafted file?)", exc,
+                   EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug: its traceback, and under mpiexec no rank left waiting
+        if ranks.comm is None:
+            raise
+        traceback.print_exc()
+        ranks.fail(f"xpmlp: error: {type(exc).__name__}: {printable(str(exc))}", exc, 1)
 
+
+def _ranks(parser: argparse.ArgumentParser, train: bool) -> Ranks:
+    """The command's processes: under an MPI launcher, ``train`` initialises MPI first (:mod:`.ranks`)."""
+    try:
+        return Ranks.start() if train else Ranks()
+    except ImportError as exc:  # no mpi4py under mpiexec: every rank says so alike, none waits
+        parser.exit(EXIT_BAD_INPUT, f"xpmlp: error: {exc}\n")

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .limits import check_first_line
 from .reading import ReadOptions, gap_markers
 
 __all__ = ["read_delimited", "SEPARATORS", "TEXT_FORMATS"]
@@ -42,6 +43,7 @@ SEPARATORS = {"tab": "\t", "\\t": "\t", "space": r"\s+", "whitespace": r"\s+", "
               "pipe": "|"}
 _CANDIDATES = (",", ";", "\t", "|")
 _SAMPLE_LINES = 50
+_SAMPLE_CHARS = 1 << 16  # of each line: the sniffer's time grows with the sample's length
 
 
 class _Error(ValueError):
@@ -68,6 +70,7 @@ def read_delimited(text: str, suffix: str, options: ReadOptions) -> tuple[list[s
     Raises ``ValueError`` (without the file's name) for a file that cannot be used."""
     pd = _pandas()
     sep = _separator(text, suffix, options.sep, options.decimal)
+    check_first_line(text, sep)  # before pandas sets up a million columns
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
                             na_filter=False, skip_blank_lines=False, engine="c", quotechar='"')
@@ -132,7 +135,8 @@ def _separator(text: str, suffix: str, sep: str | None, decimal: str | None) -> 
     if suffix == ".tsv":
         return "\t"
     candidates = [c for c in _CANDIDATES if c != decimal]
-    sample = [line for _, line in zip(range(_SAMPLE_LINES), io.StringIO(text, newline="")) if line.strip()]
+    sample = [line[:_SAMPLE_CHARS] for _, line in zip(range(_SAMPLE_LINES), io.StringIO(text, newline=""))
+              if line.strip()]
     if not sample:
         raise _Error("the file is empty")
     try:

@@ -81,10 +81,11 @@ class Preprocessor:
                 table.column(name)  # a DataError naming the columns there are
         pre = cls(task, [], np.zeros(0), np.ones(0), table.target, ids=list(ids),
                   dropped={name: "given with --drop" for name in drop}, reading=dict(table.reading))
+        given, as_category = {*ids, *drop}, set(categories)  # sets: the work stays linear in the columns
         for name in table.columns:
-            if name in pre.ids or name in pre.dropped:
+            if name in given:
                 continue
-            feature, note = learn_feature(table, name, category=name in categories,
+            feature, note = learn_feature(table, name, category=name in as_category,
                                           date=date_forms.get(name, None if dates else False))
             if feature is None:
                 pre.dropped[name] = note
@@ -127,7 +128,7 @@ class Preprocessor:
         return len(self.classes) if self.task == "classification" else 1
 
     def _encode_features(self, table: Table) -> np.ndarray:
-        missing = [c for c in self.columns if c not in table.columns]
+        missing = [c for c in self.columns if table.position(c) is None]
         if missing:
             raise DataError(f"{table.source}: lacks the column(s) the model was trained on: {', '.join(missing)}"
                             + _missing_hint(missing, table))

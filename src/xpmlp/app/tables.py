@@ -35,6 +35,7 @@ import numpy as np
 
 from .decisions import MAX_CLASSES, infer_task  # noqa: F401  (where they were before 0.4)
 from .delimited import TEXT_FORMATS, _Error, describe_separator, read_delimited
+from .limits import LimitError, check_cells, check_columns, check_lines
 from .reading import COMPRESSIONS, ReadError, ReadOptions, compression_of, decode, read_bytes
 
 __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORMATS"]
@@ -42,6 +43,8 @@ __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORM
 FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".parquet")
 #: What reading a broken .npy or .npz file raises (a zip's own errors, a compressed member's zlib error).
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+#: Characters of the longest cell a column is parsed at once with (a number is shorter).
+_LONGEST_NUMBER = 64
 
 
 class DataError(ValueError):
@@ -68,6 +71,13 @@ class Table:
     notes: list[str] = field(default_factory=list)
     reading: dict = field(default_factory=dict)
     _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> (values, bad)
+    _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> position
+
+    def position(self, name: str) -> int | None:
+        """Column ``name``'s position (None: no such column), in constant time."""
+        if len(self._index) != len(self.columns):
+            self._index = {c: j for j, c in enumerate(self.columns)}
+        return self._index.get(name)
 
     def take(self, rows: Any) -> "Table":
         """The table of these rows (indices or a mask); columns already parsed stay parsed."""
@@ -90,9 +100,10 @@ class Table:
 
     def column(self, name: str) -> np.ndarray:
         """One column's cells; a missing column is a :class:`DataError` naming the columns there are."""
-        if name not in self.columns:
+        j = self.position(name)
+        if j is None:
             raise DataError(f"{self.source}: no column {name!r}; the columns are {', '.join(self.columns)}")
-        return self.X[:, self.columns.index(name)]
+        return self.X[:, j]
 
     def numbers(self, name: str) -> np.ndarray:
         """Column ``name`` as float64, NaN for a gap; the first cell that is not a number is a
@@ -121,7 +132,10 @@ def parse_numbers(cells: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np
         bad = np.flatnonzero(np.isinf(values))
         values[bad] = np.nan
         return values, bad
-    gaps = np.array([c is None or (isinstance(c, float) and c != c) for c in cells.tolist()], dtype=bool)
+    listed = cells.tolist()
+    gaps = np.array([c is None or (isinstance(c, float) and c != c) for c in listed], dtype=bool)
+    if max((len(c) for c in listed if isinstance(c, str)), default=0) > _LONGEST_NUMBER:
+        return _parse_each(cells, decimal)  # not all numbers; at once, its longest cell would size every one
     try:  # the whole column at once, where every cell is a number
         text = np.where(gaps, "nan", cells).astype(str)
         values = np.char.replace(text, ",", ".").astype(np.float64) if decimal == "," else text.astype(np.float64)
@@ -178,9 +192,11 @@ def read_table(path: "str | Path", target: "str | int | None" = None, *, sep: st
     lines, layout, notes, reading = None, suffix[1:].upper(), [], {}
     if suffix in TEXT_FORMATS:
         try:
-            text, used_encoding, note = decode(read_bytes(path, compressed), options.encoding)
+            raw = read_bytes(path, compressed)
+            check_lines(raw)  # before the text is decoded, sniffed or parsed: a line of a gigabyte
+            text, used_encoding, note = decode(raw, options.encoding)
             names, cells, lines, used, mark = read_delimited(text, suffix, options)
-        except (_Error, ReadError) as exc:
+        except (_Error, ReadError, LimitError) as exc:
             raise DataError(f"{path}: {exc}") from None
         notes += [f"{path}: {note}"] if note else []
         if mark == "," and options.decimal is None:
@@ -195,6 +211,8 @@ def read_table(path: "str | Path", target: "str | int | None" = None, *, sep: st
         cells, decimal = _stack(columns), "."
     if cells.shape[0] == 0:
         raise DataError(f"{path}: no rows of data")
+    check_columns(cells.shape[1], str(path))
+    check_cells(cells, names, lines, str(path))
     table = Table(cells, names, source=str(path), lines=lines, decimal=decimal, layout=layout, notes=notes,
                   reading=reading)
     return _split_target(table, target, options.header)
@@ -312,8 +330,10 @@ def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[
         k = max(1, int(round(fraction * n)))
         return np.sort(order[k:]), np.sort(order[:k])
     held = []
-    for label in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(np.asarray(labels) == label))
+    inverse = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
+    by_label = np.argsort(inverse, kind="stable")  # each label's rows in order: linear in the labels, not rows x labels
+    for rows in np.split(by_label, np.cumsum(np.bincount(inverse))[:-1]):
+        rows = rng.permutation(rows)
         k = min(int(round(fraction * rows.size)), rows.size - 1) if rows.size > 1 else 0
         held.append(rows[:k])
     held = np.sort(np.concatenate(held))

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import io
+from ..io.archive import digest
 from ..history import History
 from ..nn.network import MLP
 from ..nn.objective import objective
@@ -28,6 +29,7 @@ from ..backends.arrays import scalar_like
 from ..optim.optimizers import Optimizer, make_optimizer
 from .decisions import explain_task, row_numbers
 from .features import UnseenCategoryWarning
+from .limits import check_classes
 from .preprocessing import MAX_TARGET, Preprocessor, check_cells
 from .tables import DataError, Table, split_rows
 from ..training.loop import fit
@@ -130,6 +132,8 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes: list[str] = []
     task, why = (task, "given with --task") if task else explain_task(table.y)
     notes.append(f"task: {task} ({why})")
+    if task == "classification":
+        check_classes(table.y, table.target, table.source)  # before a one-hot target of rows x classes
     given = {*ids, *drop, *categories, *(date_forms or {})}
     for name in keep:
         table.column(name)  # a DataError naming the columns there are
@@ -145,7 +149,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     notes += pre.notes
-    comm, mine = _data_parallel(len(rows_tr), notes)  # under mpiexec: this process's shard (and its GPU)
+    comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
               compute_dtype=compute_dtype, dropout=dropout)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
@@ -188,14 +192,20 @@ def _check_finite_target(table: Table) -> None:
                         f"targets must be finite numbers within +-{MAX_TARGET:g} (rescale them, or fix the row)")
 
 
-def _data_parallel(n: int, notes: list[str]) -> tuple[Any, slice]:
+def _data_parallel(n: int, notes: list[str], X: np.ndarray, T: np.ndarray) -> tuple[Any, slice]:
     """``(communicator, rows)``: under ``mpiexec -n P`` every process trains on its shard of the
-    ``n`` training rows; otherwise one process takes them all."""
-    from ..distributed.mpi import shard, world
+    ``n`` training rows ``X``, ``T`` (every rank's the same, or :class:`DistributedError` on every
+    rank); otherwise one process takes them all."""
+    from ..distributed.mpi import DistributedError, shard, world
 
     comm = world()
     if comm is None:
         return None, slice(None)
+    everyone = comm.exchange(digest(X) + digest(T))
+    odd = [r for r, theirs in enumerate(everyone) if theirs != everyone[0]]
+    if odd:
+        raise DistributedError(f"rank{'s' if len(odd) > 1 else ''} {', '.join(map(str, odd))} read a different "
+                               "table from rank 0's (every rank must read the same rows and columns)")
     notes.append(f"data-parallel over {comm.size} processes (this is rank {comm.rank})")
     return comm, shard(n, comm.rank, comm.size)
 

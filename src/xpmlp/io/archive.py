@@ -5,15 +5,15 @@ and the named host arrays into one uncompressed NumPy archive, readable with
 ``numpy.load(path, allow_pickle=False)``.  It writes a temporary file in the
 target's directory, flushes and fsyncs it, then renames it over the target
 (:func:`os.replace`, see :mod:`xpmlp.io.files`), so a failure or an interruption leaves
-any earlier file whole.  :func:`read_state` reads every member (CRC errors surface there) and the
-metadata, and reports any problem as :class:`ModelFileError`.  What the record
+any earlier file whole.  :func:`read_state` reads the metadata and every member (CRC errors surface
+there), each checked against :mod:`xpmlp.io.limits` before it is read, and reports any problem as
+:class:`ModelFileError`.  What the record
 means is :mod:`xpmlp.io.model`'s business.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io as _io
 import json
 import os
 import zipfile
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .files import replace_atomically, require_regular
+from .limits import BadMember, parse_metadata, read_members
 
 __all__ = ["ModelFileError", "write_state", "read_state", "digest"]
 
@@ -45,24 +46,29 @@ def write_state(path: "str | os.PathLike", meta: dict[str, Any], arrays: dict[st
     return replace_atomically(path, lambda f: np.savez(f, **{_META: payload}, **arrays))
 
 
-def read_state(path: "str | os.PathLike") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a model file's metadata and arrays (no pickle), checking the archive's integrity."""
+def read_state(path: "str | os.PathLike", max_bytes: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a model file's metadata and arrays (no pickle), checking the archive's integrity and,
+    before reading a member, its limits (:mod:`xpmlp.io.limits`; ``max_bytes``: the arrays' total)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
     require_regular(path, "model file")  # a FIFO would block for ever, /dev/zero fill the memory
     try:
-        raw = path.read_bytes()
-        with np.load(_io.BytesIO(raw), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}  # reads every member: CRC errors surface here
+        with open(path, "rb") as f:
+            meta, arrays = read_members(f, _META, _parse, max_bytes)  # reads every member: CRC errors surface here
+    except BadMember as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError) as exc:
         raise ModelFileError(f"{path}: not a readable xpmlp model file (truncated or corrupt?): {exc}") from exc
-    if _META not in arrays:
+    if meta is None:
         raise ModelFileError(f"{path}: no {_META} metadata; not an xpmlp model file")
-    try:
-        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
-    except ValueError as exc:  # not UTF-8, not JSON, or an integer of thousands of digits
-        raise ModelFileError(f"{path}: metadata is not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise ModelFileError(f"{path}: metadata is nested too deeply (a corrupt or crafted file?)") from exc
     return meta, arrays
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return parse_metadata(raw)
+    except BadMember:
+        raise
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer of thousands of digits
+        raise BadMember(f"metadata is not valid JSON: {exc}") from None
