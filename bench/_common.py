@@ -150,6 +150,18 @@ def cupy_status():
     return cupy, ""
 
 
+def torch_missing() -> str | None:
+    """Why torch cannot be used here ("torch not installed"), or None; looked up without importing it, so
+    this process keeps no torch thread pools."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # an import hook refusing it, or a broken install
+        found = False
+    return None if found else "torch not installed"
+
+
 def torch_cuda_status():
     """(torch module or None, reason when None)."""
     try:

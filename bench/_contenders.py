@@ -39,7 +39,7 @@ class Floor:
             self._matmul = lambda a, b, out: xp.matmul(a, b, out=out)
         elif lib == "torch":
             import torch
-            put = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+            put = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
             empty = lambda shape: torch.empty(shape, dtype=torch.float32, device=device)  # noqa: E731
             self._matmul = lambda a, b, out: torch.matmul(a, b, out=out)
         else:
@@ -272,6 +272,8 @@ def _why_not(name: str, args, backends: dict) -> str | None:
         return C.cupy_status()[1] if C.cupy_status()[0] is None else None
     if "cuda" in name:
         return C.torch_cuda_status()[1] if C.torch_cuda_status()[0] is None else None
+    if name in ("torch", "torch-bf16"):
+        return C.torch_missing()
     return None
 
 

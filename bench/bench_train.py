@@ -81,6 +81,7 @@ def operations_per_step(cfg):
     """xpmlp's array operations per step: ATen kernels with the torch fast paths (each a kernel
     launch on CUDA) and the generic code's operations (array-api-strict)."""
     try:
+        from xpmlp import BackendError
         from xpmlp.diagnostics.opcount import ops_per_step
     except ImportError:
         return None
@@ -88,8 +89,8 @@ def operations_per_step(cfg):
     for backend in ("torch", "array_api_strict"):
         try:
             ops[backend] = sum(ops_per_step(list(cfg.layers), batch=8, steps=2, backend=backend).values())
-        except ImportError:
-            continue
+        except (ImportError, BackendError) as exc:  # e.g. torch not installed
+            print(f"skip {backend}'s array operation count: {str(exc).splitlines()[0]}")
     print("xpmlp array operations per step: " + ", ".join(f"{b} {n:.0f}" for b, n in ops.items())
           + " (torch: kernels, one launch each on a GPU; array_api_strict: the generic code)")
     return ops

@@ -28,6 +28,7 @@ from sklearn.neural_network import MLPRegressor as SkRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from xpmlp import BackendError, resolve
 from xpmlp.estimators import MLPClassifier, MLPRegressor
 
 DATASETS = {
@@ -58,6 +59,10 @@ def main() -> None:
     p.add_argument("--max-iter", type=int, default=200)
     p.add_argument("--datasets", default=",".join(DATASETS))
     args = p.parse_args()
+    try:
+        resolve(args.backend)
+    except BackendError as exc:  # e.g. --backend torch without torch installed
+        p.error(f"--backend {args.backend}: {exc}")
     hidden = tuple(int(s) for s in args.hidden.split(",") if s)
     params = dict(hidden_layer_sizes=hidden, solver="adam", alpha=1e-4, learning_rate_init=1e-3, max_iter=args.max_iter)
     warnings.simplefilter("ignore", ConvergenceWarning)

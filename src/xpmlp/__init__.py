@@ -37,13 +37,13 @@ __all__ = [
 
 _moved.install()
 
-_ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator")
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load_estimator", "save_pipeline", "load_pipeline")
 #: Working with the command line's models and your own tables from Python (:mod:`xpmlp.app`), imported when used.
 _APP = {"load_model": "workflows", "predict_table": "workflows", "read_table": "tables"}
 
 
 def __getattr__(name: str):
-    """``xpmlp.MLPClassifier`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``), and
+    """``xpmlp.MLPClassifier``, ``xpmlp.save_pipeline`` etc. import scikit-learn only when first used (``xpmlp[sklearn]``), and
     ``xpmlp.load_model``, ``predict_table``, ``read_table`` the app layer;
     ``xpmlp.training.callbacks`` and the other module paths of 0.2 point to their new homes (:mod:`xpmlp._moved`)."""
     if name in _ESTIMATORS:

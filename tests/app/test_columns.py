@@ -81,8 +81,9 @@ def test_ids_drop_and_category_by_hand(tmp_path):
 def test_a_typo_in_a_column_of_numbers_is_an_error_not_a_category(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(9)) + "1.2.3,0\n")
-    with pytest.raises(DataError, match=r"column 'a', line 11: '1.2.3' is not a number, though 9 of the column's 10 "
-                                        r"cells are; fix it, or give --category a to treat the column as text"):
+    with pytest.raises(DataError, match=r"column 'a', line 11: '1.2.3' is not a number, though 9 of the column's "
+                                        r"10 cells are; fix it, give --na-values '1.2.3' if it marks a gap, or --category a to "
+                                        r"treat the column as text"):
         Preprocessor.fit(read_table(path, "y"), "classification")
 
 

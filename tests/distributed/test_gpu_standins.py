@@ -70,3 +70,39 @@ def test_torch_cuda_tensors_travel_by_torch_distributed_on_one_gpu_per_rank(tmp_
     net, hist = single_process("momentum", "float64")
     assert_like_one_process(found, net, hist, "float64")
     assert [rank["backend"] for rank in found] == ["torch:cuda:0 float64", "torch:cuda:1 float64"]
+
+
+@pytest.mark.parametrize("visible,shared", [("0;1", False), ("0;0", True)], ids=["own-gpus", "one-gpu"])
+def test_ranks_that_each_see_one_gpu_as_device_0_are_told_apart_by_pci_bus_id(visible, shared, tmp_path):
+    """Each rank sees one GPU, as device 0 (a CUDA_VISIBLE_DEVICES of its own): two GPUs (two PCI bus
+    ids) take NCCL; one GPU seen by both is staged through the host, and said so once."""
+    done = mpirun(2, "momentum@cupy", "float64", tmp_path, env={"XPMLP_STANDIN_VISIBLE": visible}, standins=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count(STAGED) == shared and ("two ranks share a GPU" in done.stderr) == shared
+    found = ranks(tmp_path, 2)
+    assert [rank["backend"] for rank in found] == ["cupy:0 float64"] * 2
+    net, hist = single_process("momentum", "float64")
+    assert_like_one_process(found, net, hist, "float64")
+
+
+def test_torch_ranks_on_their_own_device_0_take_nccl(tmp_path):
+    pytest.importorskip("torch")
+    env = {"XPMLP_STANDIN_TORCH_CUDA": "1", "XPMLP_STANDIN_VISIBLE": "1;0"}
+    done = mpirun(2, "momentum@torch:cuda", "float64", tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert STAGED not in done.stderr
+    found = ranks(tmp_path, 2)
+    assert [rank["backend"] for rank in found] == ["torch:cuda:0 float64"] * 2
+
+
+def test_a_torch_cpu_fit_after_a_cuda_fit_in_the_same_processes(tmp_path):
+    """The process group made for the CUDA fit (NCCL for CUDA tensors) takes the CPU fit's (gloo):
+    an NCCL-only group would end the run with "No backend type associated with device type cpu"."""
+    pytest.importorskip("torch")
+    done = mpirun(2, "cuda-then-cpu@torch:cuda", "float64", tmp_path, env={"XPMLP_STANDIN_TORCH_CUDA": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert STAGED not in done.stderr
+    found = ranks(tmp_path, 2)
+    assert [rank["backend"] for rank in found] == ["torch:cpu float64"] * 2
+    net, hist = single_process("momentum", "float64")
+    assert_like_one_process(found, net, hist, "float64")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -106,7 +105,10 @@ class Backend:
             has = f"offers {' and '.join(offered)} only" if offered else "offers no low-precision products"
             with_it = [lib for lib, entry in LIBRARIES.items() if name in entry.compute_dtypes]
             raise ValueError(f"compute_dtype={name!r}: {self.name} {has}; {name} runs on {' or '.join(with_it)}")
-        return getattr(importlib.import_module(self.name), name)
+        try:
+            return LIBRARIES[self.name].low_dtype(name)
+        except LibraryError as exc:  # e.g. CuPy before 14: no bfloat16
+            raise ValueError(f"compute_dtype={name!r}: {exc}") from None
 
     def with_dtype(self, dtype: str | None) -> "Backend":
         """The same library and device with another float dtype."""
@@ -167,7 +169,19 @@ class Backend:
 
     def __reduce__(self):
         # Pickle and deepcopy by name, device and dtype: the module is rebuilt by resolve().
-        return (_rebuild, (self.name, LIBRARIES[self.name].device_spec(self.device), self.dtype_name))
+        return (_rebuild, self._spec())
+
+    def _spec(self) -> tuple[str, Any, str]:
+        return self.name, LIBRARIES[self.name].device_spec(self.device), self.dtype_name
+
+    def __getstate__(self) -> dict[str, Any]:
+        # For serialisers that read an object's state rather than __reduce__ (skops): the same three values.
+        return dict(zip(("name", "device", "dtype"), self._spec()))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        built = _rebuild(state["name"], state["device"], state["dtype"])
+        for name in ("name", "xp", "device", "dtype"):
+            object.__setattr__(self, name, getattr(built, name))  # a frozen dataclass, filled once here
 
     def is_device_array(self, x: Any) -> bool:
         """Whether ``x`` is this backend's array and not host data (NumPy arrays are host data)."""

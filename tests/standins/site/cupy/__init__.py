@@ -1,9 +1,10 @@
 """A stand-in for CuPy on host memory, so that xpmlp's CuPy code runs where no GPU is (CI).
 
 Arrays are NumPy arrays living on simulated devices (:mod:`cupy.cuda`, two by default); the
-functions are NumPy's behind CuPy's rules (:mod:`._array`): no implicit conversion to NumPy,
-no NumPy arrays mixed in, no array used while another device is current, reductions give
-0-d arrays, and everything that would make a real GPU's host wait is counted.
+functions are NumPy's behind CuPy 14.2's rules (:mod:`._array`): no implicit conversion to
+NumPy, no NumPy arrays mixed in, an array used while another device is current only through
+peer access (:mod:`._standin`), reductions give 0-d arrays, bfloat16 (ml_dtypes') where CuPy
+has it, and everything that would make a real GPU's host wait is counted.
 ``ElementwiseKernel`` runs the kernel body compiled for the host (:mod:`._elementwise`);
 ``cupy.cuda.nccl`` reduces over MPI (:mod:`cupy.cuda.nccl`); ``cupyx.scipy.sparse`` holds
 CSR/CSC matrices with cupyx's synchronising steps.  It is test code: put its ``site``
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as _np
 
-from . import _standin, cuda
+from . import _standin, _util, cuda
 from ._array import VIEWS
 from ._array import call as _call
 from ._array import ndarray

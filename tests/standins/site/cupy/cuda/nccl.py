@@ -5,8 +5,11 @@
 * ``ok`` (default): a working NCCL.  ``NcclCommunicator(ndev, uid, rank)`` is collective, like
   ``ncclCommInitRank``: it returns when every rank has joined (a rank that never joins leaves
   the others waiting, as NCCL does); two ranks on one GPU of one host fail with NCCL's
-  "Duplicate GPU detected".  ``allReduce`` sums ``count`` elements of ``datatype`` at the given
-  device addresses, whatever the buffers hold (a wrong datatype reduces garbage, as NCCL would);
+  "Duplicate GPU detected", GPUs told apart by PCI bus id as NCCL does (``busId`` in its peer
+  info), not by the device ordinal each process sees.  ``allReduce`` sums ``count`` elements of
+  ``datatype`` at the given device addresses, whatever the buffers hold (a wrong datatype reduces
+  garbage, as NCCL would), at once: the stand-in runs every kernel at once, so stream order holds,
+  but NCCL's asynchrony (the sum visible after the stream syncs) is not modelled;
 * ``missing``: CuPy from pip without NCCL: the module has ``available = False`` and nothing else;
 * ``init-fails:R``: initialisation fails on rank R alone, before it joins (the others wait).
 """
@@ -60,10 +63,10 @@ if available:
             self._device = _standin.current()
             self._mpi = MPI
             self._comm = MPI.COMM_WORLD.Dup()  # collective: every rank must come
-            joined = self._comm.allgather((commId, socket.gethostname(), self._device, rank))
+            joined = self._comm.allgather((commId, socket.gethostname(), _standin.pci_bus_id(self._device), rank))
             if len({c[0] for c in joined}) != 1 or len(joined) != ndev:
                 raise NcclError(4)
-            if len({(host, dev) for _, host, dev, _ in joined}) != len(joined):
+            if len({(host, bus) for _, host, bus, _ in joined}) != len(joined):
                 raise NcclError(5)
             self._rank, self._ndev = rank, ndev
 
