@@ -102,7 +102,7 @@ def test_the_model_file_holds_the_preprocessing_as_json_and_info_shows_it(tmp_pa
     assert "column 'size': number; gaps filled with 3.5, marked in 'size missing'" in out
     assert "column 'color': category, one-hot over 3 ('blue', 'green', 'red'); gaps filled with 'blue'" in out
     assert "ID column 'id': not an input; predict writes it beside the predictions" in out
-    assert "inputs: 6, each standardised" in out and "classes 'no', 'yes'" in out
+    assert "inputs: 6, each centered on the training rows' median and scaled by their quartiles\n" in out and "classes 'no', 'yes'" in out
 
 
 def test_model_files_of_0_2_still_load_and_predict(tmp_path, capsys):

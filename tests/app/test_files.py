@@ -194,8 +194,8 @@ def test_infinity_in_a_column_of_numbers_is_not_a_number(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--test-size", "0"], "the held-out fraction must be in (0, 1), got 0.0"),
-    (["--test-size", "1"], "the held-out fraction must be in (0, 1), got 1.0"),
+    (["--test-size", "-0.1"], "the test fraction must be in [0, 1) (0: train on every row), got -0.1"),
+    (["--test-size", "1"], "the test fraction must be in [0, 1) (0: train on every row), got 1.0"),
 ])
 def test_the_held_out_fraction_must_be_a_fraction(tmp_path, capsys, argv, message):
     path = tmp_path / "d.csv"

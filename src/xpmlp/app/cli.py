@@ -33,6 +33,7 @@ from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
 from . import limits
 from .limits import Limits
 from .ranks import Ranks
+from .recipe import CLI_DEFAULTS as R
 from .workflows import DATASETS
 
 __all__ = ["build_parser", "main"]
@@ -153,6 +154,18 @@ def _add_file_options(p: argparse.ArgumentParser, train: bool = False) -> None:
                    help="refuse a cell of more characters (and a line of 64 MiB more bytes)")
 
 
+def _add_recipe(t: argparse.ArgumentParser) -> None:
+    """The tabular recipe's own options (:mod:`xpmlp.app.recipe`): schedule, scaling, best-epoch judge."""
+    t.add_argument("--schedule", default=R["schedule"], choices=["constant", "coslog"], help="the learning rate per "
+                   "epoch: constant, or coslog: four cosine cycles over --epochs, each longer than the last")
+    t.add_argument("--scaling", default=R["scaling"], choices=["robust", "clip", "standard"],
+                   help="inputs: robust (centered on the median, scaled by the quartiles), clip (robust, then "
+                   "clipped smoothly at +-3) or standard (mean and standard deviation)")
+    t.add_argument("--judge-by", default=R["judge_by"], choices=["auto", "loss"], help="what picks the best epoch "
+                   "on the validation rows: loss (log loss or squared error) or auto (accuracy or R^2 where 50 rows "
+                   "or more are held out)")
+
+
 def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("data", nargs="?", help="your data file: .csv/.tsv/.txt (delimited text), .npy, .npz or .parquet")
     t.add_argument("--target", help="the column to predict (a name; with --no-header or NPY/NPZ a column number)")
@@ -173,27 +186,32 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--task", choices=["classification", "regression"], help="default: inferred from the target")
     t.add_argument("--max-classes", type=_positive, default=Limits.max_classes, metavar="N",
                    help="refuse a classification target of more classes")
-    t.add_argument("--hidden", type=_parse_sizes, default="100", help="hidden layer sizes, e.g. 128,64")
-    t.add_argument("--activation", default="relu", type=_parse_activation,
+    t.add_argument("--hidden", type=_parse_sizes, default=",".join(map(str, R["hidden"])),
+                   help="hidden layer sizes, e.g. 128,64")
+    t.add_argument("--activation", default=R["activation"], type=_parse_activation,
                    metavar="{" + ",".join(ACTIVATION_CHOICES) + "}",
                    help="hidden layers' activation; leaky_relu and elu take a parameter: leaky_relu:slope=0.2, "
                    "elu:alpha=0.5 (leaky_relu alone: slope 0.01; elu: alpha 1)")
-    t.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "adamw"], help="update rule")
-    t.add_argument("--learning-rate", type=float, default=1e-3, help="initial step size")
-    t.add_argument("--momentum", type=float, default=0.9, help="SGD only (0: plain gradient descent)")
-    t.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping may end sooner)")
-    t.add_argument("--batch-size", type=int, default=32, help="rows per update; 1 is online learning")
-    t.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty (alpha/2)||W||^2 on the mean loss")
-    t.add_argument("--validation-fraction", type=float, default=0.1,
+    t.add_argument("--optimizer", default=R["optimizer"], choices=["adam", "sgd", "adamw"], help="update rule")
+    t.add_argument("--learning-rate", type=float, default=R["learning_rate"], help="initial (coslog: peak) step size")
+    _add_recipe(t)
+    t.add_argument("--momentum", type=float, default=R["momentum"], help="SGD only (0: plain gradient descent)")
+    t.add_argument("--epochs", type=int, default=R["epochs"], help="maximum epochs (early stopping may end sooner)")
+    t.add_argument("--batch-size", type=int, default=R["batch_size"], help="rows per update; 1 is online learning")
+    t.add_argument("--alpha", type=float, default=R["alpha"], help="L2 penalty (alpha/2)||W||^2 on the mean loss")
+    t.add_argument("--validation-fraction", type=float, default=R["validation_fraction"],
                    help="training rows held out to judge early stopping (0: none); where that is under 50 rows, "
                    "up to 50 (at most a fifth) are held out and judged by their loss")
-    t.add_argument("--patience", type=int, default=20, help="stop after more than this many epochs without progress")
-    t.add_argument("--test-size", type=float, default=0.25, help="fraction of rows held out for the final score")
+    t.add_argument("--patience", type=int, default=R["patience"], help="stop after more than this many epochs without "
+                   "progress (default: never; the best epoch's weights are kept)" if R["patience"] is None else
+                   "stop after more than this many epochs without progress")
+    t.add_argument("--test-size", type=float, default=R["test_size"], help="fraction of rows held out for the final "
+                   "score; 0 trains on every row")
     t.add_argument("--backend", default=None, help="numpy, cupy, torch, array_api_strict or auto "
                    "(default: $XPMLP_BACKEND, else auto: CuPy with a GPU, else NumPy)")
-    t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="the model's float type")
-    t.add_argument("--dropout", type=float, default=0.0, metavar="P",
-                   help="drop each hidden unit with probability P while training (default 0)")
+    t.add_argument("--dtype", default=R["dtype"], choices=["float32", "float64"], help="the model's float type")
+    t.add_argument("--dropout", type=float, default=R["dropout"], metavar="P",
+                   help="drop each hidden unit with probability P while training")
     t.add_argument("--class-weight", choices=["balanced"], default=None,
                    help="weigh each class by n / (classes x its rows): for imbalanced classes (classification)")
     t.add_argument("--compute-dtype", choices=["bfloat16", "float16"], default=None,

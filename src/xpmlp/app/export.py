@@ -107,6 +107,10 @@ def _encoding(builder: "_Graph", pre: Any) -> tuple[list, str]:
     x = builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
     x = builder.node("Sub", [x, builder.const("mean", pre.mean, np.float64)])
     x = builder.node("Div", [x, builder.const("scale", pre.scale, np.float64)])
+    if pre.clip:  # x / sqrt(1 + (x / c)^2)
+        u = builder.node("Div", [x, builder.const("clip", np.array([pre.clip]), np.float64)])
+        one = builder.const("one", np.array([1.0]), np.float64)
+        x = builder.node("Div", [x, builder.node("Sqrt", [builder.node("Add", [one, builder.node("Mul", [u, u])])])])
     return inputs, builder.node("Cast", [x], to=helper.np_dtype_to_tensor_dtype(np.dtype(builder.dtype)))
 
 

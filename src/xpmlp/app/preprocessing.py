@@ -36,12 +36,14 @@ from .features import _kind as column_kind
 from .tables import DataError, Table
 from ..nn.targets import one_hot
 
-__all__ = ["Preprocessor", "RECORD_VERSION", "MAX_TARGET", "check_cells"]
+__all__ = ["Preprocessor", "RECORD_VERSION", "MAX_TARGET", "check_cells", "SCALINGS", "robust_scale"]
 
 #: The preprocessing record's version: 2 since xpmlp 0.3 (0.2's record has none).
 RECORD_VERSION = 2
 #: Targets (and a loaded record's target mean and scale) lie within +-this: their squares stay finite.
 MAX_TARGET = 1e150
+#: How the inputs may be scaled (:meth:`Preprocessor.fit`).
+SCALINGS = ("standard", "robust", "clip")
 
 
 @dataclass
@@ -61,16 +63,22 @@ class Preprocessor:
     dropped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     reading: dict = field(default_factory=dict)  # how the training file was read (reading.ReadOptions)
+    clip: float = 0.0  # > 0: each scaled input x becomes x / sqrt(1 + (x / clip)^2) (smooth clipping)
+    scaling: str = "standard"  # how mean and scale were learnt: one of SCALINGS
 
     @classmethod
     def fit(cls, table: Table, task: str, *, ids: Sequence[str] = (), drop: Sequence[str] = (),
             categories: Sequence[str] = (), dates: bool = True,
-            date_forms: "Mapping[str, bool | str] | None" = None) -> "Preprocessor":
+            date_forms: "Mapping[str, bool | str] | None" = None, scaling: str = "standard") -> "Preprocessor":
         """Learn the columns' encodings from ``table`` and the encoding of ``table.y`` for ``task``
         (``"classification"`` or ``"regression"``).  ``ids`` are ID columns (kept out of the
         inputs; ``predict`` writes them), ``drop`` columns to leave out, ``categories`` columns of
         numbers to encode as categories; columns of dates are found unless ``dates`` is False,
-        and ``date_forms`` makes columns dates (True: their form found; or a form, ``DD/MM/YYYY``)."""
+        and ``date_forms`` makes columns dates (True: their form found; or a form, ``DD/MM/YYYY``).
+        ``scaling``: ``"standard"`` (mean, standard deviation), ``"robust"`` (median, quartiles:
+        :func:`robust_scale`) or ``"clip"`` (robust, then clipped smoothly at 3: :attr:`clip`)."""
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
         date_forms = dict(date_forms or {})
@@ -98,8 +106,9 @@ class Preprocessor:
             raise DataError(f"{table.source}: no feature columns left to learn from (dropped: "
                             f"{', '.join(f'{k} ({v})' for k, v in pre.dropped.items())})")
         X = pre._encode_features(table)
-        pre.mean, pre.scale = X.mean(axis=0), X.std(axis=0)
+        pre.mean, pre.scale = (X.mean(axis=0), X.std(axis=0)) if scaling == "standard" else robust_scale(X)
         pre.scale[pre.scale == 0] = 1.0
+        pre.clip, pre.scaling = (3.0 if scaling == "clip" else 0.0), scaling
         pre._fit_target(table)
         return pre
 
@@ -137,7 +146,8 @@ class Preprocessor:
     def transform(self, table: Table) -> np.ndarray:
         """``(n, len(encoded))`` float64: the training columns, by name, encoded and standardised.
         Unseen categories warn (:class:`~xpmlp.app.features.UnseenCategoryWarning`)."""
-        return (self._encode_features(table) - self.mean) / self.scale
+        x = (self._encode_features(table) - self.mean) / self.scale
+        return x / np.sqrt(1.0 + (x / self.clip) ** 2) if self.clip else x
 
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Targets for training: one-hot ``(n, k)`` or standardised ``(n, 1)``, float64."""
@@ -166,7 +176,9 @@ class Preprocessor:
                          f"{' and ' + repr(self.reading['na_values']) if self.reading.get('na_values') else ''}"
                          f"{'' if self.reading.get('default_na', True) else ' (replaced)'}")
         lines.append(f"inputs: {len(self.encoded)}, each standardised with the training rows' mean and standard "
-                     "deviation")
+                     "deviation" if self.scaling == "standard" else f"inputs: {len(self.encoded)}, each centered on "
+                     "the training rows' median and scaled by their quartiles" +
+                     (f", clipped smoothly at +-{self.clip:g}" if self.clip else ""))
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +187,8 @@ class Preprocessor:
                 "features": [f.to_dict() for f in self.features], "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(), "target": self.target, "classes": [_plain(c) for c in self.classes],
                 "y_mean": self.y_mean, "y_scale": self.y_scale, "ids": list(self.ids), "dropped": dict(self.dropped),
-                "notes": list(self.notes), "reading": dict(self.reading)}
+                "notes": list(self.notes), "reading": dict(self.reading),
+                "clip": self.clip, "scaling": self.scaling}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Preprocessor":
@@ -187,16 +200,27 @@ class Preprocessor:
                       np.asarray(d["scale"], dtype=np.float64), d.get("target"), list(d.get("classes", [])),
                       float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0)), [str(c) for c in d.get("ids", [])],
                       {str(k): str(v) for k, v in d.get("dropped", {}).items()}, [str(n) for n in d.get("notes", [])],
-                      dict(d.get("reading", {})))
+                      dict(d.get("reading", {})), float(d.get("clip", 0.0)), str(d.get("scaling", "standard")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed preprocessing record: {exc!r}") from exc
         ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.encoded),)
               and np.all(np.isfinite(pre.mean)) and np.all(np.isfinite(pre.scale)) and np.all(pre.scale > 0)
-              and 0 < pre.y_scale <= MAX_TARGET and abs(pre.y_mean) <= MAX_TARGET
+              and 0 < pre.y_scale <= MAX_TARGET and abs(pre.y_mean) <= MAX_TARGET and pre.clip >= 0
+              and pre.scaling in SCALINGS
               and (pre.task == "regression" or len(pre.classes) >= 2))
         if not ok:
             raise ValueError("malformed preprocessing record: inconsistent task, columns, scales or classes")
         return pre
+
+
+def robust_scale(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` per column of ``X`` ``(n, d)``: the median, and the spread between the
+    quartiles over 1.349 (a normal column's standard deviation, unmoved by outliers); where the
+    quartiles meet (a rare category's indicator), half the range; 0 where that is 0 too."""
+    q1, center, q3 = np.quantile(X, [0.25, 0.5, 0.75], axis=0)
+    spread = (q3 - q1) / 1.349
+    half_range = (X.max(axis=0) - X.min(axis=0)) / 2.0
+    return center, np.where(spread > 0, spread, half_range)
 
 
 def check_cells(table: Table, skip: Sequence[str] = ()) -> None:

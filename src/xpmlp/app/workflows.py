@@ -79,7 +79,7 @@ def load_dataset(name: str) -> Table:
     return Table(np.asarray(bunch.data, dtype=np.float64), columns, np.asarray(bunch.target), "target", source=name)
 
 
-def _validation(fraction: float, n_train: int, task: str, notes: list[str]) -> tuple[float | None, Any]:
+def _validation(fraction: float, n_train: int, task: str, notes: list[str], by_loss: bool = False) -> tuple[float | None, Any]:
     """``(fraction, score)`` for :func:`~xpmlp.training.fit`: the held-out share of the training
     rows that judges early stopping, and what judges it (``None``: accuracy or R^2).
 
@@ -87,10 +87,12 @@ def _validation(fraction: float, n_train: int, task: str, notes: list[str]) -> t
     rows is too coarse to judge by (iris: 11 rows reached 1.0 at epoch 3; breast_cancer had no
     split and trained 100 epochs to probabilities of 1e-19): up to :data:`MIN_VALIDATION` rows
     (at most :data:`SMALL_VALIDATION` of them) are held out instead, judged by their mean loss
-    (log loss, or squared error), which moves with every epoch that changes the model."""
+    (log loss, or squared error), which moves with every epoch that changes the model.  With
+    ``by_loss`` the loss judges whatever the split's size."""
     held = int(round(fraction * n_train))
+    loss_judge = _negative_log_loss if task == "classification" else _negative_squared_error
     if not fraction or held >= MIN_VALIDATION:
-        return fraction or None, None
+        return fraction or None, loss_judge if by_loss and fraction else None  # by_loss: the recipe's choice
     held = max(held, min(MIN_VALIDATION, int(round(SMALL_VALIDATION * n_train))))
     if held < MIN_SMALL_VALIDATION:
         notes.append(f"no validation split: {n_train} training rows are too few to hold out {MIN_SMALL_VALIDATION} "
@@ -100,7 +102,7 @@ def _validation(fraction: float, n_train: int, task: str, notes: list[str]) -> t
     notes.append(f"small data: early stopping judges the {loss} on {held} held-out training rows, not the "
                  f"{'accuracy' if task == 'classification' else 'R^2'}, which on fewer than {MIN_VALIDATION} rows "
                  "moves too coarsely to judge by")
-    return held / n_train, _negative_log_loss if task == "classification" else _negative_squared_error
+    return held / n_train, loss_judge
 
 
 def _negative_log_loss(xp: Any, out: Any, T: Any, w: Any = None) -> Any:
@@ -121,6 +123,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                 dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
                 categories: Sequence[str] = (), keep: Sequence[str] = (), dates: bool = True,
                 date_forms: "dict[str, bool | str] | None" = None, on_note: "Callable[[str], None] | None" = None,
+                judge_by: str = "auto", scaling: str = "standard",
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop``, ``categories``, ``dates`` and
     ``date_forms`` go to :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`.
@@ -142,17 +145,18 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes += [f"column {name!r} looks like row numbers ({why}): not an input (it could leak the file's order), "
               f"written beside predictions like an ID; give --keep {shlex.quote(name)} to use it"
               for name, why in numbered]
-    rows_tr, rows_te = split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
+    rows_tr, rows_te = _train_test(table, test_size, seed, task)
     train = table.take(rows_tr)
     pre = Preprocessor.fit(train, task, ids=[*ids, *(name for name, _ in numbered)], drop=drop, categories=categories,
-                           dates=dates, date_forms=date_forms)
+                           dates=dates, date_forms=date_forms, scaling=scaling)
     X, T = pre.transform(train), pre.encode(train.y)
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     notes += pre.notes
     comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
               compute_dtype=compute_dtype, dropout=dropout)
-    fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes)
+    fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes,
+                                   by_loss=judge_by == "loss")
     for note in notes if on_note else ():
         on_note(note)
     opt = make_optimizer(optimizer, **({"momentum": momentum} if optimizer == "sgd" else {}))
@@ -176,6 +180,16 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
         if task == "classification":
             model.scores["test_log_loss"] = _log_loss(pre, test.y, outputs)
     return model
+
+
+def _train_test(table: Table, test_size: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test rows (by class in proportion for classification); ``test_size`` 0:
+    every row trains and none is tested."""
+    if not 0.0 <= test_size < 1.0:
+        raise DataError(f"the test fraction must be in [0, 1) (0: train on every row), got {test_size}")
+    if test_size == 0:
+        return np.arange(len(table.y)), np.arange(0)
+    return split_rows(len(table.y), test_size, seed, table.y if task == "classification" else None)
 
 
 def _check_finite_target(table: Table) -> None:
