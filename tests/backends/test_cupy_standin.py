@@ -349,7 +349,7 @@ def _queued_sum(cupy, stream):
     return comm, recv, np.arange(1.0, 5.0)
 
 
-RACE = r"^race: .* while ncclAllReduce of 4 float64, queued on stream .*, has still to write it; wait for that stream first"
+RACE = r"^race: .* while ncclAllReduce of 4 float64, queued on stream .*, has still to write it; wait for that stream"
 
 
 def test_an_all_reduce_lands_for_later_work_on_its_own_stream():

@@ -20,8 +20,9 @@
   and the null stream's for every blocking stream's; a ``non_blocking`` stream's for neither.
   Not modelled: a write to the send buffer from another stream before the sum has read it (a race
   on a GPU too); a race after the sum has landed for someone (``Stream.wait_event`` lands it for
-  every stream, so a third stream not ordered after it goes unnoticed).  ``destroy`` waits for the communicator's queued work and lands it
-  (``ncclCommDestroy`` finalizes: it flushes uncompleted operations); ``abort`` drops it unlanded;
+  every stream, so a third stream not ordered after it goes unnoticed).  ``destroy`` waits for the
+  communicator's queued work and lands it (``ncclCommDestroy`` finalizes: it flushes uncompleted
+  operations); ``abort`` drops it unlanded;
 * ``missing``: CuPy from pip without NCCL: the module has ``available = False`` and nothing else;
 * ``init-fails:R``: initialisation fails on rank R alone, before it joins (the others wait).
 """
