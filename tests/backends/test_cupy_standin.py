@@ -332,3 +332,119 @@ def test_a_bfloat16_sum_accumulates_in_float32_as_cupys():
     np.testing.assert_array_equal(got.get().view(np.uint16), want.view(np.uint16))
     np.testing.assert_array_equal(out.get().view(np.uint16), want.view(np.uint16))
     assert not np.array_equal(a.sum(axis=0).view(np.uint16), want.view(np.uint16))  # bfloat16 accumulation differs
+
+
+# -- NCCL: ncclAllReduce is queued on its stream and returns at once (nccl.h, docs "CUDA stream semantics";
+#    cupy_backends/cuda/libs/nccl.pyx allReduce passes the stream on); CUDA's legacy null stream orders
+#    itself with every blocking stream (cudaStreamNonBlocking opts out) -----------------------------
+
+def _queued_sum(cupy, stream):
+    """A 1-rank communicator's all-reduce of ``1 .. 4`` into a zeroed buffer, queued on ``stream``:
+    the communicator, the receive buffer, and what it holds once the sum has landed."""
+    from cupy.cuda import nccl
+
+    comm = nccl.NcclCommunicator(1, nccl.get_unique_id(), 0)
+    send, recv = cupy.arange(1.0, 5.0), cupy.zeros(4)
+    comm.allReduce(send.data.ptr, recv.data.ptr, 4, nccl.NCCL_FLOAT64, nccl.NCCL_SUM, stream.ptr)
+    return comm, recv, np.arange(1.0, 5.0)
+
+
+RACE = r"^race: .* while ncclAllReduce of 4 float64, queued on stream .*, has still to write it; wait for that stream"
+
+
+def test_an_all_reduce_lands_for_later_work_on_its_own_stream():
+    with cupy_standin() as cupy:
+        stream = cupy.cuda.Stream(non_blocking=True)
+        _, recv, want = _queued_sum(cupy, stream)
+        np.testing.assert_array_equal(recv._a, 0)  # queued: not landed yet (the device memory, looked at directly)
+        with stream:
+            doubled = recv * 2  # a kernel after it on its stream: stream order
+            np.testing.assert_array_equal(recv.get(), want)
+        np.testing.assert_array_equal(doubled.get(), 2 * want)
+
+
+@pytest.mark.parametrize("use", ["get", "float", "kernel on the null stream", "kernel on another stream", "copy",
+                                 "another all-reduce"])
+def test_using_the_buffer_from_another_stream_before_a_wait_is_a_race(use):
+    with cupy_standin() as cupy:
+        from cupy.cuda import nccl
+
+        stream, other = cupy.cuda.Stream(non_blocking=True), cupy.cuda.Stream(non_blocking=True)
+        comm, recv, want = _queued_sum(cupy, stream)
+
+        def on_other():
+            with other:
+                return recv + 1
+
+        action = {"get": recv.get, "float": lambda: float(recv[0]), "kernel on the null stream": lambda: recv + 1,
+                  "kernel on another stream": on_other, "copy": lambda: cupy.array(recv),
+                  "another all-reduce": lambda: comm.allReduce(recv.data.ptr, recv.data.ptr, 4, nccl.NCCL_FLOAT64,
+                                                               nccl.NCCL_SUM, 0)}[use]
+        with pytest.raises(RuntimeError, match=RACE):
+            action()
+        np.testing.assert_array_equal(recv._a, 0)  # on a GPU: stale (or torn) data read
+        stream.synchronize()
+        np.testing.assert_array_equal(recv.get(), want)
+
+
+@pytest.mark.parametrize("wait", ["stream", "device", "event", "event query", "stream waits for the event",
+                                  "destroy"])
+def test_after_a_wait_for_its_stream_every_stream_sees_the_sum(wait):
+    with cupy_standin() as cupy:
+        stream = cupy.cuda.Stream(non_blocking=True)
+        comm, recv, want = _queued_sum(cupy, stream)
+        event = stream.record()
+        {"stream": stream.synchronize, "device": cupy.cuda.Device().synchronize, "event": event.synchronize,
+         "event query": event.query, "stream waits for the event": lambda: cupy.cuda.Stream.null.wait_event(event),
+         "destroy": comm.destroy}[wait]()
+        np.testing.assert_array_equal(recv.get(), want)  # read on the null stream
+        assert cupy._standin.SYNCS["Stream.synchronize"] == (wait == "stream")
+
+
+def test_an_event_recorded_before_the_all_reduce_does_not_cover_it():
+    with cupy_standin() as cupy:
+        stream = cupy.cuda.Stream(non_blocking=True)
+        before = stream.record()
+        _, recv, want = _queued_sum(cupy, stream)
+        before.synchronize()
+        cupy.cuda.Stream.null.wait_event(before)
+        with pytest.raises(RuntimeError, match=RACE):
+            recv.get()
+        stream.record().synchronize()
+        np.testing.assert_array_equal(recv.get(), want)
+
+
+@pytest.mark.parametrize("queued_on,read_on,ordered", [
+    ("null", "blocking", True), ("blocking", "null", True),  # the legacy null stream's implicit order
+    ("null", "non-blocking", False), ("non-blocking", "null", False), ("blocking", "other blocking", False)])
+def test_the_legacy_null_stream_orders_itself_with_blocking_streams_only(queued_on, read_on, ordered):
+    with cupy_standin() as cupy:
+        streams = {"null": cupy.cuda.Stream.null, "blocking": cupy.cuda.Stream(),
+                   "other blocking": cupy.cuda.Stream(), "non-blocking": cupy.cuda.Stream(non_blocking=True)}
+        _, recv, want = _queued_sum(cupy, streams[queued_on])
+        with streams[read_on]:
+            if ordered:
+                np.testing.assert_array_equal((recv + 0).get(), want)
+            else:
+                with pytest.raises(RuntimeError, match=RACE):
+                    recv + 0
+
+
+def test_an_aborted_all_reduce_never_lands():
+    with cupy_standin() as cupy:
+        stream = cupy.cuda.Stream(non_blocking=True)
+        comm, recv, _ = _queued_sum(cupy, stream)
+        comm.abort()
+        stream.synchronize()
+        np.testing.assert_array_equal(recv.get(), 0)
+
+
+def test_one_element_indexed_is_a_view_that_sees_the_sum_land():
+    """CuPy's ``x[0]`` is a 0-d view (no kernel, no copy): read after the sum lands, it holds the sum."""
+    with cupy_standin() as cupy:
+        stream = cupy.cuda.Stream(non_blocking=True)
+        _, recv, want = _queued_sum(cupy, stream)
+        first = recv[0]
+        assert isinstance(first, cupy.ndarray) and first.shape == () and first.base is not None
+        stream.synchronize()
+        assert float(first) == want[0]

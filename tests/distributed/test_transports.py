@@ -18,7 +18,8 @@ import pytest
 
 import xpmlp
 from xpmlp.distributed import transports
-from xpmlp.distributed.transports import CudaAwareMpi, HostStaging, HostTransport, TorchDistributed, choose_transport
+from xpmlp.distributed.transports import (CudaAwareMpi, HostStaging, HostTransport, NcclTransport, TorchDistributed,
+                                         choose_transport)
 
 from standins import cupy_standin
 
@@ -105,6 +106,27 @@ def test_a_cuda_aware_mpi_sums_several_device_arrays_in_one_bucket():
         for a, h in zip(arrays, host):
             np.testing.assert_array_equal(cupy.asnumpy(a), 2 * h)
         np.testing.assert_array_equal(cupy.asnumpy(flat), 2 * np.arange(4.0))
+
+
+def test_nccl_sums_on_the_current_stream_without_a_host_wait():
+    """NCCL's all-reduce is queued on the current stream (the stand-in's, like ncclAllReduce, lands
+    in stream order): the transport makes the host wait for nothing, the work that follows on the
+    stream sees the sums, and a stream not ordered after it would race (one rank: sums equal inputs)."""
+    with cupy_standin() as cupy:
+        be = xpmlp.resolve("cupy", device="1", dtype="float64")
+        with be.activate():
+            t = NcclTransport(TwoAlike(), be)
+            assert t.nc.device_id() == 1 and t.nc.size() == 1
+            arrays, host = several(cupy, dtype=cupy.float64)
+            flat = cupy.arange(4.0)
+            t.allreduce_(arrays)  # a bucket, copied back by work on the stream
+            t.allreduce_([flat])  # the flat gradient buffer: summed where it is, still queued
+            assert sum(cupy._standin.SYNCS.values()) == 0
+            with cupy.cuda.Stream(non_blocking=True), pytest.raises(RuntimeError, match="^race: .* ncclAllReduce"):
+                flat + 0
+            for a, h in zip(arrays, host):
+                np.testing.assert_array_equal(cupy.asnumpy(a), h)
+            np.testing.assert_array_equal(cupy.asnumpy(flat * 1), np.arange(4.0))
 
 
 def test_torch_distributed_sums_several_tensors_in_one_bucket():

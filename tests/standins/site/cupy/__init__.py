@@ -39,6 +39,7 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, blocking: bool = Fa
     if isinstance(a, ndarray):
         if a._dev == _standin.current() and (dtype is None or a.dtype == _np.dtype(dtype)):
             return a
+        _standin.use(a._a)
         return ndarray(_np.array(a._a, dtype=dtype), _standin.current())  # device to device
     _standin.upload(f"asarray {_np.shape(a)}")
     return ndarray(_np.array(a, dtype=dtype, order=order or "K"), _standin.current())
@@ -49,6 +50,7 @@ def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subo
     if isinstance(obj, ndarray) and not copy:
         return asarray(obj, dtype)
     if isinstance(obj, ndarray):
+        _standin.use(obj._a)
         return ndarray(_np.array(obj._a, dtype=dtype, order=order, ndmin=ndmin), _standin.current())
     _standin.upload(f"array {_np.shape(obj)}")
     return ndarray(_np.array(obj, dtype=dtype, order=order, ndmin=ndmin), _standin.current())

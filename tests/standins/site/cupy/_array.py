@@ -9,7 +9,9 @@ It behaves where it matters as CuPy's does, failing where CuPy fails:
   ``__array_ufunc__`` and ``__array_function__`` do (:func:`array_ufunc`, :func:`array_function`);
 * reductions return 0-d arrays, not Python or NumPy scalars;
 * ``bool(x)``, ``float(x)``, ``int(x)``, ``x.item()``, ``x.tolist()``, ``x.get()`` and boolean-mask
-  indexing work but are counted as synchronisations (:mod:`._standin`).
+  indexing work but are counted as synchronisations (:mod:`._standin`);
+* every kernel or copy that uses an array runs on the current stream: deferred work (NCCL's) that
+  still has to write its memory from another stream is a race, refused (:func:`._standin.use`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def unwrap(obj: Any, check: bool = True) -> Any:
     if isinstance(obj, ndarray):
         if check:
             _standin.check_peer_access(obj._dev)
+            _standin.use(obj._a)
         return obj._a
     if isinstance(obj, np.ndarray):
         raise TypeError(f"Unsupported type {type(obj)}")
@@ -189,6 +192,7 @@ class _MemoryPointer:
 
     def __init__(self, array: "ndarray") -> None:
         self.ptr, self.device_id, self.mem = int(array._a.ctypes.data), array._dev, array
+        _standin.OWNERS[self.ptr] = array  # so that work deferred on this address keeps its memory alive
 
 
 class ndarray:
@@ -210,10 +214,12 @@ class ndarray:
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
     def get(self, stream: Any = None, order: str = "C", out: Any = None, blocking: bool = True) -> np.ndarray:
+        _standin.use(self._a)  # a copy on the current stream, then a wait for it
         _standin.sync("get")
         return np.array(self._a, order=order)
 
     def _host_scalar(self, kind: str) -> Any:
+        _standin.use(self._a)
         _standin.sync(kind)
         if self._a.size != 1:
             raise TypeError("only length-1 arrays can be converted to Python scalars")
@@ -240,6 +246,7 @@ class ndarray:
         return self._host_scalar("item")
 
     def tolist(self) -> Any:
+        _standin.use(self._a)
         _standin.sync("tolist")
         return self._a.tolist()
 
@@ -273,14 +280,17 @@ class ndarray:
         return len(self._a)
 
     def __repr__(self) -> str:  # CuPy 14.2 (cupy/_core/core.pyx): repr/str/format of self.get(), a sync
+        _standin.use(self._a)
         _standin.sync("repr")
         return repr(self._a)
 
     def __str__(self) -> str:
+        _standin.use(self._a)
         _standin.sync("str")
         return str(self._a)
 
     def __format__(self, spec: str) -> str:
+        _standin.use(self._a)
         _standin.sync("format")
         return format(self._a, spec)
 
@@ -292,7 +302,9 @@ class ndarray:
         parts = key if isinstance(key, tuple) else (key,)
         if all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in parts):  # a view: no kernel
             result = self._a[key]
-            return ndarray(result, self._dev) if isinstance(result, np.ndarray) else wrap(result)
+            if not isinstance(result, np.ndarray):  # one element: a 0-d view in CuPy, not a copy
+                result = self._a[(*parts, Ellipsis)]
+            return ndarray(result, self._dev)
         key = self._key(key)
         return wrap(unwrap(self)[key])
 

@@ -99,6 +99,7 @@ class ElementwiseKernel:
         for a in args:  # CuPy's _preprocess_args: arrays checked for the device, the rest made CScalars
             if isinstance(a, ndarray):
                 _standin.check_peer_access(a._dev)
+                _standin.use(a._a)
             elif not isinstance(a, (int, float, complex, bool, np.generic)):
                 raise TypeError(f"Unsupported type {type(a)}")
         ins, outs = list(args[:self.nin]), list(args[self.nin:])

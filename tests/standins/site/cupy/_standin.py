@@ -10,6 +10,14 @@ only once the host has waited for it (its ``synchronize``, its stream's or devic
 synchronising operation on its stream), so ``get_elapsed_time`` of an event not waited for
 fails with ``cudaErrorNotReady`` as it may on a GPU (``cudaEventElapsedTime``).
 
+Work that a library queues on a stream to finish later (NCCL's collectives: :func:`defer`) lands
+in its buffer only once something is ordered after it: a later kernel or copy on that stream (or,
+by the legacy null stream's rule, on the null stream for work on a blocking stream and on any
+blocking stream of the device for work on the null stream), a wait for that stream (its or its
+device's ``synchronize``, a synchronising operation on it), or a wait for an event recorded after
+it (``Event.synchronize``, ``Stream.wait_event``).  Until then a kernel or copy on any other stream
+that uses that memory races with it, and is refused (:func:`use`).
+
 An array used by a kernel while another device is current is handled as CuPy 14.2 does
 (``cupy/_core/_kernel.pyx``, ``_check_peer_access``; ``cupy/cuda/device.pyx``,
 ``_enable_peer_access``): where the current device can access the array's device
@@ -24,6 +32,10 @@ import collections
 import os
 import threading
 import warnings
+import weakref
+from typing import Any, Callable
+
+import numpy as np
 
 #: Simulated GPUs (``XPMLP_STANDIN_GPUS``, default 2: so that "the other device" exists).
 DEVICE_COUNT = int(os.environ.get("XPMLP_STANDIN_GPUS", "2"))
@@ -58,6 +70,12 @@ _local = threading.local()
 #: Per stream ``(device, ptr)``: markers (event records) queued, and how many the host saw done.
 _QUEUED: dict[tuple, int] = {}
 _DONE: dict[tuple, int] = {}
+#: Streams (ptr) made with ``non_blocking=True``: no implicit ordering with the null stream.
+NON_BLOCKING: set[int] = set()
+#: The array behind each device address handed out (``x.data.ptr``), while it lives.
+OWNERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+#: Deferred work not landed yet, in the order queued (:func:`defer`).
+_PENDING: list["Pending"] = []
 
 
 def current() -> int:
@@ -89,6 +107,7 @@ def sync(what: str, stream: tuple | None = None) -> None:
     after it (events recorded there complete)."""
     SYNCS[what] += 1
     key = stream_key() if stream is None else stream
+    settle(frontier(key))
     _DONE[key] = _QUEUED.get(key, 0)
 
 
@@ -120,6 +139,7 @@ def complete(key: tuple, upto: int | None = None) -> None:
 
 
 def complete_device(device_id: int) -> None:
+    settle({k: n for k, n in _QUEUED.items() if k[0] == device_id})
     for key in [k for k in _QUEUED if k[0] == device_id]:
         complete(key)
 
@@ -139,5 +159,71 @@ def reset() -> None:
     UPLOADS.clear()
     _QUEUED.clear()
     _DONE.clear()
+    NON_BLOCKING.clear()
+    _PENDING.clear()
     _local.streams = []
     set_current(0)
+
+
+class Pending:
+    """Work queued at ``position`` of stream ``key`` that writes bytes ``[lo, hi)`` when it lands
+    (``land()``); ``what`` names it, ``owner`` is whoever queued it (a communicator)."""
+
+    def __init__(self, key: tuple, lo: int, hi: int, land: Callable[[], None], what: str, owner: Any) -> None:
+        self.key, self.lo, self.hi, self.land, self.what, self.owner = key, lo, hi, land, what, owner
+        self.request: Any = None  # what the owner may keep with it (an MPI request)
+        self.position = enqueue(key)
+
+
+def defer(key: tuple, lo: int, hi: int, land: Callable[[], None], what: str, owner: Any = None) -> Pending:
+    """Queue work on stream ``key`` that writes bytes ``[lo, hi)`` when it lands (see the module docstring)."""
+    op = Pending(key, lo, hi, land, what, owner)
+    _PENDING.append(op)
+    return op
+
+
+def frontier(key: tuple) -> dict[tuple, int]:
+    """How far each stream's queued work is ordered before work launched on stream ``key`` now: that
+    stream's own, and by the legacy null stream's rule the null stream's (for a blocking stream) or
+    every blocking stream's of the device (for the null stream)."""
+    device, ptr = key
+    if ptr in NON_BLOCKING:
+        keys = [key]
+    elif ptr == 0:
+        keys = [key] + [k for k in _QUEUED if k[0] == device and k[1] not in NON_BLOCKING]
+    else:
+        keys = [key, (device, 0)]
+    return {k: _QUEUED.get(k, 0) for k in keys}
+
+
+def settle(front: dict[tuple, int]) -> None:
+    """Land the deferred work that ``front`` (:func:`frontier`) is ordered after, in queue order."""
+    for op in [op for op in _PENDING if op.position <= front.get(op.key, 0)]:
+        _PENDING.remove(op)
+        op.land()
+
+
+def drop(owner: Any) -> list[Pending]:
+    """Take ``owner``'s deferred work off the queues, unlanded (an aborted communicator's)."""
+    mine = [op for op in _PENDING if op.owner is owner]
+    for op in mine:
+        _PENDING.remove(op)
+    return mine
+
+
+def use(a: Any, stream: tuple | None = None) -> None:
+    """A kernel or copy on ``stream`` (a key; the current stream by default) reads or writes ``a``'s
+    memory (a NumPy array): deferred work ordered before it lands first; memory that deferred work
+    on another stream has still to write is a race, refused with the wait that is missing."""
+    if not _PENDING:
+        return
+    key = stream_key() if stream is None else stream
+    settle(frontier(key))
+    lo, hi = np.lib.array_utils.byte_bounds(a) if hasattr(np.lib, "array_utils") else np.byte_bounds(a)
+    for op in _PENDING:
+        if op.lo < hi and lo < op.hi:
+            raise RuntimeError(
+                f"race: this memory is used on stream {key[1]:#x} of device {key[0]} while {op.what}, queued on "
+                f"stream {op.key[1]:#x} of device {op.key[0]}, has still to write it; wait for that stream first "
+                "(its synchronize(), or an event recorded on it after that work: event.synchronize() or "
+                "stream.wait_event(event))")

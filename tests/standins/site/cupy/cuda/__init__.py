@@ -13,14 +13,18 @@ __all__ = ["Device", "Stream", "ExternalStream", "Event", "get_current_stream", 
 
 
 class Stream:
-    """A stream: work is done at once here; ``with stream:`` makes it current (markers recorded
-    without a stream go there) and waiting on it is counted and completes its events."""
+    """A stream: kernels run at once here, deferred work (NCCL's) lands in stream order
+    (:mod:`.._standin`); ``with stream:`` makes it current (markers recorded without a stream go
+    there) and waiting on it is counted and completes its events.  A stream made with
+    ``non_blocking=True`` is not ordered with the null stream (``cudaStreamNonBlocking``)."""
 
     null: "Stream"
 
     def __init__(self, null: bool = False, non_blocking: bool = False, ptr: int = 0) -> None:
         self.ptr = 0 if null else (ptr or id(self))
         self.device_id = _standin.current()
+        if not null and not ptr:
+            (_standin.NON_BLOCKING.add if non_blocking else _standin.NON_BLOCKING.discard)(self.ptr)
 
     @property
     def _key(self) -> tuple:
@@ -28,6 +32,18 @@ class Stream:
 
     def synchronize(self) -> None:
         _standin.sync("Stream.synchronize", self._key)
+
+    def record(self, event: "Event | None" = None) -> "Event":
+        """``event`` (a new one by default) recorded on this stream."""
+        event = Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event: "Event") -> None:
+        """Later work on this stream waits for the work before ``event`` (``cudaStreamWaitEvent``):
+        here, that deferred work lands now; the host does not wait (nothing counted)."""
+        if event._marker is not None:
+            _standin.settle(event._frontier)
 
     def __enter__(self) -> "Stream":
         _standin.push_stream(self.ptr)
@@ -51,27 +67,31 @@ def get_current_stream(device_id: int = -1) -> Stream:
 
 
 class Event:
-    """A CUDA event: ``record`` queues a marker on a stream (and notes the host time: work is
-    synchronous here); it is done once the host has waited for it (:mod:`.._standin`).  ``query``
-    and ``done`` see it done (the device finishes while the host polls)."""
+    """A CUDA event: ``record`` queues a marker on a stream (and notes the host time: kernels run at
+    once here) after the work queued there so far (its ``_frontier``, :func:`.._standin.frontier`);
+    it is done once the host has waited for it (:mod:`.._standin`), and waiting for it lands the
+    deferred work before it, not the work queued after it.  ``query`` and ``done`` see it done (the
+    device finishes while the host polls)."""
 
     def __init__(self, block: bool = False, disable_timing: bool = False, interprocess: bool = False) -> None:
         self.time: float | None = None
         self.disable_timing = disable_timing
         self._marker: tuple | None = None
+        self._frontier: dict[tuple, int] = {}
 
     def record(self, stream: Any = None) -> None:
         key = _standin.stream_key() if stream is None else stream._key
         self._marker = (key, _standin.enqueue(key))
+        self._frontier = _standin.frontier(key)
         self.time = time.perf_counter()
 
     def synchronize(self) -> None:
-        _standin.sync("Event.synchronize", None if self._marker is None else self._marker[0])
-        if self._marker is not None:
-            _standin.complete(*self._marker)
+        _standin.SYNCS["Event.synchronize"] += 1
+        self.query()
 
     def query(self) -> bool:
         if self._marker is not None:
+            _standin.settle(self._frontier)
             _standin.complete(*self._marker)
         return True
 
