@@ -205,6 +205,13 @@ def test_the_held_out_fraction_must_be_a_fraction(tmp_path, capsys, argv, messag
     assert exc.value.code == 2 and capsys.readouterr().err == f"xpmlp: error: {message}\n"
 
 
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, -0.25])
+def test_split_rows_holds_out_a_fraction_strictly_between_0_and_1(fraction):
+    """From Python too (the command line checks --test-size itself, where 0 means no test rows)."""
+    with pytest.raises(DataError, match=rf"^the held-out fraction must be in \(0, 1\), got {fraction}$"):
+        split_rows(10, fraction, 0)
+
+
 def test_too_few_rows_per_class_to_hold_any_out():
     with pytest.raises(DataError) as exc:
         split_rows(4, 0.1, 0, np.array(["a", "a", "b", "b"]))  # 10% of two rows rounds to none
