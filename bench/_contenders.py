@@ -39,7 +39,7 @@ class Floor:
             self._matmul = lambda a, b, out: xp.matmul(a, b, out=out)
         elif lib == "torch":
             import torch
-            put = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+            put = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
             empty = lambda shape: torch.empty(shape, dtype=torch.float32, device=device)  # noqa: E731
             self._matmul = lambda a, b, out: torch.matmul(a, b, out=out)
         else:

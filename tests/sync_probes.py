@@ -2,7 +2,8 @@
 
 What synchronises on CuPy or PyTorch CUDA: conversions to Python scalars or NumPy (``__bool__``,
 ``__float__``, ``__int__``, ``__index__``, ``__array__``, ``__dlpack__``, ``item``, ``tolist``,
-``numpy``, ``to_device``, ``Backend.to_numpy``), boolean-mask indexing (``x[mask]``, ``x[mask] = v``:
+``numpy``, ``to_device``, ``Backend.to_numpy``), printing (``repr``, ``str``, ``format``: from a
+host copy), boolean-mask indexing (``x[mask]``, ``x[mask] = v``:
 the mask's count is read to size the result), functions with data-dependent output shapes
 (``nonzero``, ``argwhere``, ``unique*``, ``masked_select``, ``repeat`` with an array of repeats);
 and copies of host data to the device (``asarray`` of a Python scalar or a NumPy array: on PyTorch
@@ -31,7 +32,7 @@ from xpmlp.backends.backend import Backend
 from xpmlp.training.callbacks import Callback
 
 CONVERSIONS = ("__bool__", "__float__", "__int__", "__index__", "__complex__", "__array__", "__dlpack__",
-               "item", "tolist", "numpy", "to_device")
+               "item", "tolist", "numpy", "to_device", "__repr__", "__str__", "__format__")
 DATA_DEPENDENT = ("nonzero", "argwhere", "unique", "unique_all", "unique_counts", "unique_inverse",
                   "unique_values", "masked_select")
 UPLOADS = {"array_api_strict": ("asarray",), "torch": ("asarray", "tensor", "as_tensor")}
@@ -119,6 +120,22 @@ def counting(kind: str, monkeypatch) -> Iterator[tuple[Backend, collections.Coun
 
     _instrument(monkeypatch, syncs, uploads, torch.Tensor, torch, torch.bool, UPLOADS["torch"])
     yield xpmlp.resolve("torch", dtype="float32"), syncs, uploads
+
+
+@contextlib.contextmanager
+def cupyx_release(version: tuple | None) -> Iterator[None]:
+    """Inside :func:`counting`'s CuPy stand-in: cupyx behaves as release ``version`` for the block
+    (``None``: nothing changes)."""
+    if version is None:
+        yield
+        return
+    import cupyx.scipy.sparse as csp
+
+    csp.follow(version)
+    try:
+        yield
+    finally:
+        csp.follow((14, 2))
 
 
 def only_row_orders(uploaded: collections.Counter, rows: int, epochs: int) -> bool:

@@ -81,8 +81,9 @@ def test_ids_drop_and_category_by_hand(tmp_path):
 def test_a_typo_in_a_column_of_numbers_is_an_error_not_a_category(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(9)) + "1.2.3,0\n")
-    with pytest.raises(DataError, match=r"column 'a', line 11: '1.2.3' is not a number, though 9 of the column's 10 "
-                                        r"cells are; fix it, or give --category a to treat the column as text"):
+    with pytest.raises(DataError, match=r"column 'a', line 11: '1.2.3' is not a number, though 9 of the column's "
+                                        r"10 cells are; fix it, give --na-values '1.2.3' if it marks a gap, or --category a to "
+                                        r"treat the column as text"):
         Preprocessor.fit(read_table(path, "y"), "classification")
 
 
@@ -101,7 +102,7 @@ def test_the_model_file_holds_the_preprocessing_as_json_and_info_shows_it(tmp_pa
     assert "column 'size': number; gaps filled with 3.5, marked in 'size missing'" in out
     assert "column 'color': category, one-hot over 3 ('blue', 'green', 'red'); gaps filled with 'blue'" in out
     assert "ID column 'id': not an input; predict writes it beside the predictions" in out
-    assert "inputs: 6, each standardised" in out and "classes 'no', 'yes'" in out
+    assert "inputs: 6, each centered on the training rows' median and scaled by their quartiles\n" in out and "classes 'no', 'yes'" in out
 
 
 def test_model_files_of_0_2_still_load_and_predict(tmp_path, capsys):

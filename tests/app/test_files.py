@@ -157,10 +157,13 @@ LATIN1 = "name;y\nJos\u00e9;1\n".encode("latin-1")
 
 
 @pytest.mark.parametrize("name, content, options, message", [
-    ("l1.csv", LATIN1, {"sep": ";"}, "not UTF-8 text (invalid continuation byte at byte 10); save it as UTF-8"),
-    ("l1.tsv", LATIN1.replace(b";", b"\t"), {}, "not UTF-8 text (invalid continuation byte at byte 10); save it as UTF-8"),
-    ("late.csv", b"a,y\n" + b"1,2\n" * 60 + "Jos\u00e9,1\n".encode("latin-1"), {},  # past the 50 lines sniffed
-     "not UTF-8 text (invalid continuation byte at byte 247); save it as UTF-8"),
+    ("l1.csv", LATIN1, {"sep": ";", "encoding": "utf-8"}, "not utf-8 text (invalid continuation byte at byte 10); "
+     "give the file's encoding with --encoding (e.g. --encoding cp1252 or --encoding latin-1)"),
+    ("l1.tsv", LATIN1.replace(b";", b"\t") + b"\x81\n", {}, "neither UTF-8 (invalid continuation byte at byte 10) "
+     "nor Windows-1252 text (byte 0x81 at byte 14); give the file's encoding with --encoding (e.g. --encoding latin-1)"),
+    ("late.csv", b"a,y\n" + b"1,2\n" * 60 + "Jos\u00e9,1\n".encode("latin-1"), {"encoding": "UTF8"},  # past line 50
+     "not UTF8 text (invalid continuation byte at byte 247); give the file's encoding with --encoding (e.g. "
+     "--encoding cp1252 or --encoding latin-1)"),
     ("e.csv", b"", {"sep": ","}, "the file is empty"),
     ("e.tsv", b"", {}, "the file is empty"),
     ("gaps.csv", b",,\n?,NaN,\n", {}, "the file is empty"),  # lines of gaps only
@@ -181,16 +184,18 @@ def test_infinity_in_a_column_of_numbers_is_not_a_number(tmp_path):
     path = tmp_path / "inf.csv"
     path.write_text("a,b,y\n1,2,0\ninf,3,1\n2,-Infinity,0\n4,5,1\n")
     t = read_table(path, "y")
-    with pytest.raises(DataError, match=r"inf.csv: column 'a', line 3: 'inf' is not a number$"):
+    with pytest.raises(DataError, match=r"inf.csv: column 'a', line 3: 'inf' is not a number \(if it marks a gap, "
+                                        r"give --na-values 'inf'\)$"):
         t.numbers("a")
     with pytest.raises(DataError, match=r"column 'b', line 4: '-Infinity' is not a number, though 3 of the column's 4 "
-                                        r"cells are; fix it, or give --category b"):
+                                        r"cells are; fix it, give --na-values '-Infinity' if it marks a gap, "
+                                        r"or --category b"):
         Preprocessor.fit(t, "classification", drop=["a"])
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--test-size", "0"], "the held-out fraction must be in (0, 1), got 0.0"),
-    (["--test-size", "1"], "the held-out fraction must be in (0, 1), got 1.0"),
+    (["--test-size", "-0.1"], "the test fraction must be in [0, 1) (0: train on every row), got -0.1"),
+    (["--test-size", "1"], "the test fraction must be in [0, 1) (0: train on every row), got 1.0"),
 ])
 def test_the_held_out_fraction_must_be_a_fraction(tmp_path, capsys, argv, message):
     path = tmp_path / "d.csv"
@@ -200,7 +205,22 @@ def test_the_held_out_fraction_must_be_a_fraction(tmp_path, capsys, argv, messag
     assert exc.value.code == 2 and capsys.readouterr().err == f"xpmlp: error: {message}\n"
 
 
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, -0.25])
+def test_split_rows_holds_out_a_fraction_strictly_between_0_and_1(fraction):
+    """From Python too (the command line checks --test-size itself, where 0 means no test rows)."""
+    with pytest.raises(DataError, match=rf"^the held-out fraction must be in \(0, 1\), got {fraction}$"):
+        split_rows(10, fraction, 0)
+
+
 def test_too_few_rows_per_class_to_hold_any_out():
     with pytest.raises(DataError) as exc:
+        split_rows(4, 0.1, 0, np.array(["a", "a", "b", "b"]))  # 10% of two rows rounds to none
+    assert str(exc.value) == "cannot hold out 10% of 4 rows by class; there are too few rows"
+
+
+def test_one_row_per_class_says_so_not_too_few_rows():
+    """100,000 rows of 100,000 labels are not "too few rows": the message says what is wrong."""
+    with pytest.raises(DataError) as exc:
         split_rows(3, 0.25, 0, np.array(["a", "b", "c"]))  # one row per class: none can be held out
-    assert str(exc.value) == "cannot hold out 25% of 3 rows by class; there are too few rows"
+    assert str(exc.value) == ("cannot hold out 25% of 3 rows by class; 3 classes for 3 rows: too few rows per class "
+                              "(is the target an ID, or a number to predict with --task regression?)")

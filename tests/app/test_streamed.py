@@ -199,3 +199,48 @@ def test_a_large_file_streams_unasked(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(streamed, "STREAM_ABOVE", 10 ** 9)
     assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--epochs", "1", "--no-progress"]) == 0
     assert "note: streamed:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--date", "when"], "it cannot honour --date"),
+    (["--keep", "a"], "it cannot honour --keep"),
+    (["--test-size", "0"], "it cannot honour --test-size 0"),
+    (["--no-header"], "it cannot honour --no-header"),
+    (["--encoding", "cp1252"], "it cannot honour --encoding"),
+    ([], "column 'when' holds dates, which --stream does not read as dates: give --no-dates"),
+])
+def test_stream_refuses_what_it_cannot_honour_of_main_reading(tmp_path, capsys, extra, message):
+    df = frame(60)
+    df["when"] = [f"2024-01-{1 + i % 28:02d}" for i in range(60)]
+    df.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(SystemExit) as caught:
+        main(["train", str(tmp_path / "t.csv"), "--target", "y", "--stream", "--no-progress", "--epochs", "1", *extra])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--stream", "--no-progress", "--epochs", "1",
+                 "--no-dates"]) == 0  # dates as categories when asked
+
+
+def test_stream_reads_main_gap_markers_and_keeps_the_reading_record(tmp_path, capsys):
+    df = frame(200)
+    df["a"] = df["a"].astype(object).where(df["a"].notna(), "?")  # '?' marks a gap by default, as in memory
+    df["b"] = df["b"].astype(object)
+    df.loc[:9, "b"] = "missing"  # a gap only with --na-values missing
+    df.to_csv(tmp_path / "t.csv", sep=";", index=False)
+    model = tmp_path / "m.npz"
+    assert main(["train", str(tmp_path / "t.csv"), "--target", "y", "--stream", "--no-progress", "--epochs", "1",
+                 "--na-values", "missing", "--sep", ";", "--save", str(model)]) == 0
+    from xpmlp.app.workflows import load_model
+
+    _, pre = load_model(str(model))
+    kinds = {f.name: (f.kind, f.indicator) for f in pre.features}
+    assert kinds["a"] == ("number", True) and kinds["b"] == ("number", True), kinds
+    assert pre.reading["na_values"] == ["missing"]
+    capsys.readouterr()
+    df.loc[0, "id"] = "=cmd()"  # an ID cell a spreadsheet would run: written as text
+    df.to_csv(tmp_path / "t.csv", sep=";", index=False)
+    assert main(["predict", str(model), str(tmp_path / "t.csv"), "--stream", "--id", "id"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("'=cmd()") and len(lines) == 201, lines[:3]
+    assert main(["predict", str(model), str(tmp_path / "t.csv"), "--stream", "--id", "id", "--raw-cells"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("=cmd()")

@@ -67,7 +67,10 @@ def test_decimal_commas_with_semicolons(tmp_path):
                                         r"--decimal ,"):
         from xpmlp.app.preprocessing import Preprocessor
 
-        Preprocessor.fit(read_table(path, "y"), "classification")
+        Preprocessor.fit(read_table(path, "y", decimal="."), "classification")
+    auto = read_table(path, "y")  # not given: detected (issue 26), with a note
+    assert auto.numbers("b").tolist() == [2.0, 3.75] and auto.layout == "';'-separated, decimal comma"
+    assert auto.notes == [f"{path}: numbers with a decimal comma (3,14): read as such; give --decimal . if not"]
     with pytest.raises(DataError, match="the delimiter and the decimal mark are both ','"):
         read_table(path, sep=",", decimal=",")
 
@@ -75,17 +78,24 @@ def test_decimal_commas_with_semicolons(tmp_path):
 def test_messages_name_the_line_of_the_file(tmp_path):
     path = write(tmp_path / "m.csv", "a,b\n1,2\n\n3,4\n5,oops\n")
     t = read_table(path)
-    with pytest.raises(DataError, match=r"m.csv: column 'b', line 5: 'oops' is not a number$"):
+    with pytest.raises(DataError, match=r"m.csv: column 'b', line 5: 'oops' is not a number \(if it marks a gap, "
+                                        r"give --na-values 'oops'\)$"):
         t.numbers("b")
     with pytest.raises(DataError, match=r"g.csv: target column 'b', line 3 is missing"):
         read_table(write(tmp_path / "g.csv", "a,b\n1,2\n3,\n"), "b")
+    labels = write(tmp_path / "labels.csv", "a,b\n1,None\n3,Mild\n")  # a class named None
+    with pytest.raises(DataError, match=r"target column 'b', line 2 is missing \(empty, or a gap marker such as NA, "
+                                        r"None; give --no-default-na where such a marker is a label\); drop the rows"):
+        read_table(labels, "b")
+    assert read_table(labels, "b", default_na=False).y.tolist() == ["None", "Mild"]
 
 
 def test_unknown_formats_and_undecodable_files(tmp_path):
     with pytest.raises(DataError, match=r"unknown format '.xlsx'; use one of .csv, .tsv, .txt, .npy"):
         read_table(write(tmp_path / "t.xlsx", "x"))
-    with pytest.raises(DataError, match=r"l1.csv: not UTF-8 text"):
-        read_table(write(tmp_path / "l1.csv", "name,y\nJos\u00e9,1\n", encoding="latin-1"))
+    with pytest.raises(DataError, match=r"l1.csv: not utf-8 text \(invalid continuation byte at byte 10\); give the "
+                                        r"file's encoding with --encoding \(e.g. --encoding cp1252"):
+        read_table(write(tmp_path / "l1.csv", "name,y\nJos\u00e9,1\n", encoding="latin-1"), encoding="utf-8")
 
 
 def test_without_pandas_one_line_names_the_extra(tmp_path, monkeypatch, capsys):

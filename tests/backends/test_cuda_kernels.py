@@ -1,5 +1,6 @@
 """Every CUDA kernel xpmlp launches compiles with NVRTC, as CuPy generates and compiles it, for
-float32 and float64 and two GPU architectures, on this machine without a GPU; a body with a typo
+float32 and float64 and two GPU architectures (the activations' deltas also for float16 and
+bfloat16, mixed precision's compute dtypes), on this machine without a GPU; a body with a typo
 fails to compile; and CuPy's bindings are the ones the CuPy stand-in runs the bodies with.
 
 NVRTC comes from pip (``nvidia-cuda-nvrtc-cu12``); CuPy's code generator, headers and NVRTC
@@ -46,6 +47,58 @@ def nvrtc_compile(source: str, arch: str) -> bytes:
 def test_every_kernel_compiles_with_nvrtc(name, dtype, arch):
     cubin = nvrtc_compile(cupy_source(SPECS[name], dtype), arch)
     assert cubin[:4] == b"\x7fELF" and SPECS[name].kernel_name.encode() in cubin
+
+
+#: The kernels the mixed-precision step runs in its compute dtype (the activations' deltas); the
+#: updates run on the float32 master weights.
+COMPUTE_DTYPE_KERNELS = ("logistic_delta", "relu_delta", "tanh_delta")
+
+
+def compile_bfloat16(spec: ElementwiseSpec) -> bytes:
+    """:func:`nvrtc_compile` of ``spec`` for bfloat16 on sm_80; a skip where no CUDA toolkit's
+    ``cuda_bf16.h`` is found (CuPy's ``bfloat16.cuh`` includes it; this machine's image has CUDA's)."""
+    try:
+        return nvrtc_compile(cupy_source(spec, "bfloat16"), "sm_80")
+    except RuntimeError as exc:
+        if 'cannot open source file "cuda_bf16.h"' in str(exc):  # pragma: no cover - a machine without CUDA
+            pytest.skip("CuPy's bfloat16 needs CUDA's cuda_bf16.h, which CuPy finds in no include folder here")
+        raise
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", COMPUTE_DTYPE_KERNELS)
+def test_the_mixed_precision_kernels_compile_in_the_compute_dtypes(name, dtype):
+    """CuPy's float16 (``cupy/float16.cuh``) and bfloat16 (``cupy/bfloat16.cuh`` over ``cuda_bf16.h``:
+    CuPy 14 with ml_dtypes) as the kernels' T."""
+    if dtype == "bfloat16":
+        pytest.importorskip("ml_dtypes", reason="CuPy's bfloat16 needs ml_dtypes")
+    source = cupy_source(SPECS[name], dtype)
+    assert dtype != "bfloat16" or "cupy/bfloat16.cuh" in source
+    cubin = compile_bfloat16(SPECS[name]) if dtype == "bfloat16" else nvrtc_compile(source, "sm_80")
+    assert SPECS[name].kernel_name.encode() in cubin
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_the_stand_in_builds_a_bfloat16_kernel_where_nvrtc_compiles_it(name):
+    """CuPy's bfloat16 lacks compound assignment from float (``y += (T)a * x``): the stand-in's host
+    type fails the same kernels, so a bfloat16 path that passes on the stand-in compiles on a GPU."""
+    bf16 = np.dtype(pytest.importorskip("ml_dtypes", reason="CuPy's bfloat16 needs ml_dtypes").bfloat16)
+    spec = SPECS[name]
+    try:
+        compile_bfloat16(spec)
+        compiles = True
+    except RuntimeError:
+        compiles = False
+    with cupy_standin() as cupy:
+        from cupy._elementwise import ElementwiseKernel, _library
+
+        try:
+            _library(ElementwiseKernel(spec.in_params, spec.out_params, spec.body, spec.kernel_name), {"T": bf16})
+            builds = True
+        except RuntimeError:
+            builds = False
+    assert builds == compiles
+    assert compiles == (name in COMPUTE_DTYPE_KERNELS)
 
 
 def test_a_typo_in_a_kernel_body_fails_to_compile():

@@ -98,3 +98,59 @@ def test_bad_sparse_input_is_refused():
         net.predict(sp.random(4, 5, density=0.5, format="csr"))
     with pytest.raises(TypeError, match="T must be a dense array"):
         net.gradients(X, sp.csr_matrix(T))
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_torch_minibatches_are_csr_rows_and_the_coo_path_they_replace_coalesces():
+    """A torch batch is the CSR tensor of X's rows (any order, repeats, a slice), its transpose the CSR
+    tensor of the transposed rows; PyTorch's own behaviour behind the choice: a COO ``index_select`` and a COO transpose give
+    uncoalesced tensors (their products ``coalesce()``: a sync on CUDA), and CSR has no ``.T``."""
+    torch = pytest.importorskip("torch")
+    from xpmlp.backends.sparse import row_taker, to_backend, transpose
+
+    X, _ = problem()
+    be = xpmlp.resolve("torch", dtype="float64")
+    take = row_taker(to_backend(be, X))
+    rows = np.array([5, 0, 7, 7, 3, 39])
+    for got, want in ((take(torch.as_tensor(rows), rows), X[rows]), (take(slice(4, 11), np.arange(4, 11)), X[4:11])):
+        assert got.layout == torch.sparse_csr and tuple(got.shape) == want.shape
+        np.testing.assert_array_equal(got.crow_indices().numpy(), want.indptr)
+        np.testing.assert_array_equal(got.to_dense().numpy(), want.toarray())
+        t, want_t = transpose(got), want.T.tocsr()  # canonical: sorted columns (here: rows of X), repeats summed
+        want_t.sum_duplicates()
+        assert t.layout == torch.sparse_csr and tuple(t.shape) == want_t.shape
+        np.testing.assert_array_equal(t.crow_indices().numpy(), want_t.indptr)
+        np.testing.assert_array_equal(t.to_dense().numpy(), want_t.toarray())
+        assert transpose(t.t()).layout == torch.sparse_csr  # a CSC tensor's transpose: its CSR view
+    coo = to_backend(be, X).to_sparse_coo().coalesce()
+    assert not torch.index_select(coo, 0, torch.as_tensor(rows)).is_coalesced()
+    assert not coo.t().is_coalesced()
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        to_backend(be, X).T
+
+
+@pytest.mark.parametrize("release,reads,has_from_parts", [((13, 6), 0, False), ((14, 1), 0, True), ((14, 2), 1, True)])
+def test_the_cupyx_standin_follows_each_release_constructor(release, reads, has_from_parts):
+    """cupyx's ``csr_matrix((data, indices, indptr))`` reads ``indptr``'s ends back from 14.2 on
+    (``cupyx/scipy/sparse/_compressed.py``), ``_from_parts`` exists from 14.1 on and refuses index
+    arrays of two dtypes; int64 indices are checked by their contents from 14.1 on (a read-back)."""
+    from standins import cupy_standin
+
+    with cupy_standin() as cupy:
+        import cupyx.scipy.sparse as csp
+
+        csp.follow(release)
+        try:
+            data, indices, indptr = cupy.asarray([1.0, 2.0]), cupy.asarray([1, 0], dtype=cupy.int32), \
+                cupy.asarray([0, 1, 2], dtype=cupy.int32)
+            csp.csr_matrix((data, indices, indptr), shape=(2, 2))
+            assert sum(cupy._standin.SYNCS.values()) == reads
+            assert hasattr(csp.csr_matrix, "_from_parts") == has_from_parts
+            if has_from_parts:
+                cupy._standin.SYNCS.clear()
+                csp.csr_matrix((data, indices.astype(cupy.int64), indptr.astype(cupy.int64)), shape=(2, 2))
+                assert sum(cupy._standin.SYNCS.values()) == reads + 1
+                with pytest.raises(ValueError, match="same dtype"):
+                    csp.csr_matrix._from_parts(data, indices, indptr.astype(cupy.int64), (2, 2))
+        finally:
+            csp.follow((14, 2))

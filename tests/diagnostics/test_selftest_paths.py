@@ -35,8 +35,17 @@ def test_the_selftest_finds_times_and_names_the_gpus_of_the_standins():
     assert cupy_waits == 2 and torch_waits == 2
     assert report["gpu_found"] and report["ok"]
     assert {m["backend"] for m in report["mixed_precision"]} == {
-        "cupy:1 float32 + float16", "torch:cuda:1 float32 + bfloat16", "torch:cuda:1 float32 + float16"}
+        "cupy:1 float32 + bfloat16", "cupy:1 float32 + float16", "torch:cuda:1 float32 + bfloat16",
+        "torch:cuda:1 float32 + float16"}
+    assert all(m["ok"] for m in report["mixed_precision"]), report["mixed_precision"]
     assert not any("no GPU was found" in n for n in report["notes"])
+
+
+def test_the_selftest_leaves_out_bfloat16_on_a_cupy_before_14(monkeypatch):
+    with cupy_standin() as cupy:
+        monkeypatch.setattr(cupy, "__version__", "13.6.0")
+        report = selftest_module.selftest(["cupy:1"], quick=True, echo=False)
+    assert [m["backend"] for m in report["mixed_precision"]] == ["cupy:1 float32 + float16"]
 
 
 def test_discover_says_why_torch_has_no_cuda(monkeypatch):

@@ -77,6 +77,13 @@ def run_fit(name: str, backend: str, dtype: str, out: Path):
     return net, xpmlp.fit(net, X[rows], T[rows], comm=comm, callbacks=callbacks, **kwargs)
 
 
+def run_cuda_then_cpu(name: str, backend: str, dtype: str, out: Path):
+    """A fit on ``backend`` (torch CUDA), then one on torch's CPU in the same process: the process
+    group the first made must take the second's tensors."""
+    run_fit("momentum", backend, dtype, out)
+    return run_fit("momentum", "torch", dtype, out)
+
+
 class SlowEpochs(xpmlp.Callback):
     def on_epoch_end(self, run, log):
         time.sleep(0.1)
@@ -120,7 +127,8 @@ _save_coverage_before_abort()
 def main() -> None:
     scenario, dtype, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     name, _, backend = scenario.partition("@")
-    runner = ESTIMATORS.get(name) or COMM_SCENARIOS.get(name) or (run_few_rows if name == "few-rows" else run_fit)
+    runner = ESTIMATORS.get(name) or COMM_SCENARIOS.get(name) or \
+        {"few-rows": run_few_rows, "cuda-then-cpu": run_cuda_then_cpu}.get(name, run_fit)
     rank = int(os.environ.get("PMI_RANK", "0"))
     record: dict = {}
     if backend.startswith("torch:cuda") and os.environ.get("XPMLP_STANDIN_TORCH_CUDA"):

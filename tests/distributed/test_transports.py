@@ -18,7 +18,8 @@ import pytest
 
 import xpmlp
 from xpmlp.distributed import transports
-from xpmlp.distributed.transports import CudaAwareMpi, HostStaging, HostTransport, TorchDistributed, choose_transport
+from xpmlp.distributed.transports import (CudaAwareMpi, HostStaging, HostTransport, NcclTransport, TorchDistributed,
+                                         choose_transport)
 
 from standins import cupy_standin
 
@@ -107,6 +108,27 @@ def test_a_cuda_aware_mpi_sums_several_device_arrays_in_one_bucket():
         np.testing.assert_array_equal(cupy.asnumpy(flat), 2 * np.arange(4.0))
 
 
+def test_nccl_sums_on_the_current_stream_without_a_host_wait():
+    """NCCL's all-reduce is queued on the current stream (the stand-in's, like ncclAllReduce, lands
+    in stream order): the transport makes the host wait for nothing, the work that follows on the
+    stream sees the sums, and a stream not ordered after it would race (one rank: sums equal inputs)."""
+    with cupy_standin() as cupy:
+        be = xpmlp.resolve("cupy", device="1", dtype="float64")
+        with be.activate():
+            t = NcclTransport(TwoAlike(), be)
+            assert t.nc.device_id() == 1 and t.nc.size() == 1
+            arrays, host = several(cupy, dtype=cupy.float64)
+            flat = cupy.arange(4.0)
+            t.allreduce_(arrays)  # a bucket, copied back by work on the stream
+            t.allreduce_([flat])  # the flat gradient buffer: summed where it is, still queued
+            assert sum(cupy._standin.SYNCS.values()) == 0
+            with cupy.cuda.Stream(non_blocking=True), pytest.raises(RuntimeError, match="^race: .* ncclAllReduce"):
+                flat + 0
+            for a, h in zip(arrays, host):
+                np.testing.assert_array_equal(cupy.asnumpy(a), h)
+            np.testing.assert_array_equal(cupy.asnumpy(flat * 1), np.arange(4.0))
+
+
 def test_torch_distributed_sums_several_tensors_in_one_bucket():
     torch = pytest.importorskip("torch")
     dist = pytest.importorskip("torch.distributed")
@@ -152,7 +174,7 @@ def test_cupy_without_nccl_on_one_rank_is_staged_on_every_rank_and_said_once(mon
             mp.setitem(sys.modules, "cupy.cuda.nccl", None)  # `from cupy.cuda import nccl` raises ImportError
             mine = transports._probe(be)
             assert mine["nccl"] is False
-            other = {**mine, "nccl": True, "device": "<CUDA Device 0>"}  # another GPU, with NCCL
+            other = {**mine, "nccl": True, "device": "<CUDA Device 0>", "gpu": "0000:17:00.0"}  # another GPU, with NCCL
             with caplog.at_level(logging.WARNING, logger="xpmlp.distributed"):
                 t = choose_transport(TwoAlike(others=[other]), be)
                 choose_transport(TwoAlike(rank=1, others=[other]), be)  # the other rank: the same, silently
@@ -179,3 +201,73 @@ def test_torch_falls_back_to_host_staging_on_every_rank_and_says_why(other, why,
     assert type(t) is HostStaging
     assert [r.getMessage() for r in caplog.records] == [
         f"torch:cuda:1 float32 arrays are staged through host memory at every all-reduce: {why}"]
+
+
+@contextlib.contextmanager
+def _cuda_standin_group():
+    """The torch-CUDA stand-in, with no process group before and none after the block."""
+    pytest.importorskip("torch")
+    import torch.distributed as dist
+    from standins.torch_cuda import torch_cuda
+
+    if dist.is_initialized():
+        pytest.skip("a process group exists already in this process")
+    try:
+        with torch_cuda():
+            yield dist
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_a_cpu_fit_after_a_cuda_fit_finds_a_backend_for_its_tensors():
+    """The group made for a torch CUDA model takes CPU tensors too (gloo; NCCL for CUDA ones), so a
+    later torch:cpu fit in the same process all-reduces through it."""
+    import torch
+
+    with _cuda_standin_group() as dist:
+        TorchDistributed(TwoAlike(), xpmlp.resolve("torch", device="cuda:1", dtype="float64"))
+        assert dist.get_backend() == "cpu:gloo,cuda:nccl"
+        cpu = xpmlp.resolve("torch", device="cpu", dtype="float64")
+        t = choose_transport(TwoAlike(), cpu)
+        assert type(t) is TorchDistributed
+        x, y = torch.arange(3.0), torch.arange(4.0, device="cuda:1")
+        t.allreduce_([x])  # a group of this one process: the sum is the tensor
+        t.allreduce_([y])
+        np.testing.assert_array_equal(x.numpy(), np.arange(3.0))
+        assert y.device == torch.device("cuda", 1)
+
+
+def test_an_nccl_only_group_refuses_cpu_tensors_and_a_cpu_model_is_staged(caplog):
+    """The stand-in's group made with "nccl" refuses a CPU tensor as PyTorch's does; xpmlp, given
+    such a group made elsewhere, stages a CPU model's arrays through the host and says why."""
+    import torch
+
+    with _cuda_standin_group() as dist:
+        store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, wait_for_workers=False)
+        dist.init_process_group("nccl", store=store, rank=0, world_size=1)
+        with pytest.raises(RuntimeError, match="No backend type associated with device type cpu"):
+            dist.all_reduce(torch.ones(2))
+        dist.all_reduce(torch.ones(2, device="cuda:0"))  # CUDA tensors: NCCL's
+        cpu = xpmlp.resolve("torch", device="cpu", dtype="float32")
+        with caplog.at_level(logging.WARNING, logger="xpmlp.distributed"):
+            t = choose_transport(TwoAlike(), cpu)
+    assert type(t) is HostStaging
+    assert [r.getMessage() for r in caplog.records] == [
+        "torch:cpu float32 arrays are staged through host memory at every all-reduce: the process group's backend "
+        "(nccl) takes no cpu tensors: make it with init_process_group(\"cpu:gloo,cuda:nccl\")"]
+
+
+@pytest.mark.parametrize("props,expected", [
+    ({"pci_domain_id": 0, "pci_bus_id": 0x3B, "pci_device_id": 0, "uuid": "GPU-1"}, "0000:3b:00"),
+    ({"uuid": "GPU-1"}, "GPU-1"),  # a torch without the PCI fields
+    ({}, "cuda:0"),
+], ids=["pci", "uuid", "neither"])
+def test_a_torch_gpu_is_known_by_its_pci_address(monkeypatch, props, expected):
+    torch = pytest.importorskip("torch")
+    from standins.torch_cuda import torch_cuda
+
+    with torch_cuda(), monkeypatch.context() as mp:  # undone inside the stand-in's block
+        be = xpmlp.resolve("torch", device="cuda:0", dtype="float32")
+        mp.setattr(torch.cuda, "get_device_properties", lambda i: SimpleNamespace(**props))
+        assert transports._gpu_identity(be) == expected

@@ -102,7 +102,9 @@ def test_load_refuses_estimator_records_that_do_not_fit(iris, tmp_path):
     other_width = _edited(path, tmp_path, lambda m, a: m["extra"]["attrs"].update(n_features_in_=7))
     with pytest.raises(ModelFileError) as exc:
         MLPClassifier.load(other_width)
-    assert str(exc.value) == f"{other_width}: estimator record does not match its network"
+    assert str(exc.value) == (f"{other_width}: estimator record does not match its network: {{'n_features_in_': 7}} "
+                              "(the network has {'n_features_in_': 4, 'n_outputs_': 3, 'n_layers_': 3, "
+                              "'out_activation_': 'softmax'})")
     net = xpmlp.MLP([4, 3], seed=0)
     plain = xpmlp.save(tmp_path / "net.npz", net)
     with pytest.raises(ModelFileError) as exc:

@@ -94,6 +94,13 @@ EDITS = {
     "schedule-no-config": (schedule(lambda s: s.pop("config")), "malformed schedule record: 'config'"),
     "schedule-bad-config": (schedule(lambda s: s["config"].update(factor=2.0)),
                             "malformed schedule record: factor must be in (0, 1), got 2.0"),
+    "extra-not-a-mapping": (lambda m, a: m.update(extra=5), "the extra record is not a mapping"),
+    "hyperparameters-not-a-mapping": (lambda m, a: m.update(hyperparameters=[1, 2]),
+                                      "the hyperparameters record is not a mapping"),
+    "activation-parameter-absurd": (lambda m, a: m["architecture"].update(hidden_activation="leaky_relu:slope=-2e3"),
+                                    "activation leaky_relu:slope=-2000.0: parameters must lie within +-1000"),
+    "outputs-overflow": (lambda m, a: listed(m, a, "W.1", np.full((5, 2), 3e38, np.float32)),
+                         "the model's outputs are not finite even on ordinary inputs (a corrupt or crafted file?)"),
 }
 
 
@@ -221,3 +228,10 @@ def test_a_file_without_a_kind_is_a_plain_mlp_and_loads_onto_the_device_asked(go
     ck = load(path, backend="array_api_strict", device="device1")
     array_api_strict = pytest.importorskip("array_api_strict")
     assert ck.kind == "MLP" and ck.net.flat.device == array_api_strict.Device("device1")
+
+
+def test_a_model_with_parameters_a_load_would_refuse_is_not_saved(tmp_path):
+    net = xpmlp.MLP([2, 3, 1], "elu:alpha=2000", "identity", "squared_error", backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"^activation elu:alpha=2000.0: parameters must lie within \+-1000$"):
+        save(tmp_path / "m.npz", net)
+    assert list(tmp_path.iterdir()) == []

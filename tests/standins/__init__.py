@@ -3,8 +3,12 @@
 ``site/`` holds a CuPy stand-in (``cupy``, ``cupy.cuda`` with simulated devices and NCCL over
 MPI, ``cupyx.scipy.sparse``); see its docstrings for what it checks and counts.  Each stand-in
 fails where its library fails (implicit host conversion, foreign arrays, the wrong current
-device, mismatched kernel types), so code that passes here is code that can pass there; it
-proves nothing about speed or about the device's own arithmetic (``-ftz``, cuBLAS's sums).
+device, mismatched kernel types, bfloat16 where CuPy 14 has no loop, an event's time read before
+it is done, a buffer used from another stream before NCCL's queued all-reduce has landed in it),
+and only there (peer access where ``XPMLP_STANDIN_PEER_ACCESS=1`` gives the GPUs P2P, float16
+random draws, NumPy functions on CuPy arrays, kernel scalars of any dtype), so code
+that passes here is code that can pass there; it proves nothing about speed or about the device's
+own arithmetic (``-ftz``, cuBLAS's sums).
 
 In a test: ``with cupy_standin(): ...`` makes ``import cupy`` give the stand-in for the block
 (the conftest's ``cupy-standin`` backend cases do); in a subprocess: put :data:`SITE` first on

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.files import replace_atomically
 from ..nn.network import MLP
 
 __all__ = ["to_onnx", "onnx_inputs", "OPSET", "ML_OPSET"]
@@ -60,6 +61,10 @@ def _onnx() -> Any:
 def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any = None) -> Any:
     """The network (after ``preprocessor``'s encoding, if given) as an ``onnx.ModelProto`` (checked
     with ``onnx.checker``); also written to ``path`` (atomically) when one is given."""
+    dated = [f.name for f in getattr(preprocessor, "features", []) if f.kind == "date"]
+    if dated:
+        raise ValueError(f"ONNX export does not read dates; the model has date column(s) {', '.join(map(repr, dated))} "
+                         "(train with --no-dates, or with those columns' numbers in the file, to export)")
     onnx = _onnx()
     from onnx import helper
 
@@ -87,7 +92,7 @@ def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any
     model = helper.make_model(graph, opset_imports=opsets, producer_name="xpmlp")
     onnx.checker.check_model(model)
     if path is not None:
-        _write_atomically(path, model.SerializeToString())
+        replace_atomically(path, lambda f: f.write(model.SerializeToString()))
     return model
 
 
@@ -102,6 +107,10 @@ def _encoding(builder: "_Graph", pre: Any) -> tuple[list, str]:
     x = builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
     x = builder.node("Sub", [x, builder.const("mean", pre.mean, np.float64)])
     x = builder.node("Div", [x, builder.const("scale", pre.scale, np.float64)])
+    if pre.clip:  # x / sqrt(1 + (x / c)^2)
+        u = builder.node("Div", [x, builder.const("clip", np.array([pre.clip]), np.float64)])
+        one = builder.const("one", np.array([1.0]), np.float64)
+        x = builder.node("Div", [x, builder.node("Sqrt", [builder.node("Add", [one, builder.node("Mul", [u, u])])])])
     return inputs, builder.node("Cast", [x], to=helper.np_dtype_to_tensor_dtype(np.dtype(builder.dtype)))
 
 
@@ -214,17 +223,3 @@ class _Graph:
 
     def _silu(self, act: Any, z: str) -> str:  # z logistic(z)
         return self.node("Mul", [z, self.node("Sigmoid", [z])])
-
-
-def _write_atomically(path: "str | os.PathLike", payload: bytes) -> None:
-    tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

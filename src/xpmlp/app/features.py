@@ -8,6 +8,8 @@ any table's column the same way (:meth:`Feature.encode`):
 * a **category** column (text) gives one input per category, 1 for the row's category and 0
   for the others (one-hot); a gap is filled with the most frequent category; a category that
   training never saw gives all zeros (and :class:`UnseenCategoryWarning` counts such rows);
+* a **date** column (every cell a date, :mod:`xpmlp.app.dates`) gives its days since 1970, year,
+  month, day and weekday (and hour); a gap is filled with the median date;
 * a column that had gaps in training also gives an indicator input, ``"<name> missing"``,
   1 where the cell was a gap, so the network can tell a filled value from a real one.
 
@@ -26,11 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from . import dates
 from .tables import DataError, Table, parse_numbers
 
 __all__ = ["Feature", "learn_feature", "UnseenCategoryWarning", "MAX_CATEGORIES", "MIN_ROWS_FOR_ID", "ID_LIKE"]
 
-NUMBER, CATEGORY = "number", "category"
+NUMBER, CATEGORY, DATE = "number", "category", "date"
 #: A text column keeps at most this many categories (the most frequent).
 MAX_CATEGORIES = 50
 #: A text column is ID-like when every one of at least this many rows has its own value.
@@ -53,11 +56,13 @@ class Feature:
     fill: Any = None
     indicator: bool = False
     categories: list[str] = field(default_factory=list)
+    form: str = ""  # a date column's form (:mod:`xpmlp.app.dates`)
 
     @property
     def encoded(self) -> list[str]:
         """The names of the inputs this column gives, in order."""
-        names = [self.name] if self.kind == NUMBER else [f"{self.name}={c}" for c in self.categories]
+        names = [self.name] if self.kind == NUMBER else dates.part_names(self.name, self.form) if self.kind == DATE \
+            else [f"{self.name}={c}" for c in self.categories]
         return names + ([f"{self.name} missing"] if self.indicator else [])
 
     def encode(self, table: Table) -> np.ndarray:
@@ -67,6 +72,9 @@ class Feature:
             gaps = np.isnan(values)
             self._check_fill(table, gaps)
             out = [np.where(gaps, self.fill if self.fill is not None else 0.0, values)[:, None]]
+        elif self.kind == DATE:
+            values, gaps = self._dates(table)
+            out = [dates.parts(np.where(gaps, self.fill, values), self.form)]
         else:
             texts = table.texts(self.name)
             gaps = np.array([t is None for t in texts.tolist()], dtype=bool)
@@ -83,6 +91,15 @@ class Feature:
             out.append(gaps[:, None].astype(np.float64))
         return np.concatenate(out, axis=1)
 
+    def _dates(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
+        """``(days since 1970, gaps)`` of this date column; a cell that is not a date in its form is refused."""
+        texts = table.texts(self.name)
+        values, bad = dates.parse(texts, self.form)
+        if bad.size:
+            raise DataError(f"{table.source}: column {self.name!r}, {table.where(bad[0])}: {texts[bad[0]]!r} is not a "
+                            f"date in the form {self.form.removesuffix(' time')}")
+        return values, np.isnan(values)
+
     def _check_fill(self, table: Table, gaps: np.ndarray) -> None:
         if self.fill is None and gaps.any():
             where = table.where(int(np.flatnonzero(gaps)[0]))
@@ -95,32 +112,43 @@ class Feature:
         marker = f", marked in {self.name + ' missing'!r}" if self.indicator else ""
         if self.kind == NUMBER:
             return f"{self.name!r}: number{gap}{marker}"
+        if self.kind == DATE:
+            names = dates.part_names(self.name, self.form)
+            return f"{self.name!r}: date ({self.form.replace(' time', ' hh:mm')}) as {len(names)} numbers " \
+                f"({', '.join(map(repr, names))}){gap} (days since 1970){marker}"
         shown = ", ".join(repr(c) for c in self.categories[:8]) + (", ..." if len(self.categories) > 8 else "")
         return f"{self.name!r}: category, one-hot over {len(self.categories)} ({shown}){gap}{marker}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "fill": self.fill, "indicator": self.indicator,
-                "categories": list(self.categories)}
+                "categories": list(self.categories), **({"form": self.form} if self.kind == DATE else {})}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Feature":
         feature = cls(str(d["name"]), str(d["kind"]), d.get("fill"), bool(d.get("indicator", False)),
-                      [str(c) for c in d.get("categories", [])])
-        if feature.kind == NUMBER and feature.fill is not None:
+                      [str(c) for c in d.get("categories", [])], str(d.get("form", "")))
+        if feature.kind in (NUMBER, DATE) and feature.fill is not None:
             feature.fill = float(feature.fill)
         elif feature.kind == CATEGORY and feature.fill is not None:
             feature.fill = str(feature.fill)
-        if feature.kind not in (NUMBER, CATEGORY) or (feature.kind == NUMBER and feature.fill is not None
-                                                      and not np.isfinite(feature.fill)):
+        if feature.kind not in (NUMBER, CATEGORY, DATE) or (feature.kind == DATE and (
+                feature.fill is None or feature.form.removesuffix(" time") not in dates.FORMS)) or (
+                feature.kind == NUMBER and feature.fill is not None and not np.isfinite(feature.fill)):
             raise ValueError(f"feature {feature.name!r}: kind {feature.kind!r}, fill {feature.fill!r}")
         return feature
 
 
-def learn_feature(table: Table, name: str, category: bool = False) -> "tuple[Feature | None, str]":
+def learn_feature(table: Table, name: str, category: bool = False,
+                  date: "bool | str | None" = None) -> "tuple[Feature | None, str]":
     """``(feature, note)`` learnt from ``table``'s column ``name``, or ``(None, why)`` when the column is
-    dropped; ``category`` makes a column of numbers a category column."""
+    dropped; ``category`` makes a column of numbers a category column; ``date`` None finds a
+    column of dates (:mod:`xpmlp.app.dates`), False does not, True or a form makes it one."""
     cells = table.column(name)
+    if date is True or isinstance(date, str):
+        return _date_feature(table, name, date)
     kind, values = (CATEGORY, None) if category else _kind(table, name, cells)
+    if kind == CATEGORY and not category and date is None and dates.detect(table.texts(name).tolist()):
+        return _date_feature(table, name, True)
     if kind == NUMBER:
         gaps = np.isnan(values)
         if gaps.all():
@@ -141,6 +169,32 @@ def learn_feature(table: Table, name: str, category: bool = False) -> "tuple[Fea
     return feature, "; ".join(filter(None, [note, _gap_note(feature, len(texts) - len(present), "most frequent")]))
 
 
+def _date_feature(table: Table, name: str, form: "bool | str") -> "tuple[Feature | None, str]":
+    """A date column: ``form`` given, or found (True)."""
+    texts = table.texts(name).tolist()
+    found = dates.detect(texts)
+    if form is True and found is None:
+        raise DataError(f"{table.source}: --date {name}: the column is not dates in one of the forms "
+                        f"{', '.join(dates.FORMS)} (give the form: --date {name}=DD.MM.YYYY)")
+    if form is not True and form not in dates.FORMS:
+        raise DataError(f"--date {name}={form}: unknown form; use one of {', '.join(dates.FORMS)}")
+    if form is not True:
+        form = form + (" time" if found and found.endswith(" time") else "")
+    else:
+        form = found
+    feature = Feature(name, DATE, 0.0, False, form=str(form))
+    values, gaps = feature._dates(table)
+    if gaps.all():
+        return None, "no values"
+    feature.fill, feature.indicator = float(np.median(values[~gaps])), bool(gaps.any())
+    ambiguous = form.startswith("MM/DD") and not (dates.parts(values[~gaps], form)[:, 3] > 12).any()
+    note = f"dates ({form.replace(' time', ' hh:mm')}) as numbers: " + \
+        ", ".join(repr(n) for n in dates.part_names(name, form)) + (
+        f" (no day is over 12: read month first; give --date {name}=DD/MM/YYYY if the day comes first)"
+        if ambiguous else "")
+    return feature, "; ".join(filter(None, [note, _gap_note(feature, int(gaps.sum()), "median")]))
+
+
 def _kind(table: Table, name: str, cells: np.ndarray) -> tuple[str, np.ndarray]:
     values, bad = table.parse(name)
     if not bad.size:
@@ -151,8 +205,8 @@ def _kind(table: Table, name: str, cells: np.ndarray) -> tuple[str, np.ndarray]:
                         "a decimal comma: give --decimal , (and --sep if the delimiter is not detected)")
     if 2 * bad.size < present:  # mostly numbers: a typo, not a category
         raise DataError(f"{table.source}: column {name!r}, {table.where(bad[0])}: {cells[bad[0]]!r} is not a number, "
-                        f"though {present - bad.size} of the column's {present} cells are; fix it, or give "
-                        f"--category {name} to treat the column as text")
+                        f"though {present - bad.size} of the column's {present} cells are; fix it, give --na-values "
+                        f"{cells[bad[0]]!r} if it marks a gap, or --category {name} to treat the column as text")
     return CATEGORY, values
 
 

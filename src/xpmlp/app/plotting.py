@@ -7,9 +7,11 @@ lets a command check for it before a long run rather than after.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ..history import History
+from ..io.files import replace_atomically
 
 __all__ = ["plot_history", "require_matplotlib"]
 
@@ -48,5 +50,7 @@ def plot_history(history: History, path: "str | os.PathLike", title: str = "") -
     axes[-1].set_xlabel("epoch")
     if title:
         axes[0].set_title(title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:  # whole or not at all, as every output (the format from the name, as matplotlib infers it)
+        replace_atomically(path, lambda f: fig.savefig(f, dpi=100, format=Path(path).suffix[1:] or None))
+    finally:
+        plt.close(fig)

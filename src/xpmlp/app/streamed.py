@@ -28,8 +28,11 @@ from ..nn.objective import objective
 from ..optim.optimizers import make_optimizer
 from ..training.loop import fit
 from ..training.sources import Source, TableSource
+from .cells import formula_safe, printable
+from .dates import detect
 from .features import CATEGORY, ID_LIKE, MAX_CATEGORIES, MIN_ROWS_FOR_ID, NUMBER, Feature
 from .preprocessing import Preprocessor
+from .reading import ReadOptions, gap_markers, reuse
 from .tables import DataError, Table, infer_task, split_rows
 from .workflows import TrainedModel
 
@@ -54,12 +57,15 @@ def should_stream(path: "str | None") -> bool:
     return size > STREAM_ABOVE and (p.is_dir() or p.suffix.lower() in (".parquet", ".pq", ".csv", ".tsv", ".txt"))
 
 
-def _source(path: Path, sep: str | None, chunk_rows: int, columns: Any = None) -> TableSource:
-    """The file's chunks as pandas DataFrames (``convert`` keeps the frame)."""
+def _source(path: Path, reading: "ReadOptions | None", chunk_rows: int, columns: Any = None) -> TableSource:
+    """The file's chunks as pandas DataFrames (``convert`` keeps the frame); ``reading``: how a text file is
+    read (its delimiter and gap markers; :class:`~xpmlp.app.reading.ReadOptions`)."""
     if path.suffix.lower() not in (".parquet", ".pq", ".csv", ".tsv", ".txt") and not path.is_dir():
         raise DataError(f"{path}: --stream reads Parquet and delimited text files (.parquet, .csv, .tsv, .txt)")
-    sep = {"tab": "\t", "space": " "}.get(sep or "", sep) or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    options = {"sep": sep, "keep_default_na": True}
+    reading = reading or ReadOptions()
+    sep = {"tab": "\t", "space": " "}.get(reading.sep or "", reading.sep) or \
+        ("\t" if path.suffix.lower() == ".tsv" else ",")
+    options = {"sep": sep, "keep_default_na": False, "na_values": sorted(gap_markers(reading))}
     return TableSource(path, convert=lambda frame: (frame,), chunk_rows=chunk_rows, read_options=options,
                        columns=columns)
 
@@ -79,12 +85,12 @@ def _frames(source: TableSource, chunk_rows: int) -> Iterator[Any]:
             yield batch.to_pandas()
 
 
-def table_chunks(path: Path, target: str | None, sep: str | None = None, chunk_rows: int = CHUNK_ROWS
+def table_chunks(path: Path, target: str | None, reading: "ReadOptions | None" = None, chunk_rows: int = CHUNK_ROWS
                  ) -> Iterator[tuple[int, Table]]:
     """``(first row's number, Table)`` for each chunk of the file: cells as read (NaN, ``None`` for gaps);
     ``target`` None: every column is a feature column (the target's, if the file has it, too)."""
     start = 0
-    for frame in _frames(_source(path, sep, chunk_rows), chunk_rows):
+    for frame in _frames(_source(path, reading, chunk_rows), chunk_rows):
         if target is not None and target not in frame.columns:
             raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
         features = frame.drop(columns=[target]) if target is not None else frame
@@ -157,8 +163,9 @@ class _Column:
 
 
 def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task: str, y: np.ndarray,
-                     seed: int = 0) -> Preprocessor:
-    """:meth:`Preprocessor.fit`'s statistics in one pass over ``chunks``, of the rows ``keep`` marks."""
+                     seed: int = 0, dates: bool = True) -> Preprocessor:
+    """:meth:`Preprocessor.fit`'s statistics in one pass over ``chunks``, of the rows ``keep`` marks; a
+    text column of dates is refused unless ``dates`` is False (then it is categories)."""
     columns: dict[str, _Column] = {}
     target, source = None, "the data"
     for start, table in chunks:
@@ -169,6 +176,9 @@ def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task
     pre = Preprocessor(task, [], np.zeros(0), np.ones(0), target)
     moments: list[tuple[float, float]] = []
     for name, column in columns.items():
+        if dates and column.kind == CATEGORY and detect(sorted(column.counts)[:1000]):
+            raise DataError(f"{source}: column {name!r} holds dates, which --stream does not read as dates: give "
+                            "--no-dates (categories) or train without --stream")
         feature, note, stats = column.feature(name)
         if feature is None:
             pre.dropped[name] = note
@@ -191,9 +201,9 @@ class _Encoded(Source):
 
     random_access = False
 
-    def __init__(self, path: Path, target: str, sep: str | None, chunk_rows: int, keep: np.ndarray,
+    def __init__(self, path: Path, target: str, reading: ReadOptions, chunk_rows: int, keep: np.ndarray,
                  pre: Preprocessor) -> None:
-        self.args, self.keep, self.pre = (path, target, sep, chunk_rows), keep, pre
+        self.args, self.keep, self.pre = (path, target, reading, chunk_rows), keep, pre
         self.description = f"{path.name} (read {chunk_rows} rows at a time)"
 
     def _all(self) -> Iterator[tuple]:
@@ -204,9 +214,9 @@ class _Encoded(Source):
                 yield self.pre.transform(part), self.pre.encode(part.y)
 
 
-def labels(path: Path, target: str, sep: str | None, chunk_rows: int) -> np.ndarray:
+def labels(path: Path, target: str, reading: ReadOptions, chunk_rows: int) -> np.ndarray:
     """The target column, read alone (one pass)."""
-    source = _source(path, sep, chunk_rows, None if not path.suffix.lower().startswith(".p") else [target])
+    source = _source(path, reading, chunk_rows, None if not path.suffix.lower().startswith(".p") else [target])
     parts = []
     for frame in _frames(source, chunk_rows):
         if target not in frame.columns:
@@ -260,34 +270,46 @@ def _scores(net: MLP, pre: Preprocessor, chunks: Iterator[tuple[int, Table]], ke
     return {k: float(v) for k, v in scores.items() if v is not None}, loss / int(keep.sum())
 
 
-def _plain_text_options(args: Any) -> None:
-    if not getattr(args, "header", True) or getattr(args, "decimal", ".") != ".":
-        raise DataError("--stream reads text files with a header row and '.' decimals: leave out --no-header and "
-                        "--decimal, or read the file whole (without --stream)")
+def _reading(args: Any, saved: "dict | None" = None) -> ReadOptions:
+    """How ``--stream`` reads the file (the options given, else the model's ``saved`` ones): the delimiter
+    and gap markers as in memory; what it cannot honour is refused, one line naming the options."""
+    options = reuse({"sep": args.sep, "header": args.header, "decimal": args.decimal, "encoding": args.encoding,
+                     "na_values": args.na_values, "default_na": False if args.no_default_na else None}, saved or {})
+    refused = [flag for flag, given in (
+        ("--no-header", options.header is False), ("--decimal ,", options.decimal not in (None, ".")),
+        ("--encoding", options.encoding not in (None, "utf-8", "UTF-8")), ("--date", getattr(args, "date", [])),
+        ("--keep", getattr(args, "keep", [])), ("--test-size 0", getattr(args, "test_size", 1) == 0)) if given]
+    if refused:
+        raise DataError(f"--stream reads text files with a header row, '.' decimals and UTF-8, holding test rows out: "
+                        f"it cannot honour {', '.join(refused)}; leave them out or read the file whole (without --stream)")
+    return options
 
 
 def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     """``xpmlp train FILE --target y --stream``: ``(the trained model, seconds)``; see the module docstring."""
-    _plain_text_options(args)
-    path, target, sep, rows = Path(args.data), str(args.target), args.sep, CHUNK_ROWS
+    reading = _reading(args)
+    path, target, rows = Path(args.data), str(args.target), CHUNK_ROWS
     start = time.perf_counter()
-    y = labels(path, target, sep, rows)
+    y = labels(path, target, reading, rows)
     task, keep = split(y, args.task, args.test_size, args.seed)
-    pre = fit_preprocessor(table_chunks(path, target, sep, rows), keep, task, y[keep], args.seed)
+    pre = fit_preprocessor(table_chunks(path, target, reading, rows), keep, task, y[keep], args.seed, not args.no_dates)
+    pre.reading = reading.to_dict()  # predict and evaluate read their files the same way
     print(f"{path}: {len(y)} rows, {len(pre.features) + len(pre.dropped)} columns besides the target {target!r}, "
           "read as it trains (--stream)")
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     net = MLP([len(pre.encoded), *args.hidden, pre.n_outputs], args.activation, out, loss, backend=backend,
               dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout)
     opt = make_optimizer(args.optimizer, **({"momentum": args.momentum} if args.optimizer == "sgd" else {}))
-    source = _Encoded(path, target, sep, rows, keep, pre)
+    source = _Encoded(path, target, reading, rows, keep, pre)
     history = fit(net, source, None, optimizer=opt, seed=args.seed, validation_fraction=args.validation_fraction or None,
                   epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
-                  patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW)
-    scores, train_loss = _scores(net, pre, table_chunks(path, target, sep, rows), keep, args.alpha)
+                  patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW,
+                  schedule=args.schedule)
+    scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, rows), keep, args.alpha)
     notes = [*pre.notes, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
              f"file and one per epoch; gap fills are medians of up to {SAMPLE} values a column; a validation split "
-             "drawn at random, not by class"]
+             "drawn at random, not by class, its score (not its loss) picking the best epoch; inputs scaled by mean and "
+             "standard deviation (--scaling is for files read whole)"]
     model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)
     return model, time.perf_counter() - start
 
@@ -297,23 +319,26 @@ def predict_streamed(args: Any, net: MLP, pre: Preprocessor) -> int:
     beside ``--output`` renamed into place at the end (or to standard output)."""
     from .workflows import predict_table, prediction_rows
 
-    _plain_text_options(args)
+    reading = _reading(args, pre.reading)
     path, to_file, count, header = Path(args.data), args.output not in (None, "-"), 0, None
     out = Path(args.output).with_name(f".{Path(args.output).name}.partial") if to_file else None
     try:
         with (open(out, "w", newline="", encoding="utf-8") if to_file else contextlib.nullcontext(sys.stdout)) as f:
             writer = csv.writer(f, lineterminator="\n")
-            for start, table in table_chunks(path, None, args.sep):
+            for start, table in table_chunks(path, None, reading):
                 ids = args.id or [c for c in pre.ids if c in table.columns]
                 predicted, outputs = predict_table(net, pre, table)
                 header, rows = prediction_rows(pre, table, predicted, outputs, ids, args.proba)
                 if not ids:  # the row's number in the file, not in the chunk
                     rows = [[r[0] + start, *r[1:]] for r in rows]
+                if not args.raw_cells:  # no cell a spreadsheet would run as a formula
+                    header, rows = [formula_safe(c) for c in header], [[formula_safe(c) for c in r] for r in rows]
                 writer.writerows([header] * (start == 0) + rows)
                 count += len(rows)
         if to_file:
             os.replace(out, args.output)
-            print(f"{count} predictions written to {args.output} (columns {', '.join(header)}), a chunk at a time")
+            print(printable(f"{count} predictions written to {args.output} (columns {', '.join(header)}), a chunk at "
+                            "a time"))
     finally:
         if out is not None and out.exists():
             out.unlink()

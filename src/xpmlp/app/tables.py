@@ -19,7 +19,8 @@ and :meth:`Table.texts`.
 .parquet         through ``pyarrow`` (``pip install 'xpmlp[parquet]'``)
 ===============  ==================================================================
 
-A gap is an empty cell (or one of :data:`~xpmlp.app.delimited.MISSING`) or a NaN.
+A text file may be compressed (``data.csv.gz``; see :mod:`xpmlp.app.reading`).  A gap is an
+empty cell (or a gap marker, :func:`~xpmlp.app.reading.gap_markers`) or a NaN.
 """
 
 from __future__ import annotations
@@ -32,15 +33,18 @@ from typing import Any
 
 import numpy as np
 
+from .decisions import MAX_CLASSES, infer_task  # noqa: F401  (where they were before 0.4)
 from .delimited import TEXT_FORMATS, _Error, describe_separator, read_delimited
+from .limits import LimitError, check_cells, check_columns, check_lines
+from .reading import COMPRESSIONS, ReadError, ReadOptions, compression_of, decode, read_bytes
 
 __all__ = ["Table", "DataError", "read_table", "infer_task", "split_rows", "FORMATS"]
 
 FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".parquet")
 #: What reading a broken .npy or .npz file raises (a zip's own errors, a compressed member's zlib error).
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
-#: Integer targets with at most this many distinct values (and fewer than half the rows) are classes.
-MAX_CLASSES = 20
+#: Characters of the longest cell a column is parsed at once with (a number is shorter).
+_LONGEST_NUMBER = 64
 
 
 class DataError(ValueError):
@@ -53,7 +57,8 @@ class Table:
     read (a string, a number, or ``None`` for a gap); ``y`` the raw target values ``(n,)`` (or None)
     from the column ``target``.  ``source`` names the file and ``lines`` gives each row's line in it
     (header counted) for messages; without ``lines`` rows are counted from 1.  ``decimal`` is the
-    decimal mark of the file's numbers; ``layout`` says how it was read."""
+    decimal mark of the file's numbers; ``layout`` says how it was read, ``notes`` what reading
+    detected, ``reading`` the :class:`~xpmlp.app.reading.ReadOptions` given (and ``"detected"``)."""
 
     X: np.ndarray
     columns: list[str]
@@ -63,7 +68,16 @@ class Table:
     lines: np.ndarray | None = None
     decimal: str = "."
     layout: str = ""
+    notes: list[str] = field(default_factory=list)
+    reading: dict = field(default_factory=dict)
     _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> (values, bad)
+    _index: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # name -> position
+
+    def position(self, name: str) -> int | None:
+        """Column ``name``'s position (None: no such column), in constant time."""
+        if len(self._index) != len(self.columns):
+            self._index = {c: j for j, c in enumerate(self.columns)}
+        return self._index.get(name)
 
     def take(self, rows: Any) -> "Table":
         """The table of these rows (indices or a mask); columns already parsed stay parsed."""
@@ -86,17 +100,21 @@ class Table:
 
     def column(self, name: str) -> np.ndarray:
         """One column's cells; a missing column is a :class:`DataError` naming the columns there are."""
-        if name not in self.columns:
+        j = self.position(name)
+        if j is None:
             raise DataError(f"{self.source}: no column {name!r}; the columns are {', '.join(self.columns)}")
-        return self.X[:, self.columns.index(name)]
+        return self.X[:, j]
 
     def numbers(self, name: str) -> np.ndarray:
         """Column ``name`` as float64, NaN for a gap; the first cell that is not a number is a
         :class:`DataError` naming its line."""
         values, bad = self.parse(name)
         if bad.size:
-            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: "
-                            f"{self.column(name)[bad[0]]!r} is not a number")
+            cell = self.column(name)[bad[0]]
+            comma = self.decimal == "." and not parse_numbers(np.array([cell], dtype=object), ",")[1].size
+            raise DataError(f"{self.source}: column {name!r}, {self.where(bad[0])}: {cell!r} is not a number"
+                            + (" (a decimal comma: give --decimal ,)" if comma else
+                               f" (if it marks a gap, give --na-values {cell!r})" if self.lines is not None else ""))
         return values.copy()
 
     def texts(self, name: str) -> np.ndarray:
@@ -114,7 +132,10 @@ def parse_numbers(cells: np.ndarray, decimal: str = ".") -> tuple[np.ndarray, np
         bad = np.flatnonzero(np.isinf(values))
         values[bad] = np.nan
         return values, bad
-    gaps = np.array([c is None or (isinstance(c, float) and c != c) for c in cells.tolist()], dtype=bool)
+    listed = cells.tolist()
+    gaps = np.array([c is None or (isinstance(c, float) and c != c) for c in listed], dtype=bool)
+    if max((len(c) for c in listed if isinstance(c, str)), default=0) > _LONGEST_NUMBER:
+        return _parse_each(cells, decimal)  # not all numbers; at once, its longest cell would size every one
     try:  # the whole column at once, where every cell is a number
         text = np.where(gaps, "nan", cells).astype(str)
         values = np.char.replace(text, ",", ".").astype(np.float64) if decimal == "," else text.astype(np.float64)
@@ -153,31 +174,48 @@ def _text(value: Any) -> Any:
 
 
 def read_table(path: "str | Path", target: "str | int | None" = None, *, sep: str | None = None,
-               header: bool = True, decimal: str = ".") -> Table:
+               header: bool = True, decimal: str | None = None, encoding: str | None = None,
+               na_values: "list[str] | tuple[str, ...]" = (), default_na: bool = True,
+               options: ReadOptions | None = None) -> Table:
     """Read ``path``; ``target`` names (or, for NPY/NPZ, indexes) the target column, if any.
-    ``sep``, ``header`` and ``decimal`` are for text files (:mod:`xpmlp.app.delimited`)."""
+    ``sep``, ``header``, ``decimal``, ``encoding``, ``na_values`` and ``default_na`` (or all of
+    them as ``options``) are for text files (:mod:`xpmlp.app.delimited`, :mod:`xpmlp.app.reading`)."""
     path = Path(path)
+    options = options or ReadOptions(sep, header, decimal, encoding, list(na_values), default_na)
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise DataError(f"{path}: unknown format {suffix or '(no extension)'!r}; use one of {', '.join(FORMATS)} "
+    suffix, compressed = compression_of(path)
+    if suffix not in FORMATS or (compressed and suffix not in TEXT_FORMATS):
+        raise DataError(f"{path}: unknown format {''.join(path.suffixes[-2:]).lower() or '(no extension)'!r}; use one "
+                        f"of {', '.join(FORMATS)}, the text formats also compressed ({', '.join(COMPRESSIONS)}) "
                         "(a delimited text file with another name: rename it to .txt)")
-    lines, layout = None, suffix[1:].upper()
+    lines, layout, notes, reading = None, suffix[1:].upper(), [], {}
     if suffix in TEXT_FORMATS:
         try:
-            names, cells, lines, used = read_delimited(path, sep, header, decimal)
-        except _Error as exc:
+            raw = read_bytes(path, compressed)
+            check_lines(raw)  # before the text is decoded, sniffed or parsed: a line of a gigabyte
+            text, used_encoding, note = decode(raw, options.encoding)
+            names, cells, lines, used, mark = read_delimited(text, suffix, options)
+        except (_Error, ReadError, LimitError) as exc:
             raise DataError(f"{path}: {exc}") from None
-        layout = describe_separator(used) + (", no header row" if not header else "") + \
-            (", decimal comma" if decimal == "," else "")
+        notes += [f"{path}: {note}"] if note else []
+        if mark == "," and options.decimal is None:
+            notes.append(f"{path}: numbers with a decimal comma (3,14): read as such; give --decimal . if not")
+        decimal = mark
+        layout = describe_separator(used) + (", no header row" if not options.header else "") + \
+            (", decimal comma" if mark == "," else "") + (f", {used_encoding}" if used_encoding != "utf-8" else "") + \
+            (f", {compressed[1:]}-compressed" if compressed else "")
+        reading = {**options.to_dict(), "detected": {"sep": used, "decimal": mark, "encoding": used_encoding}}
     else:
         names, columns = {".npy": _read_npy, ".npz": _read_npz, ".parquet": _read_parquet}[suffix](path)
-        cells = _stack(columns)
+        cells, decimal = _stack(columns), "."
     if cells.shape[0] == 0:
         raise DataError(f"{path}: no rows of data")
-    table = Table(cells, names, source=str(path), lines=lines, decimal=decimal, layout=layout)
-    return _split_target(table, target, header)
+    check_columns(cells.shape[1], str(path))
+    check_cells(cells, names, lines, str(path))
+    table = Table(cells, names, source=str(path), lines=lines, decimal=decimal, layout=layout, notes=notes,
+                  reading=reading)
+    return _split_target(table, target, options.header)
 
 
 def _stack(columns: list[np.ndarray]) -> np.ndarray:
@@ -271,24 +309,14 @@ def _target_values(table: Table, column: str, cells: np.ndarray) -> np.ndarray:
     texts = np.array([_text(v) for v in cells.tolist()], dtype=object)
     gaps = np.flatnonzero([t is None for t in texts.tolist()])
     if gaps.size:
-        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing; "
+        marker = " (empty, or a gap marker such as NA, None; give --no-default-na where such a marker is a " \
+            "label)" if table.lines is not None else ""
+        raise DataError(f"{table.source}: target column {column!r}, {table.where(gaps[0])} is missing{marker}; "
                         "drop the rows without a target first")
     if bad.size:
         return texts.astype(str)
-    return values.astype(np.int64) if np.all(values == np.round(values)) else values
-
-
-def infer_task(y: np.ndarray) -> str:
-    """``"classification"`` for non-numeric targets, and for integer targets with at most
-    :data:`MAX_CLASSES` distinct values, fewer than half the rows; ``"regression"`` otherwise."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        return "classification"
-    distinct = np.unique(y)
-    integral = y.dtype.kind in "biu" or bool(np.all(distinct == np.round(distinct)))
-    if integral and distinct.size <= MAX_CLASSES and distinct.size < max(len(y) / 2, 3):
-        return "classification"
-    return "regression"
+    whole = np.all(values == np.round(values)) and np.all(np.abs(values) <= 2.0**53)  # 1e200 is no int64
+    return values.astype(np.int64) if whole else values
 
 
 def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -302,11 +330,16 @@ def split_rows(n: int, fraction: float, seed: int, labels: Any = None) -> tuple[
         k = max(1, int(round(fraction * n)))
         return np.sort(order[k:]), np.sort(order[:k])
     held = []
-    for label in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(np.asarray(labels) == label))
+    inverse = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
+    by_label = np.argsort(inverse, kind="stable")  # each label's rows in order: linear in the labels, not rows x labels
+    for rows in np.split(by_label, np.cumsum(np.bincount(inverse))[:-1]):
+        rows = rng.permutation(rows)
         k = min(int(round(fraction * rows.size)), rows.size - 1) if rows.size > 1 else 0
         held.append(rows[:k])
     held = np.sort(np.concatenate(held))
     if held.size == 0 or held.size == n:
-        raise DataError(f"cannot hold out {fraction:.0%} of {n} rows by class; there are too few rows")
+        classes = len(np.unique(labels))
+        why = (f"{classes} classes for {n} rows: too few rows per class (is the target an ID, or a number to "
+               "predict with --task regression?)" if classes > n / 2 else "there are too few rows")
+        raise DataError(f"cannot hold out {fraction:.0%} of {n} rows by class; {why}")
     return np.setdiff1d(np.arange(n), held), held

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -106,7 +105,10 @@ class Backend:
             has = f"offers {' and '.join(offered)} only" if offered else "offers no low-precision products"
             with_it = [lib for lib, entry in LIBRARIES.items() if name in entry.compute_dtypes]
             raise ValueError(f"compute_dtype={name!r}: {self.name} {has}; {name} runs on {' or '.join(with_it)}")
-        return getattr(importlib.import_module(self.name), name)
+        try:
+            return LIBRARIES[self.name].low_dtype(name)
+        except LibraryError as exc:  # e.g. CuPy before 14: no bfloat16
+            raise ValueError(f"compute_dtype={name!r}: {exc}") from None
 
     def with_dtype(self, dtype: str | None) -> "Backend":
         """The same library and device with another float dtype."""

@@ -37,7 +37,9 @@ class Library:
     is_native : whether an object is an array of this library (any device)
     device_spec : ``device -> picklable spec`` that ``make`` turns back into the device
     compute_dtypes : the low-precision dtypes it multiplies matrices in, for mixed precision
-        (float32 master weights, see :mod:`xpmlp.training.precision`)
+        (float32 master weights, see :mod:`xpmlp.training.precision`), in its latest version
+    low_dtype : ``name -> the library's dtype`` for one of ``compute_dtypes``; raises
+        :class:`LibraryError` saying why where the installed version lacks it
     """
 
     name: str
@@ -47,6 +49,7 @@ class Library:
     is_native: Callable[[Any], bool]
     device_spec: Callable[[Any], Any] = str
     compute_dtypes: tuple[str, ...] = ()
+    low_dtype: Callable[[str], Any] = lambda name: None
 
 
 def _compat_check(pred: str) -> Callable[[Any], bool]:
@@ -110,6 +113,33 @@ def _make_cupy(device: Any) -> tuple[Any, Any]:
     return xp, cupy.cuda.Device() if device is None else cupy.cuda.Device(int(device))
 
 
+def _cupy_low_dtype(name: str) -> Any:
+    """CuPy's ``float16``; its ``bfloat16`` is ml_dtypes' (CuPy 14 registers bfloat16 loops and
+    cuBLAS products where ``ml_dtypes`` imports and NumPy is 2.1.2 or later: CuPy 14.2's
+    ``cupy/_util.pyx`` and ``cupy/_core/_scalar.pyx``)."""
+    import cupy
+
+    if name != "bfloat16":
+        return getattr(cupy, name)
+    version = cupy.__version__
+    if int(version.split(".")[0]) < 14:
+        raise LibraryError(f"bfloat16 needs CuPy 14 or later (with ml_dtypes); this is CuPy {version}")
+    if np.lib.NumpyVersion(np.__version__) < "2.1.2":
+        raise LibraryError(f"CuPy {version} has bfloat16 only with NumPy 2.1.2 or later; this is NumPy {np.__version__}")
+    try:
+        import ml_dtypes
+    except ImportError as exc:
+        raise LibraryError(f"CuPy {version} has bfloat16 through ml_dtypes, which is not installed: "
+                           "pip install ml-dtypes") from exc
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _torch_low_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)
+
+
 # -- PyTorch --------------------------------------------------------------------------------
 
 def _make_torch(device: Any) -> tuple[Any, Any]:
@@ -168,9 +198,10 @@ def _strict_spec(device: Any) -> str:
 LIBRARIES: dict[str, Library] = {
     "numpy": Library("numpy", _make_numpy, np.asarray, _no_device_context, _compat_check("is_numpy_array")),
     "cupy": Library("cupy", _make_cupy, lambda x: x.get(), lambda device: device,  # a Device is its own context
-                    _compat_check("is_cupy_array"), lambda device: int(device.id), ("float16",)),  # no bfloat16
+                    _compat_check("is_cupy_array"), lambda device: int(device.id), ("bfloat16", "float16"),
+                    _cupy_low_dtype),
     "torch": Library("torch", _make_torch, lambda x: x.detach().cpu().numpy(), _torch_activate,
-                     _compat_check("is_torch_array"), str, ("bfloat16", "float16")),
+                     _compat_check("is_torch_array"), str, ("bfloat16", "float16"), _torch_low_dtype),
     "array_api_strict": Library("array_api_strict", _make_strict, _strict_to_numpy, _no_device_context,
                                 lambda x: type(x).__module__.startswith("array_api_strict"), _strict_spec),
 }

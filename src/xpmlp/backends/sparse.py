@@ -1,12 +1,13 @@
-"""Sparse inputs: SciPy CSR/CSC on NumPy, cupyx CSR on CuPy, torch COO on PyTorch.
+"""Sparse inputs: SciPy CSR/CSC on NumPy, cupyx CSR on CuPy, torch CSR on PyTorch.
 
 Only the input layer sees ``X``, through two products: ``z^1 = X W^1`` in the forward
 pass and ``dC/dW^1 = X^T delta^1`` in the backward pass (there is no ``dC/dX``).
 :mod:`xpmlp.nn.network` writes both with the ``@`` operator and ``.T``, which each
 library's sparse container implements as sparse times dense giving a dense array, so
-the math has no sparse code and never densifies ``X``.  This module is the seam
-around it: it moves a sparse ``X`` to the backend in the format whose ``@`` is that
-product, checks it, and takes minibatch rows from it.
+the math has no sparse code and never densifies ``X`` (:func:`transpose` stands for ``.T``,
+which PyTorch's compressed layouts lack).  This module is the seam around it: it moves a
+sparse ``X`` to the backend in the format whose ``@`` is that product, checks it, and takes
+minibatch rows from it.
 
 ==================  ================================  ==================================
 backend             sparse ``X`` on the device         minibatch rows
@@ -14,7 +15,9 @@ backend             sparse ``X`` on the device         minibatch rows
 ``numpy``           SciPy CSR (matrix or array kind)   ``X[idx]`` (CSR row gather)
 ``cupy``            ``cupyx.scipy.sparse`` CSR         gathered on the device, its size from the
                     (canonical)                        host's ``indptr`` (no sync)
-``torch``           ``torch.sparse_coo_tensor``        ``index_select`` (CSR has none)
+``torch``           ``torch.sparse_csr_tensor``        the same (no sync: a COO ``index_select``
+                    (canonical)                        syncs on CUDA and gives an uncoalesced
+                                                       batch, whose products ``coalesce()``)
 ``array_api_strict``  dense: the standard has no sparse arrays; densified once, here
 ==================  ================================  ==================================
 
@@ -23,6 +26,8 @@ Every buffer crosses to the device through :meth:`Backend.asarray`, once per ``f
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Any, Callable
 
 import array_api_compat
@@ -30,7 +35,7 @@ import numpy as np
 
 from .backend import Backend
 
-__all__ = ["is_sparse", "to_backend", "stored_values", "row_taker"]
+__all__ = ["is_sparse", "to_backend", "stored_values", "row_taker", "transpose"]
 
 
 def _is_scipy(x: Any) -> bool:
@@ -42,11 +47,34 @@ def _is_cupyx(x: Any) -> bool:
 
 
 def _is_torch_sparse(x: Any) -> bool:
-    if type(x).__module__ != "torch":
-        return False
+    torch = sys.modules.get("torch")  # a torch tensor exists only once torch is imported
+    return torch is not None and isinstance(x, torch.Tensor) and x.layout != torch.strided
+
+
+def transpose(x: Any) -> Any:
+    """``x.T`` of a 2-D dense array or sparse matrix of any backend.  A torch CSR tensor (whose ``.T``
+    PyTorch does not implement) gives the CSR tensor of its transpose, made on the device with
+    sizes known on the host: its CSC view (``.t()``) would be converted to CSR by every product,
+    and that conversion copies ``nnz`` to the device with a blocking copy, a sync
+    (``sparse_compressed_to_flipped``, ``aten/src/ATen/native/TensorConversions.cpp``, PyTorch 2.x)."""
+    layout = str(getattr(x, "layout", ""))
+    if layout == "torch.sparse_csr":
+        return _torch_csr_transposed(x)
+    return x.t() if layout == "torch.sparse_csc" else x.T
+
+
+def _torch_csr_transposed(x: Any) -> Any:
     import torch
 
-    return x.layout != torch.strided
+    crow, col, values = x.crow_indices(), x.col_indices(), x.values()
+    n_rows, n_cols = x.shape
+    k = torch.arange(col.shape[0], dtype=crow.dtype, device=crow.device)  # the stored entries, in row order
+    row = torch.searchsorted(crow[1:], k, right=True)  # ... and the row each is in
+    order = torch.sort(col * n_rows + row).indices  # column-major order: the transpose's rows
+    col_sorted = torch.index_select(col, 0, order)
+    starts = torch.searchsorted(col_sorted, torch.arange(n_cols + 1, dtype=col.dtype, device=col.device))
+    return torch.sparse_csr_tensor(starts, torch.index_select(row, 0, order), torch.index_select(values, 0, order),
+                                   size=(n_cols, n_rows), check_invariants=False)
 
 
 def is_sparse(x: Any) -> bool:
@@ -105,54 +133,87 @@ def _to_torch(be: Backend, X: Any) -> Any:
     if _is_torch_sparse(X):
         if X.device != be.device:
             raise ValueError(f"X is on device {X.device} but the model is on {be.device}")
-        coo = X if X.layout == torch.sparse_coo else X.to_sparse_coo()
-        return coo.to(be.dtype).coalesce()
-    coo = X.tocoo()
-    indices = be.asarray(np.vstack([coo.row, coo.col]), dtype=torch.int64)
-    return torch.sparse_coo_tensor(indices, be.asarray(coo.data), size=coo.shape, check_invariants=True).coalesce()
+        csr = X if X.layout == torch.sparse_csr else X.to_sparse_csr()  # from COO: coalesced first (a sync, here)
+        return csr.to(be.dtype)
+    csr = X.tocsr(copy=True)
+    csr.sum_duplicates()  # canonical (sorted, no duplicates) on the host
+    parts = (be.asarray(csr.indptr, dtype=torch.int64), be.asarray(csr.indices, dtype=torch.int64), be.asarray(csr.data))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta state")  # PyTorch's, said once
+        return torch.sparse_csr_tensor(*parts, size=csr.shape, check_invariants=True)
 
 
 def _take_scipy(X: Any) -> Callable[[Any, np.ndarray], Any]:
     return lambda rows, host_rows: X[rows]  # a slice or an integer array: SciPy's CSR row selection
 
 
+def _gather_rows(xp: Any, indptr: Any, indices: Any, data: Any, host_indptr: np.ndarray) -> Callable:
+    """``gather(rows, host_rows) -> (data, indices, indptr)`` of the CSR rows ``rows`` (a slice, or a
+    device index array whose values ``host_rows`` the host holds), without a host sync: the batch's
+    number of stored entries comes from the host copy of ``indptr``, the rest is gathered on the
+    device, in row order (rows of a canonical matrix are canonical)."""
+    device = array_api_compat.device(indptr)
+
+    def gather(rows: Any, host_rows: np.ndarray) -> tuple[Any, Any, Any]:
+        if isinstance(rows, slice):
+            rows = xp.arange(rows.start, rows.stop, dtype=indptr.dtype, device=device)
+        nnz = int(np.sum(host_indptr[host_rows + 1] - host_indptr[host_rows]))  # on the host
+        starts = xp.take(indptr, rows)
+        counts = xp.take(indptr, rows + 1) - starts
+        Bp = xp.concat([xp.zeros(1, dtype=indptr.dtype, device=device), xp.cumulative_sum(counts, dtype=indptr.dtype)])
+        k = xp.arange(nnz, dtype=indptr.dtype, device=device)  # the batch's stored entries, in row order
+        r = xp.searchsorted(Bp[1:], k, side="right")  # ... and the batch row each belongs to
+        src = xp.take(starts, r) + (k - xp.take(Bp, r))  # its position in X
+        return xp.take(data, src), xp.take(indices, src), Bp
+
+    return gather
+
+
 def _take_torch(X: Any) -> Callable[[Any, np.ndarray], Any]:
+    """Rows of a torch CSR tensor as a CSR tensor, gathered as :func:`_gather_rows` says (on CUDA a
+    COO ``index_select`` has an "unavoidable sync", ``aten/src/ATen/native/cuda/Indexing.cu``, and its
+    uncoalesced result makes each product ``coalesce()``, another).  Products with a CSR batch and
+    its CSC transpose (converted to CSR on the device, sizes known) read nothing back."""
+    import array_api_compat.torch as xp
     import torch
 
+    indptr = X.crow_indices()
+    gather = _gather_rows(xp, indptr, X.col_indices(), X.values(), indptr.cpu().numpy())  # device -> host, once per fit
+
     def take(rows: Any, host_rows: np.ndarray) -> Any:
-        if isinstance(rows, slice):
-            rows = torch.arange(rows.start, rows.stop, device=X.device)
-        return torch.index_select(X, 0, rows)
+        data, indices, Bp = gather(rows, host_rows)
+        return torch.sparse_csr_tensor(Bp, indices, data, size=(host_rows.size, X.shape[1]), check_invariants=False)
 
     return take
 
 
 def _take_cupyx(X: Any) -> Callable[[Any, np.ndarray], Any]:
     """Rows of a cupyx CSR matrix without a host sync (cupyx's own ``X[rows]`` reads the result's
-    size back): the batch's number of stored entries comes from the host copy of ``indptr``
-    (read once, here), the rest is gathered on the device, and the result is marked canonical
-    (rows of a canonical matrix are), so cupyx's products do not check it with a sync either."""
+    size back), gathered as :func:`_gather_rows` says and marked canonical, so cupyx's products
+    do not check it with a sync either."""
     import cupyx.scipy.sparse as csp
 
-    xp = array_api_compat.array_namespace(X.data)
-    host_indptr = X.indptr.get()  # device -> host, once per fit
-    Ap = X.indptr
+    gather = _gather_rows(array_api_compat.array_namespace(X.data), X.indptr, X.indices, X.data,
+                          X.indptr.get())  # device -> host, once per fit
 
     def take(rows: Any, host_rows: np.ndarray) -> Any:
-        if isinstance(rows, slice):
-            rows = xp.arange(rows.start, rows.stop, dtype=Ap.dtype)
-        nnz = int(np.sum(host_indptr[host_rows + 1] - host_indptr[host_rows]))  # on the host
-        starts = xp.take(Ap, rows)
-        counts = xp.take(Ap, rows + 1) - starts
-        Bp = xp.concat([xp.zeros(1, dtype=Ap.dtype), xp.cumulative_sum(counts, dtype=Ap.dtype)])
-        k = xp.arange(nnz, dtype=Ap.dtype)  # the batch's stored entries, in row order
-        r = xp.searchsorted(Bp[1:], k, side="right")  # ... and the batch row each belongs to
-        src = xp.take(starts, r) + (k - xp.take(Bp, r))  # its position in X
-        out = csp.csr_matrix((xp.take(X.data, src), xp.take(X.indices, src), Bp), shape=(host_rows.size, X.shape[1]))
-        out.has_canonical_format = True
-        return out
+        return _canonical_csr(csp, *gather(rows, host_rows), (host_rows.size, X.shape[1]))
 
     return take
+
+
+def _canonical_csr(csp: Any, data: Any, indices: Any, indptr: Any, shape: tuple[int, int]) -> Any:
+    """A cupyx CSR matrix over parts known to be canonical, without a host sync: CuPy 14.2's
+    ``csr_matrix((data, indices, indptr))`` reads ``indptr[0]`` and ``indptr[-1]`` back
+    (``cupyx/scipy/sparse/_compressed.py``, v14.2.0), so from 14.1 on the matrix is made by
+    ``_from_parts`` (private, as cupyx makes its own results; no check, no read-back); 13.x has no
+    ``_from_parts`` and its constructor reads nothing back."""
+    from_parts = getattr(csp.csr_matrix, "_from_parts", None)
+    if from_parts is not None:
+        return from_parts(data, indices, indptr, shape, has_canonical_format=True)
+    out = csp.csr_matrix((data, indices, indptr), shape=shape)
+    out.has_canonical_format = True
+    return out
 
 
 def row_taker(X: Any) -> "Callable[[Any, np.ndarray], Any] | None":

@@ -114,6 +114,7 @@ class MPICommunicator(Communicator):
         self._critical = 0  # > 0 inside the training loop: a failure there aborts every rank
         self._guards = 0
         self.interrupt_requested = False
+        self._raised: BaseException | None = None  # the last error every rank raised together
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("an MPICommunicator belongs to its processes and cannot be pickled")
@@ -166,9 +167,15 @@ class MPICommunicator(Communicator):
         if not failed:
             return [p for _, p in everyone]
         if error is not None and len(failed) == self.size and len({rep for _, rep in failed}) == 1:
+            self._raised = error
             raise error  # every rank failed the same way: the error one process would raise
         detail = "; ".join(f"rank {r}: {kind}: {msg}" for r, (kind, msg) in failed)
         raise DistributedError(f"{len(failed)} of {self.size} ranks failed ({detail})")
+
+    def raised_together(self, error: BaseException) -> bool:
+        """Whether every rank raised ``error`` at the same step (so none waits for another): a
+        :class:`DistributedError`, divergence, or an error every rank brought to an exchange."""
+        return isinstance(error, _COLLECTIVE) or error is self._raised
 
     @contextlib.contextmanager
     def guard(self) -> Iterator[None]:

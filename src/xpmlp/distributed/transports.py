@@ -5,7 +5,7 @@ library             transport
 ==================  ==========================================================================
 ``numpy``           :class:`HostTransport`: packed into one reused host buffer, MPI all-reduce in place
 ``torch``           :class:`TorchDistributed`: ``torch.distributed`` (gloo on the CPU, NCCL on CUDA),
-                    its process group set up from the MPI ranks
+                    its process group set up from the MPI ranks, for both device types at once
 ``cupy``            :class:`NcclTransport` (``cupy.cuda.nccl``) where every rank has NCCL and a GPU of
                     its own; :class:`CudaAwareMpi` where every rank says its MPI is CUDA-aware
                     (``XPMLP_MPI_CUDA_AWARE=1``); else :class:`HostStaging`
@@ -132,7 +132,10 @@ class TorchDistributed:
     """torch tensors through ``torch.distributed``: gloo on the CPU, NCCL on CUDA.
 
     Its process group is made from the MPI ranks when there is none yet: rank 0 opens a
-    ``TCPStore`` on a free port of its host and the address goes to every rank over MPI.
+    ``TCPStore`` on a free port of its host and the address goes to every rank over MPI.  Where
+    CUDA and NCCL are present it is made for both device types (``"cpu:gloo,cuda:nccl"``), so
+    that a later fit on the other device type in the same process finds a backend for its tensors
+    (an NCCL-only group refuses CPU tensors: "No backend type associated with device type cpu").
     """
 
     def __init__(self, comm: Any, backend: Any) -> None:
@@ -148,7 +151,7 @@ class TorchDistributed:
             with comm.critical():  # torch's rendezvous is collective: a failure here ends every rank
                 if store is None:
                     store = dist.TCPStore(host, port, comm.size, is_master=False, timeout=TORCH_TIMEOUT)
-                dist.init_process_group(_torch_backend(backend), store=store, rank=comm.rank, world_size=comm.size,
+                dist.init_process_group(_group_backend(dist), store=store, rank=comm.rank, world_size=comm.size,
                                         timeout=TORCH_TIMEOUT)
 
     def allreduce_(self, arrays: list) -> None:
@@ -169,6 +172,40 @@ def _torch_backend(backend: Any) -> str:
     return "nccl" if backend.device.type == "cuda" else "gloo"
 
 
+def _group_backend(dist: Any) -> str:
+    """The backend of the process group xpmlp makes: gloo for CPU tensors, and NCCL for CUDA
+    tensors where this process has CUDA and NCCL (``device:backend`` pairs, torch 2.x)."""
+    import torch
+
+    return "cpu:gloo,cuda:nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+
+
+def _group_devices(name: str) -> set[str]:
+    """The device types whose tensors a process group of backend ``name`` takes, as
+    ``torch.distributed``'s ``BackendConfig`` reads it: ``"cpu:gloo,cuda:nccl"`` each device type
+    named, ``"nccl"`` CUDA only, gloo (and MPI, UCC) both."""
+    name = name.lower()
+    if ":" in name:
+        return {pair.split(":")[0] for pair in name.split(",")}
+    return {"cuda"} if name == "nccl" else {"cpu", "cuda"}
+
+
+def _gpu_identity(backend: Any) -> str:
+    """The model's GPU as NCCL tells GPUs apart: its PCI bus id (``domain:bus:device``), so that
+    ranks that each see their own GPU as device 0 (a ``CUDA_VISIBLE_DEVICES`` of their own) are not
+    taken for ranks sharing one; the device's name on the CPU or where no bus id is exposed."""
+    if backend.name == "cupy":
+        return str(backend.device.pci_bus_id).lower()  # cupy.cuda.Device (cupy/cuda/device.pyx)
+    if backend.name == "torch" and backend.device.type == "cuda":
+        import torch
+
+        props = torch.cuda.get_device_properties(backend.device.index or 0)
+        if hasattr(props, "pci_bus_id"):  # torch 2.x (torch/numa/binding.py reads the three)
+            return f"{props.pci_domain_id:04x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}"
+        return str(getattr(props, "uuid", backend.device))  # older torch: the GPU's UUID, one per GPU too
+    return str(backend.device)
+
+
 def _reachable_host() -> str:
     """This host's address for the other ranks (its name where it resolves, else the loopback)."""
     name = socket.gethostname()
@@ -181,7 +218,7 @@ def _reachable_host() -> str:
 
 def _probe(backend: Any) -> dict[str, Any]:
     """What this rank can offer for its model's library."""
-    found: dict[str, Any] = {"host": socket.gethostname(), "device": str(backend.device),
+    found: dict[str, Any] = {"host": socket.gethostname(), "device": str(backend.device), "gpu": _gpu_identity(backend),
                              "cuda_aware": os.environ.get("XPMLP_MPI_CUDA_AWARE") == "1"}
     if backend.name == "cupy":
         try:
@@ -196,17 +233,23 @@ def _probe(backend: Any) -> dict[str, Any]:
         wanted = _torch_backend(backend)
         found["torch"] = dist.is_available() and (wanted == "gloo" and dist.is_gloo_available()
                                                   or wanted == "nccl" and dist.is_nccl_available())
+        if found["torch"] and dist.is_initialized() and backend.device.type not in _group_devices(str(dist.get_backend())):
+            found["group"] = str(dist.get_backend())  # a group made elsewhere, without this device type's backend
     return found
 
 
 def _decide(library: str, probes: list[dict[str, Any]]) -> tuple[type, str]:
     """The transport every rank takes, from every rank's probe, and why (empty: the library's own)."""
-    own_gpu = len({(p["host"], p["device"]) for p in probes}) == len(probes)
+    own_gpu = len({(p["host"], p["gpu"]) for p in probes}) == len(probes)  # GPUs told apart by PCI bus id
     if library == "numpy":
         return HostTransport, ""
     if library == "torch":
         if not all(p["torch"] for p in probes):
             return HostStaging, "torch.distributed (gloo on the CPU, NCCL on CUDA) is missing on some rank"
+        group = next((p["group"] for p in probes if "group" in p), None)
+        if group is not None:
+            return HostStaging, f"the process group's backend ({group}) takes no {probes[0]['device'].split(':')[0]} " \
+                                "tensors: make it with init_process_group(\"cpu:gloo,cuda:nccl\")"
         if probes[0]["device"].startswith("cuda") and not own_gpu:
             return HostStaging, "two ranks share a GPU, which NCCL refuses: start one rank per GPU"
         return TorchDistributed, ""

@@ -99,7 +99,7 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
             self._labels_of_all_ranks = None if comm is None else self._every_ranks_labels(comm, y)
             X, Y = self._validate_input(X, y, incremental, reset=first)
             if sample_weight is not None:
-                sample_weight = _check_sample_weight(sample_weight, X)
+                sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)  # not alpha < 0
             rs = check_random_state(self.random_state)
             if first:
                 self._initialize(X, Y, hidden, rs, home)

@@ -87,8 +87,9 @@ class PersistMixin:
         except (TypeError, ValueError, KeyError) as exc:
             raise _io.ModelFileError(f"{path}: estimator record is not valid: {exc!r}") from exc
         ck = _io.from_state(meta, arrays, backend=est.backend, dtype=dtype, source=str(path))
-        if ck.net.sizes[0] != attrs.get("n_features_in_") or ck.history is None:
-            raise _io.ModelFileError(f"{path}: estimator record does not match its network")
+        problem = _fitted_problem(est, attrs, ck.net) or ("no training history" if ck.history is None else None)
+        if problem:
+            raise _io.ModelFileError(f"{path}: estimator record does not match its network: {problem}")
         est.net_, est.history_ = ck.net, ck.history
         for name, value in (("optimizer_", ck.optimizer), ("schedule_", ck.schedule)):
             if value is not None:
@@ -114,6 +115,10 @@ class PersistMixin:
             self.loss_ = None if extra.get("loss") is None else np.float64(extra["loss"])
 
     # subclass hooks
+    def _outputs_for_labels(self) -> int | None:
+        """The output units the restored labels need (a classifier's); None: any."""
+        return None
+
     def _extra_state(self) -> dict[str, Any]:
         return {}
 
@@ -122,6 +127,23 @@ class PersistMixin:
 
     def _restore_extra(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         pass
+
+
+def _fitted_problem(est: Any, attrs: dict[str, Any], net: Any) -> str | None:
+    """What is wrong with a file's fitted attributes ``attrs`` (exactly :data:`_SCALARS`, consistent
+    with the rebuilt ``net``), or None."""
+    if set(attrs) != set(_SCALARS):
+        return f"fitted attributes {sorted(attrs)}, expected {sorted(_SCALARS)}"
+    counts = {k: attrs[k] for k in _SCALARS if k != "out_activation_"}
+    if any(type(v) is not int or v < 0 for v in counts.values()):
+        return f"fitted counts {counts} are not all whole numbers >= 0"
+    labels = est._outputs_for_labels()
+    if labels is not None and labels != net.sizes[-1]:
+        return f"its labels need {labels} outputs, the network has {net.sizes[-1]}"
+    want = {"n_features_in_": net.sizes[0], "n_outputs_": net.sizes[-1], "n_layers_": len(net.sizes),
+            "out_activation_": est._output_layer()[0]}
+    wrong = {k: attrs[k] for k, v in want.items() if attrs[k] != v}
+    return f"{wrong} (the network has {want})" if wrong else None
 
 
 def _hyperparameters(meta: dict[str, Any], backend: Any, dtype: str | None) -> dict[str, Any]:

@@ -186,6 +186,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         classes = _dispatch.to_host(self.classes_)
         return {"classes": classes.astype(str) if classes.dtype == object else classes}  # no pickle
 
+    def _outputs_for_labels(self) -> int:
+        return 1 if self._label_binarizer.y_type_ == "binary" else len(self.classes_)
+
     def _restore_extra(self, extra: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         y_type, classes = extra.get("y_type"), arrays.get("classes")
         if y_type not in ("binary", "multiclass", "multilabel-indicator") or classes is None:

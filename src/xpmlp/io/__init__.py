@@ -1,12 +1,15 @@
 """Model files: save and load a model with its optimizer, schedule and history, without pickle.
 
 The container (``archive.py``: one ``.npz`` of named arrays and a JSON record, written
-atomically) and what a model record holds, checked completely before anything is built
-(``model.py``).
+atomically), what a model file may hold -- limits checked before anything is allocated
+(``limits.py``) -- and what a model record holds, checked completely before anything is built
+(``model.py``); writing any output safely and refusing outputs that would destroy an input
+(``files.py``).
 
 May import: backends, nn, optim, history.
 """
 
+from . import limits
 from .archive import ModelFileError, read_state, write_state
 from .model import FORMAT, VERSION, Checkpoint, from_state, load, save, to_state
 

@@ -16,9 +16,10 @@ A model file is one NumPy ``.npz`` archive (an uncompressed zip, readable with
 Saving is atomic (:mod:`xpmlp.io.archive`: a temporary file, fsync, then
 :func:`os.replace`), so a failure or an interruption leaves any earlier file
 whole.  Loading reads and checks everything -- archive integrity, format,
-version, architecture, every array's shape, dtype, checksum and finiteness,
-optimizer and history records -- before it builds anything, and reports a
-problem as :class:`ModelFileError`.  A file loads onto any backend and dtype.
+version, architecture (activation parameters within
+:data:`MAX_ACTIVATION_PARAMETER`), every array's shape, dtype, checksum and finiteness,
+optimizer and history records -- before it builds anything, then runs a finite probe
+forward pass, and reports a problem as :class:`ModelFileError`.  A file loads onto any backend and dtype.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ from ..nn.parameters import update_order
 from ..optim.optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from ..optim.schedules import SCHEDULES, Schedule, make_schedule
 
-__all__ = ["save", "load", "Checkpoint", "ModelFileError", "to_state", "from_state", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "Checkpoint", "ModelFileError", "to_state", "from_state", "FORMAT", "VERSION",
+           "MAX_ACTIVATION_PARAMETER"]
 
 FORMAT = "xpmlp-model"
 VERSION = 1
+#: A loaded activation's parameters (``leaky_relu``'s slope, ``elu``'s alpha) lie within +-this.
+MAX_ACTIVATION_PARAMETER = 1e3
 
 
 @dataclass
@@ -76,6 +80,8 @@ def to_state(
     kind: str = "MLP",
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Everything about a model as JSON-ready metadata plus named host NumPy arrays."""
+    for act in (net.hidden_activation, net.output_activation):  # a file load would refuse: refused now
+        _check_parameters(act, ValueError)
     Ws, bs = net.get_weights()
     arrays: dict[str, np.ndarray] = {}
     for i, (W, b) in enumerate(zip(Ws, bs)):
@@ -140,6 +146,9 @@ def from_state(
     Ws, bs = _read_layers(arrays, sizes, bad)
     optimizer, opt_state, opt_t = _read_optimizer(meta.get("optimizer"), arrays, Ws, bs, bad)
     schedule = _read_schedule(meta.get("schedule"), bad)
+    for record in ("extra", "hyperparameters"):
+        if not isinstance(meta.get(record) or {}, dict):
+            raise bad(f"the {record} record is not a mapping")
     history = None
     if meta.get("history") is not None:
         try:
@@ -152,6 +161,7 @@ def from_state(
               dropout=dropout[1:], input_dropout=dropout[0])
     net.compute_dtype = _compute_dtype(meta.get("compute_dtype"), net, bad)
     net.set_weights(Ws, bs)
+    _probe(net, bad)
     if optimizer is not None:
         with net.backend.activate():
             optimizer.load_state(opt_state, opt_t, net.backend, net.parameters)  # flat, as fit steps it
@@ -181,6 +191,8 @@ def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], Activation,
         raise bad(f"layer sizes {arch['sizes']!r} are not valid")
     if saved_dtype not in ("float32", "float64"):
         raise bad(f"dtype {saved_dtype!r} is not float32 or float64")
+    for act in (hidden, output):
+        _check_parameters(act, bad)
     return sizes, hidden, output, loss, saved_dtype
 
 
@@ -287,6 +299,21 @@ def _read_schedule(sm: Any, bad: Callable) -> Schedule | None:
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"malformed schedule record: {exc}") from exc
     return schedule
+
+
+def _check_parameters(act: Activation, bad: Callable) -> None:
+    if any(abs(v) > MAX_ACTIVATION_PARAMETER for v in act.config().values()):
+        raise bad(f"activation {act.spec}: parameters must lie within +-{MAX_ACTIVATION_PARAMETER:g}")
+
+
+def _probe(net: MLP, bad: Callable) -> None:
+    """A forward pass on a few fixed rows of standardised-looking inputs must be finite: a model
+    whose outputs overflow (crafted weights or parameters) is refused, not run."""
+    rows = np.linspace(-3.0, 3.0, 7)[:, None] * np.cos(np.arange(net.sizes[0]))[None, :]
+    with np.errstate(all="ignore"):  # an overflow is the finding, reported below: no warning
+        out = np.asarray(net.backend.to_numpy(net.predict(np.vstack([rows, np.zeros((1, net.sizes[0]))]))))
+    if not np.isfinite(out).all():
+        raise bad("the model's outputs are not finite even on ordinary inputs (a corrupt or crafted file?)")
 
 
 def _check_float_finite(a: np.ndarray, name: str, bad) -> None:

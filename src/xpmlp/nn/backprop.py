@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..backends.arrays import ArrayOps, ops_for
+from ..backends.sparse import transpose
 from .activations import Activation
 from .losses import Loss
 
@@ -101,15 +102,17 @@ class Workspace:
         self.capacity = rows
         self.z, self.a = buffers(sizes[1:]), buffers(sizes[1:], dtype if out_dtype is None else out_dtype)
         self.g, self.scratch = [None, *buffers(sizes[1:-1])], [None, *buffers(sizes[1:-1])]  # g[i]: dC/da^i
-        self._views: dict[int, "Workspace"] = {rows: self}
+        self._views: dict[int, "Workspace"] = {}  # never itself: a cycle would wait for the garbage collector
 
     def rows(self, n: int) -> "Workspace":
         """This workspace's first ``n`` rows."""
+        if n == self.capacity:
+            return self
         if n not in self._views:
             if n > self.capacity:
                 raise ValueError(f"a batch of {n} rows does not fit a workspace of {self.capacity}")
             view = object.__new__(Workspace)
-            view.capacity, view._views = n, {n: view}
+            view.capacity, view._views = n, {}
             view.z, view.a = [b[:n, ...] for b in self.z], [b[:n, ...] for b in self.a]
             view.g, view.scratch = [None if b is None else b[:n, ...] for b in self.g], \
                 [None if b is None else b[:n, ...] for b in self.scratch]
@@ -219,7 +222,7 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
         delta = xp.astype(delta, Ws[-1].dtype)  # delta^L in the products' precision
     for i in range(L - 1, -1, -1):
         deltas[i] = delta
-        grad_W[i] = ops.matmul(trace.a[i].T, delta, out_W[i])  # dC/dW^l = (a^{l-1})^T delta^l
+        grad_W[i] = ops.matmul(transpose(trace.a[i]), delta, out_W[i])  # dC/dW^l = (a^{l-1})^T delta^l
         grad_b[i] = ops.sum_rows(delta, out_b[i])  # dC/db^l = sum over the batch of delta^l
         if i > 0:
             g = ops.matmul(delta, Ws[i].T, None if ws is None else ws.g[i])  # dC/da^{l-1} = delta^l (W^l)^T

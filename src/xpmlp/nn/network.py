@@ -63,7 +63,7 @@ class MLP:
     init : ``"auto"`` (He for relu, Glorot otherwise) or ``"sklearn"`` (scikit-learn's rule);
         see :func:`xpmlp.nn.init.init_layer`.
     compute_dtype : None, ``"bfloat16"`` or ``"float16"``: mixed-precision training (torch:
-        both; CuPy: float16).  The weights and the optimizer's state stay float32 (``dtype``
+        both; CuPy: both from CuPy 14 with ml_dtypes, float16 before).  The weights and the optimizer's state stay float32 (``dtype``
         must be float32); each step's products run on a copy in this dtype, the output layer
         and the loss in float32 (:mod:`xpmlp.training.precision`).  Prediction uses the float32
         weights.

@@ -13,16 +13,21 @@ validation score) has failed to improve for ``patience`` epochs.
 ``adaptive``    ``eta = eta_0`` until progress stalls, then ``eta <- factor * eta``
                 (``factor = 1/5``); once ``eta <= min_learning_rate`` a further
                 stall stops training
+``coslog``      ``eta = eta_0 (1 - cos(2 pi log2(1 + (2^c - 1) t))) / 2`` at ``t`` =
+                (epoch + 1/2) / epochs: ``c`` cosine cycles (4 by default), each
+                rising from 0 and falling back, ever longer on a log scale, the last
+                ending the run near 0 (RealMLP's "coslog4"); stalls stop nothing
 ==============  ===================================================================
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..registry import Registry
 
-__all__ = ["Schedule", "Constant", "InvScaling", "Adaptive", "SCHEDULES", "make_schedule"]
+__all__ = ["Schedule", "Constant", "InvScaling", "Adaptive", "CosLog", "SCHEDULES", "make_schedule"]
 
 
 class Schedule:
@@ -108,13 +113,40 @@ class Adaptive(Schedule):
         return {**super().config(), "factor": self.factor, "min_learning_rate": self.min_learning_rate}
 
 
+class CosLog(Schedule):
+    """``c`` cosine cycles over ``epochs`` epochs on a log time scale (see the module docstring):
+    warm restarts, each cycle twice as long as the one before, the rate near 0 at the end."""
+
+    name = "coslog"
+
+    def __init__(self, learning_rate_init: float = 0.001, epochs: int = 100, cycles: int = 4, epoch: int = 0) -> None:
+        super().__init__(learning_rate_init)
+        if int(epochs) < 1 or int(cycles) < 1 or int(epoch) < 0:
+            raise ValueError(f"coslog needs epochs >= 1, cycles >= 1 and epoch >= 0, got {epochs!r}, {cycles!r} "
+                             f"and {epoch!r}")
+        self.epochs, self.cycles, self.epoch = int(epochs), int(cycles), int(epoch)  # epoch: those done so far
+        self.learning_rate = self.rate(self.epoch)
+
+    def rate(self, epoch: int) -> float:
+        """The rate of epoch ``epoch`` (0-based); past ``epochs`` the last one's."""
+        t = (min(epoch, self.epochs - 1) + 0.5) / self.epochs
+        return self.learning_rate_init * 0.5 * (1.0 - math.cos(2.0 * math.pi * math.log2(1.0 + (2 ** self.cycles - 1) * t)))
+
+    def epoch_end(self, samples_seen):
+        self.epoch += 1
+        self.learning_rate = self.rate(self.epoch)
+
+    def config(self):
+        return {**super().config(), "epochs": self.epochs, "cycles": self.cycles, "epoch": self.epoch}
+
+
 #: Name -> schedule class.
 SCHEDULES: Registry[type[Schedule]] = Registry(
-    "learning-rate schedule", {cls.name: cls for cls in (Constant, InvScaling, Adaptive)}, base=Schedule
+    "learning-rate schedule", {cls.name: cls for cls in (Constant, InvScaling, Adaptive, CosLog)}, base=Schedule
 )
 
 
 def make_schedule(name: "str | Schedule", learning_rate_init: float = 0.001, **config: Any) -> Schedule:
-    """A schedule by name (``constant``, ``invscaling``, ``adaptive``); a :class:`Schedule`
+    """A schedule by name (``constant``, ``invscaling``, ``adaptive``, ``coslog``); a :class:`Schedule`
     is returned as it is (with its own rate)."""
     return SCHEDULES.make(name, learning_rate_init, **config)

@@ -201,7 +201,8 @@ def fit(
     optimizer : an :class:`~xpmlp.optim.optimizers.Optimizer` (its state carries over between calls)
         or a name; default Adam.
     learning_rate, schedule : the initial rate (a float) and how it changes, ``constant``/
-        ``invscaling``/``adaptive`` (or a :class:`~xpmlp.optim.schedules.Schedule`, whose own rate is used).
+        ``invscaling``/``adaptive``/``coslog`` (over ``epochs``; or a
+        :class:`~xpmlp.optim.schedules.Schedule`, whose own rate is used).
     alpha : L2 penalty, ``(alpha/2) sum ||W||^2`` added to the mean per-sample loss (shorthand for
         ``objective=Objective(alpha)``).
     shuffle, seed : reshuffle every epoch, from a host generator seeded by ``seed``.
@@ -255,7 +256,7 @@ def fit(
             raise ValueError(f"dropout_masks must be 'device' or 'host', got {dropout_masks!r}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         opt = make_optimizer(optimizer if optimizer is not None else "adam").bind(net.backend)
-        sched = make_schedule(schedule, learning_rate)
+        sched = make_schedule(schedule, learning_rate, **({"epochs": max(int(epochs), 1)} if schedule == "coslog" else {}))
         standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint,
                                        on_divergence)
         data = _prepare(net, X, T, comm, class_weight, sample_weight, positions, batch_size=batch_size,

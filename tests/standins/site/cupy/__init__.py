@@ -1,9 +1,10 @@
 """A stand-in for CuPy on host memory, so that xpmlp's CuPy code runs where no GPU is (CI).
 
 Arrays are NumPy arrays living on simulated devices (:mod:`cupy.cuda`, two by default); the
-functions are NumPy's behind CuPy's rules (:mod:`._array`): no implicit conversion to NumPy,
-no NumPy arrays mixed in, no array used while another device is current, reductions give
-0-d arrays, and everything that would make a real GPU's host wait is counted.
+functions are NumPy's behind CuPy 14.2's rules (:mod:`._array`): no implicit conversion to
+NumPy, no NumPy arrays mixed in, an array used while another device is current only through
+peer access (:mod:`._standin`), reductions give 0-d arrays, bfloat16 (ml_dtypes') where CuPy
+has it, and everything that would make a real GPU's host wait is counted.
 ``ElementwiseKernel`` runs the kernel body compiled for the host (:mod:`._elementwise`);
 ``cupy.cuda.nccl`` reduces over MPI (:mod:`cupy.cuda.nccl`); ``cupyx.scipy.sparse`` holds
 CSR/CSC matrices with cupyx's synchronising steps.  It is test code: put its ``site``
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as _np
 
-from . import _standin, cuda
+from . import _standin, _util, cuda
 from ._array import VIEWS
 from ._array import call as _call
 from ._array import ndarray
@@ -38,6 +39,7 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, *, blocking: bool = Fa
     if isinstance(a, ndarray):
         if a._dev == _standin.current() and (dtype is None or a.dtype == _np.dtype(dtype)):
             return a
+        _standin.use(a._a)
         return ndarray(_np.array(a._a, dtype=dtype), _standin.current())  # device to device
     _standin.upload(f"asarray {_np.shape(a)}")
     return ndarray(_np.array(a, dtype=dtype, order=order or "K"), _standin.current())
@@ -48,6 +50,7 @@ def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subo
     if isinstance(obj, ndarray) and not copy:
         return asarray(obj, dtype)
     if isinstance(obj, ndarray):
+        _standin.use(obj._a)
         return ndarray(_np.array(obj._a, dtype=dtype, order=order, ndmin=ndmin), _standin.current())
     _standin.upload(f"array {_np.shape(obj)}")
     return ndarray(_np.array(obj, dtype=dtype, order=order, ndmin=ndmin), _standin.current())

@@ -4,10 +4,14 @@ It behaves where it matters as CuPy's does, failing where CuPy fails:
 
 * implicit conversion to NumPy (``numpy.asarray(x)``, ``__array__``) raises CuPy's ``TypeError``;
 * a NumPy array mixed into an operation raises ``TypeError: Unsupported type``;
-* an array used while another device is current raises CuPy's ``ValueError`` (no peer access);
+* an array used while another device is current: CuPy's peer-access check (:mod:`._standin`);
+* NumPy's ufuncs and functions given a stand-in array dispatch to the stand-in's own, as CuPy's
+  ``__array_ufunc__`` and ``__array_function__`` do (:func:`array_ufunc`, :func:`array_function`);
 * reductions return 0-d arrays, not Python or NumPy scalars;
 * ``bool(x)``, ``float(x)``, ``int(x)``, ``x.item()``, ``x.tolist()``, ``x.get()`` and boolean-mask
-  indexing work but are counted as synchronisations (:mod:`._standin`).
+  indexing work but are counted as synchronisations (:mod:`._standin`);
+* every kernel or copy that uses an array runs on the current stream: deferred work (NCCL's) that
+  still has to write its memory from another stream is a race, refused (:func:`._standin.use`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,6 @@ from . import _standin
 
 __all__ = ["ndarray", "wrap", "unwrap", "call"]
 
-_NO_PEER = "The device where the array resides ({}) is different from the current device ({}). " \
-           "Peer access is unavailable between these devices."
-
-
 #: Operations that make views (no kernel, so no current device needed) when they can.
 VIEWS = {"reshape", "ravel", "transpose", "swapaxes", "expand_dims", "squeeze", "broadcast_to", "view", "moveaxis",
          "diagonal", "permute_dims", "matrix_transpose"}
@@ -33,8 +33,9 @@ VIEWS = {"reshape", "ravel", "transpose", "swapaxes", "expand_dims", "squeeze", 
 def unwrap(obj: Any, check: bool = True) -> Any:
     """Stand-in arrays (checked to be on the current device) to NumPy, recursively; NumPy arrays refused."""
     if isinstance(obj, ndarray):
-        if check and obj._dev != _standin.current():
-            raise ValueError(_NO_PEER.format(obj._dev, _standin.current()))
+        if check:
+            _standin.check_peer_access(obj._dev)
+            _standin.use(obj._a)
         return obj._a
     if isinstance(obj, np.ndarray):
         raise TypeError(f"Unsupported type {type(obj)}")
@@ -67,10 +68,105 @@ def call(fn: Any, args: tuple, kwargs: dict, view: bool = False) -> Any:
         result = fn(*unwrap(args, check=False), **unwrap(kwargs, check=False))
         if isinstance(result, np.ndarray) and np.shares_memory(result, args[0]._a):
             return ndarray(result, args[0]._dev)
+    args = _bfloat16_loop(fn, args)
+    if fn in (np.sum, np.prod, np.nansum) and args and isinstance(args[0], ndarray) and \
+            args[0].dtype.name == "bfloat16" and kwargs.get("dtype") is None:
+        return _bfloat16_reduction(fn, args, kwargs)
     result = fn(*unwrap(args), **unwrap(kwargs))
     if isinstance(out, ndarray) and result is out._a:
         return out
+    if fn is np.matmul and isinstance(result, np.ndarray):  # NumPy gives bfloat16 @ bfloat16 in float32,
+        result = result.astype(np.result_type(*[a.dtype for a in args]), copy=False)  # CuPy: bfloat16
     return wrap(result)
+
+
+#: CuPy 14.2's ufuncs that have no bfloat16 loop (``cupy/_util.pyx``, ``bf16_loop``; every other one
+#: has one where ml_dtypes is installed), with the loop its type resolution picks for bfloat16
+#: arguments instead (``_Ops._guess_routine_from_in_types``: the first loop every argument casts to
+#: safely): its input types, or None where there is none (CuPy's ``TypeError``).  ``where`` and
+#: ``clip`` are ufuncs in CuPy too.  tests/backends/test_cupy_standin.py checks this table against an
+#: installed CuPy.
+BFLOAT16_FALLBACK: dict[str, str | None] = {
+    "bitwise_and": None, "bitwise_count": None, "bitwise_invert": None, "bitwise_left_shift": None,
+    "bitwise_not": None, "bitwise_or": None, "bitwise_right_shift": None, "bitwise_xor": None, "gcd": None,
+    "invert": None, "lcm": None, "left_shift": None, "right_shift": None,
+    "divmod": "ff", "float_power": "dd", "logical_not": "f", "logical_xor": "ff", "where": "?ff", "clip": "fff"}
+
+
+def _bfloat16_loop(fn: Any, args: tuple) -> tuple:
+    """``args`` as CuPy's type resolution casts them where ``fn`` has no bfloat16 loop (bfloat16
+    arrays to the loop's types), or CuPy's ``TypeError`` where no loop takes them."""
+    name = getattr(fn, "__name__", "")
+    if name not in BFLOAT16_FALLBACK or not (isinstance(fn, np.ufunc) or fn in (np.where, np.clip)):
+        return args
+    arrays = [a for a in args if isinstance(a, ndarray)]
+    if not any(a.dtype.name == "bfloat16" for a in arrays):
+        return args
+    loop = BFLOAT16_FALLBACK[name]
+    if loop is None:
+        raise TypeError(f"Wrong type ({tuple(a.dtype for a in arrays)}) of arguments for cupy_{name}")
+    return tuple(ndarray(a._a.astype(np.dtype(t)), a._dev) if isinstance(a, ndarray) and a.dtype.name == "bfloat16"
+                 else a for a, t in zip(args, loop)) + args[len(loop):]
+
+
+def _bfloat16_reduction(fn: Any, args: tuple, kwargs: dict) -> Any:
+    """CuPy 14.2's bfloat16 sums and products accumulate in float (``_routines_math.pyx``:
+    ``bf16_loop(code=(None, None, None, 'float'))``), rounded once at the end; NumPy's would round
+    at every addition."""
+    out = kwargs.pop("out", None)
+    result = np.asarray(fn(*unwrap(args), **unwrap(kwargs), dtype=np.float32)).astype(args[0].dtype)
+    if out is None:
+        return wrap(result)
+    unwrap(out)[...] = result
+    return out
+
+
+def _cupy() -> Any:
+    import sys
+
+    return sys.modules["cupy"]
+
+
+def array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """CuPy 14.2's ``ndarray.__array_ufunc__`` (``cupy/_core/core.pyx``): a NumPy ufunc given a CuPy
+    array calls CuPy's ufunc of that name (its method for ``reduce``, ``outer``...), which refuses
+    NumPy arrays among the arguments; arguments of other types give NotImplemented (NumPy's TypeError)."""
+    inout = inputs
+    if "out" in kwargs:
+        out = kwargs["out"]
+        if len(out) != 1:
+            raise ValueError("The 'out' parameter must have exactly one array value")
+        inout, kwargs = inout + tuple(out), {**kwargs, "out": out[0]}
+    if method not in ("__call__", "outer", "at", "reduce", "accumulate", "reduceat"):
+        return NotImplemented
+    func = getattr(_cupy(), ufunc.__name__, None)  # the stand-in has no cupyx.scipy.special
+    if func is None:
+        return NotImplemented
+    if method != "__call__":  # the stand-in's ufuncs are NumPy's methods under the same checks
+        def func(*args: Any, _m: Any = getattr(ufunc, method), **kw: Any) -> Any:
+            return call(_m, args, kw)
+    for x in inout:
+        if not (isinstance(x, (ndarray, np.ndarray, np.generic, int, float, complex, bool))
+                or hasattr(x, "__cuda_array_interface__")):
+            return NotImplemented
+    if ufunc.__name__ in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"):
+        inputs = tuple(x.item() if isinstance(x, np.ndarray) and x.ndim == 0 else x for x in inputs)
+    return func(*inputs, **kwargs)
+
+
+def array_function(func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
+    """CuPy 14.2's ``ndarray.__array_function__``: NumPy's function given a CuPy array calls CuPy's of
+    the same module path and name; NotImplemented (NumPy's TypeError) where CuPy has none or another
+    array type takes part."""
+    import functools
+
+    try:
+        cupy_func = getattr(functools.reduce(getattr, func.__module__.split(".")[1:], _cupy()), func.__name__)
+    except AttributeError:
+        return NotImplemented
+    if cupy_func is func or not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
+        return NotImplemented
+    return cupy_func(*args, **kwargs)
 
 
 def _binary(op: Any, reflected: bool = False) -> Any:
@@ -96,12 +192,17 @@ class _MemoryPointer:
 
     def __init__(self, array: "ndarray") -> None:
         self.ptr, self.device_id, self.mem = int(array._a.ctypes.data), array._dev, array
+        _standin.OWNERS[self.ptr] = array  # so that work deferred on this address keeps its memory alive
 
 
 class ndarray:
     """See the module docstring."""
 
-    __array_ufunc__ = None  # NumPy defers to us (and so refuses numpy-op-cupy mixes through our methods)
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: tuple, args: tuple, kwargs: dict) -> Any:
+        return array_function(func, types, args, kwargs)
     __slots__ = ("_a", "_dev", "__weakref__")
 
     def __init__(self, a: np.ndarray, device_id: int) -> None:
@@ -113,10 +214,12 @@ class ndarray:
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
     def get(self, stream: Any = None, order: str = "C", out: Any = None, blocking: bool = True) -> np.ndarray:
+        _standin.use(self._a)  # a copy on the current stream, then a wait for it
         _standin.sync("get")
         return np.array(self._a, order=order)
 
     def _host_scalar(self, kind: str) -> Any:
+        _standin.use(self._a)
         _standin.sync(kind)
         if self._a.size != 1:
             raise TypeError("only length-1 arrays can be converted to Python scalars")
@@ -143,6 +246,7 @@ class ndarray:
         return self._host_scalar("item")
 
     def tolist(self) -> Any:
+        _standin.use(self._a)
         _standin.sync("tolist")
         return self._a.tolist()
 
@@ -175,8 +279,20 @@ class ndarray:
     def __len__(self) -> int:
         return len(self._a)
 
-    def __repr__(self) -> str:
-        return f"array({np.array2string(self._a, separator=', ')}, device={self._dev})"
+    def __repr__(self) -> str:  # CuPy 14.2 (cupy/_core/core.pyx): repr/str/format of self.get(), a sync
+        _standin.use(self._a)
+        _standin.sync("repr")
+        return repr(self._a)
+
+    def __str__(self) -> str:
+        _standin.use(self._a)
+        _standin.sync("str")
+        return str(self._a)
+
+    def __format__(self, spec: str) -> str:
+        _standin.use(self._a)
+        _standin.sync("format")
+        return format(self._a, spec)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -186,7 +302,9 @@ class ndarray:
         parts = key if isinstance(key, tuple) else (key,)
         if all(k is None or k is Ellipsis or isinstance(k, (int, slice)) for k in parts):  # a view: no kernel
             result = self._a[key]
-            return ndarray(result, self._dev) if isinstance(result, np.ndarray) else wrap(result)
+            if not isinstance(result, np.ndarray):  # one element: a 0-d view in CuPy, not a copy
+                result = self._a[(*parts, Ellipsis)]
+            return ndarray(result, self._dev)
         key = self._key(key)
         return wrap(unwrap(self)[key])
 
@@ -246,9 +364,8 @@ class ndarray:
 
     @property
     def __cuda_array_interface__(self) -> dict:
-        """The device buffer, as CuPy hands it to CUDA-aware libraries (a CUDA-aware MPI, Numba)."""
-        if self._dev != _standin.current():
-            raise ValueError(_NO_PEER.format(self._dev, _standin.current()))
+        """The device buffer, as CuPy hands it to CUDA-aware libraries (a CUDA-aware MPI, Numba); no
+        device check (CuPy 14.2's ``core.pyx`` has none: the consumer must be on the right device)."""
         return {"shape": self.shape, "typestr": self.dtype.str, "data": (int(self._a.ctypes.data), False),
                 "strides": None if self._a.flags.c_contiguous else self.strides, "version": 3, "stream": 1}
 

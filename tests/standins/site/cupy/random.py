@@ -1,10 +1,18 @@
 """``cupy.random`` of the stand-in: ``default_rng``'s ``Generator.random``, drawn where CuPy draws.
 
-The generator's state belongs to the device current when it was made (cuRAND's state is a device
-allocation); drawing with another device current is refused as CuPy refuses the peer access.
-``random(size, dtype, out)`` keeps CuPy's checks: float32 or float64 only, ``out`` of that very
-dtype, contiguous, and of ``size``'s shape.  The numbers are NumPy's (another stream than
-cuRAND's: only the contract is CuPy's).  Nothing is uploaded: they are made on the device.
+The contract is CuPy 14.2's (``cupy/random/_generator_api.pyx``, ``Generator.random`` and
+``_check_output_array``; ``cupy/random/_bit_generator.pyx``, ``BitGenerator._check_device``):
+
+* ``out`` is checked first: its dtype's character must be ``dtype``'s, it must be C- or
+  F-contiguous, and of ``size``'s shape where a size is given;
+* float64 is drawn as float64; every other dtype as float32 (cuRAND's float uniform), then copied
+  into ``out`` (a broadcasting copy kernel: float16 ``out`` takes the rounded float32 draws) or
+  cast with ``astype(dtype)``; no dtype is refused;
+* the generator's state is a device allocation: drawing while another device is current raises
+  ``RuntimeError('This Generator state is allocated in a different device')``.
+
+The numbers are NumPy's (another stream than cuRAND's: only the contract is CuPy's).  Nothing
+is uploaded: they are made on the device.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Any
 import numpy as _np
 
 from . import _standin
-from ._array import _NO_PEER, ndarray, unwrap
+from ._array import ndarray, unwrap
 
 __all__ = ["default_rng", "Generator"]
 
@@ -25,25 +33,27 @@ class Generator:
     def __init__(self, seed: Any = None) -> None:
         self._rng, self._dev = _np.random.default_rng(seed), _standin.current()
 
+    @staticmethod
+    def _check_output_array(dtype: _np.dtype, size: Any, out: Any) -> None:
+        if out.dtype.char != dtype.char:
+            raise TypeError(f"Supplied output array has the wrong type. Expected {dtype.name}, got {out.dtype.name}")
+        if not (out.flags.c_contiguous or out.flags.f_contiguous):
+            raise ValueError("Supplied output array is not contiguous, writable or aligned.")
+        if size is not None and (tuple(size) if _np.ndim(size) else (size,)) != out.shape:
+            raise ValueError("size must match out.shape when used together")
+
     def random(self, size: Any = None, dtype: Any = _np.float64, out: Any = None) -> ndarray:
         dtype = _np.dtype(dtype)
-        if dtype.char not in "fd":
-            raise TypeError("cupy.random only supports float32 and float64")
-        if self._dev != _standin.current():
-            raise ValueError(_NO_PEER.format(self._dev, _standin.current()))
         if out is not None:
-            target = unwrap(out)  # on the current device, a stand-in array (NumPy arrays refused)
-            if target.dtype.char != dtype.char:
-                raise TypeError(f"Supplied output array has the wrong type. Expected {dtype.name}, got "
-                                f"{target.dtype.name}")
-            if not (target.flags.c_contiguous or target.flags.f_contiguous):
-                raise ValueError("Supplied output array is not contiguous, writable or aligned.")
-            if size is not None and (tuple(size) if _np.ndim(size) else (int(size),)) != target.shape:
-                raise ValueError("size must match out.shape when used together")
-            target[...] = self._rng.random(target.shape, dtype=dtype)
-            return out
+            self._check_output_array(dtype, size, out)
         shape = () if size is None else size
-        return ndarray(self._rng.random(shape, dtype=dtype), _standin.current())
+        if self._dev != _standin.current():
+            raise RuntimeError("This Generator state is allocated in a different device")
+        y = self._rng.random(shape, dtype=_np.float64 if dtype.char == "d" else _np.float32)
+        if out is None:
+            return ndarray(y.astype(dtype, copy=False), _standin.current())
+        unwrap(out)[...] = y  # the copy kernel: out on the current device (or a peer), a stand-in array
+        return out
 
 
 def default_rng(seed: Any = None) -> Generator:

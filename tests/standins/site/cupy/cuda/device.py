@@ -39,8 +39,15 @@ class Device:
     def __exit__(self, *exc: Any) -> None:
         _standin.set_current(self._saved.pop())
 
+    @property
+    def pci_bus_id(self) -> str:
+        """``[domain]:[bus]:[device].[function]`` of the physical GPU (CuPy 13/14 ``Device.pci_bus_id``)."""
+        self._check()
+        return _standin.pci_bus_id(self.id)
+
     def synchronize(self) -> None:
-        _standin.sync("Device.synchronize")
+        _standin.sync("Device.synchronize", (self.id, 0))
+        _standin.complete_device(self.id)
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, Device) and other.id == self.id

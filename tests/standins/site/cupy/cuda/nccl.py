@@ -4,9 +4,25 @@
 
 * ``ok`` (default): a working NCCL.  ``NcclCommunicator(ndev, uid, rank)`` is collective, like
   ``ncclCommInitRank``: it returns when every rank has joined (a rank that never joins leaves
-  the others waiting, as NCCL does); two ranks on one GPU of one host fail with NCCL's
-  "Duplicate GPU detected".  ``allReduce`` sums ``count`` elements of ``datatype`` at the given
-  device addresses, whatever the buffers hold (a wrong datatype reduces garbage, as NCCL would);
+  the others waiting, as NCCL does; a communicator of one rank needs no MPI); two ranks on one GPU
+  of one host fail with NCCL's "Duplicate GPU detected", GPUs told apart by PCI bus id as NCCL
+  does (``busId`` in its peer info), not by the device ordinal each process sees.  ``allReduce``
+  reduces ``count`` elements of ``datatype`` at the given device addresses, whatever the buffers
+  hold (a wrong datatype reduces garbage, as NCCL would), and is asynchronous as
+  ``ncclAllReduce`` is: it is queued on the given stream and returns at once (the ranks' sum runs
+  as an MPI ``Iallreduce`` of the send buffer as it is after the work queued before it on that
+  stream); the sum lands in the receive buffer when something is ordered after it (a later kernel
+  or copy on that stream, a wait for that stream or for an event recorded after it on that
+  stream, ``Stream.wait_event`` of such an event; :mod:`cupy._standin`), and a kernel or copy on
+  another stream that uses the receive buffer before then is a race the stand-in refuses with a
+  ``RuntimeError`` naming the missing wait (on a GPU it would read stale or torn data).  The legacy
+  null stream's implicit ordering is kept: a blocking stream's work waits for the null stream's,
+  and the null stream's for every blocking stream's; a ``non_blocking`` stream's for neither.
+  Not modelled: a write to the send buffer from another stream before the sum has read it (a race
+  on a GPU too); a race after the sum has landed for someone (``Stream.wait_event`` lands it for
+  every stream, so a third stream not ordered after it goes unnoticed).  ``destroy`` waits for the
+  communicator's queued work and lands it (``ncclCommDestroy`` finalizes: it flushes uncompleted
+  operations); ``abort`` drops it unlanded;
 * ``missing``: CuPy from pip without NCCL: the module has ``available = False`` and nothing else;
 * ``init-fails:R``: initialisation fails on rank R alone, before it joins (the others wait).
 """
@@ -55,16 +71,17 @@ if available:
                 raise ValueError(f"commId length {len(commId)} != 128.")
             if _MODE == f"init-fails:{rank}":
                 raise NcclError(2)
-            from mpi4py import MPI
+            self._device, self._comm = _standin.current(), None
+            if ndev != 1:  # one rank reduces alone: no MPI
+                from mpi4py import MPI
 
-            self._device = _standin.current()
-            self._mpi = MPI
-            self._comm = MPI.COMM_WORLD.Dup()  # collective: every rank must come
-            joined = self._comm.allgather((commId, socket.gethostname(), self._device, rank))
-            if len({c[0] for c in joined}) != 1 or len(joined) != ndev:
-                raise NcclError(4)
-            if len({(host, dev) for _, host, dev, _ in joined}) != len(joined):
-                raise NcclError(5)
+                self._comm = MPI.COMM_WORLD.Dup()  # collective: every rank must come
+                self._ops = {NCCL_SUM: MPI.SUM, NCCL_PROD: MPI.PROD, NCCL_MAX: MPI.MAX, NCCL_MIN: MPI.MIN}
+                joined = self._comm.allgather((commId, socket.gethostname(), _standin.pci_bus_id(self._device), rank))
+                if len({c[0] for c in joined}) != 1 or len(joined) != ndev:
+                    raise NcclError(4)
+                if len({(host, bus) for _, host, bus, _ in joined}) != len(joined):
+                    raise NcclError(5)
             self._rank, self._ndev = rank, ndev
 
         def device_id(self) -> int:
@@ -84,15 +101,38 @@ if available:
                 raise NcclError(4)  # the buffers must be on the communicator's device
             dtype = np.dtype(_DTYPES[datatype])
             nbytes = count * dtype.itemsize
-            send = np.frombuffer((ctypes.c_char * nbytes).from_address(sendbuf), dtype=dtype).copy()
+            key = (self._device, int(stream))
+            send = np.frombuffer((ctypes.c_char * nbytes).from_address(sendbuf), dtype=dtype)
             recv = np.frombuffer((ctypes.c_char * nbytes).from_address(recvbuf), dtype=dtype)
-            ops = {NCCL_SUM: self._mpi.SUM, NCCL_PROD: self._mpi.PROD, NCCL_MAX: self._mpi.MAX, NCCL_MIN: self._mpi.MIN}
-            self._comm.Allreduce(send, recv, op=ops[op])
+            _standin.use(send, key)  # after the work queued before it on its stream; a race with another's
+            _standin.use(recv, key)
+            send = send.copy()
+            result, request = send, None  # one rank: its own values
+            if self._comm is not None:
+                result = np.empty_like(send)
+                request = self._comm.Iallreduce(send, result, op=self._ops[op])
+            keep = (_standin.OWNERS.get(sendbuf), _standin.OWNERS.get(recvbuf))  # the buffers live until it lands
+
+            def land(_keep: tuple = keep) -> None:
+                if request is not None:
+                    request.Wait()
+                recv[...] = result
+
+            queued = _standin.defer(key, recvbuf, recvbuf + nbytes, land, f"ncclAllReduce of {count} {dtype}", self)
+            queued.request = request
 
         def destroy(self) -> None:
+            for queued in _standin.drop(self):
+                queued.land()
+            self._free()
+
+        def abort(self) -> None:
+            for queued in _standin.drop(self):  # dropped unlanded; MPI cannot cancel a collective it started,
+                if queued.request is not None:  # and its buffers must outlive it
+                    queued.request.Wait()
+            self._free()
+
+        def _free(self) -> None:
             if getattr(self, "_comm", None) is not None:
                 self._comm.Free()
                 self._comm = None
-
-        def abort(self) -> None:
-            self.destroy()

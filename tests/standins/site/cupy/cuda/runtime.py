@@ -37,3 +37,8 @@ def driverGetVersion() -> int:  # noqa: N802
 
 
 is_hip = False
+
+
+def deviceCanAccessPeer(device: int, peerDevice: int) -> int:  # noqa: N802, N803
+    """1 where ``device`` can access ``peerDevice``'s memory (the stand-in's ``PEER_ACCESS``), else 0."""
+    return int(device == peerDevice or _standin.PEER_ACCESS)

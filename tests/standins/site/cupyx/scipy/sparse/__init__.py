@@ -7,7 +7,13 @@ does it (cupyx 14's own comments mark each with ``# synchronize!``):
 * ``has_canonical_format`` when not known yet runs a kernel and reads a ``bool`` back; every
   product with a dense array asks for it first (``sum_duplicates``);
 * selecting rows reads the new row pointer's last entry (``int(Bp[-1])``, fancy indexing)
-  or the first and last of the old one (``int(Ap[0])``, ``int(Ap[-1])``, a slice).
+  or the first and last of the old one (``int(Ap[0])``, ``int(Ap[-1])``, a slice);
+* the ``(data, indices, indptr)`` constructor reads ``indptr[0]`` and ``indptr[-1]`` back from
+  CuPy 14.2 on (``cupy.stack((indptr[0], indptr[-1])).get()``, ``cupyx/scipy/sparse/_compressed.py``
+  v14.2.0; not in 13.6 or 14.1), and from 14.1 on checks the contents of index arrays wider than
+  int32 (``_sputils.get_index_dtype(check_contents=True)``: ``arr.max()`` compared on the host).
+  ``_from_parts`` (14.1 on; private) takes validated parts without either.  :data:`VERSION` says
+  which CuPy the stand-in is (a test may set it to ``(13, 6)``: no ``_from_parts``, no read-back).
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from cupy import _standin
 from cupy._array import ndarray, unwrap
 
 __all__ = ["csr_matrix", "csc_matrix", "issparse", "isspmatrix_csr", "isspmatrix_csc", "spmatrix"]
+
+#: The cupyx release the stand-in follows: its constructor's read-back and ``_from_parts``.
+VERSION = (14, 2)
 
 
 class spmatrix:
@@ -43,6 +52,10 @@ class spmatrix:
             data, indices, indptr = arg1
             if not all(isinstance(a, ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
                 raise ValueError("data, indices, and indptr should be 1-D")
+            if VERSION >= (14, 2) and indptr.size > 0:
+                _standin.sync("cupyx csr_matrix((data, indices, indptr)): indptr[0], indptr[-1] read back")
+            if VERSION >= (14, 1) and any(not np.can_cast(a.dtype, np.int32) and a.size for a in (indices, indptr)):
+                _standin.sync("cupyx get_index_dtype(check_contents=True): max/min read back")
             self._canonical = None
         else:
             raise ValueError("Unsupported initializer format")
@@ -50,6 +63,29 @@ class spmatrix:
             raise ValueError("shape must be given with (data, indices, indptr)")
         self.data = data.astype(dtype) if dtype is not None else (data.copy() if copy else data)
         self.indices, self.indptr, self.shape = indices, indptr, (int(shape[0]), int(shape[1]))
+
+    @classmethod
+    def _parts(cls, data: ndarray, indices: ndarray, indptr: ndarray, shape: Any, canonical: Any) -> "spmatrix":
+        """The matrix over validated parts, as cupyx builds its own results (no read-back)."""
+        out = cls.__new__(cls)
+        out.data, out.indices, out.indptr = data, indices, indptr
+        out.shape, out._canonical = (int(shape[0]), int(shape[1])), canonical
+        return out
+
+    @classmethod
+    def _from_parts(cls, data: ndarray, indices: ndarray, indptr: ndarray, shape: Any,
+                       has_canonical_format: Any = None, has_sorted_indices: Any = None) -> "spmatrix":
+        """``_from_parts`` of cupyx 14.1 on: its checks (ndim, one index dtype, sizes), no read-back."""
+        if data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1:
+            raise ValueError("data, indices, and indptr must be 1-D")
+        if indices.dtype != indptr.dtype:
+            raise ValueError(f"indices and indptr must have the same dtype, got {indices.dtype} and {indptr.dtype}")
+        if data.size != indices.size:
+            raise ValueError(f"data and indices must have the same length, got {data.size} and {indices.size}")
+        major = shape[0] if cls.format == "csr" else shape[1]
+        if indptr.size != major + 1:
+            raise ValueError(f"indptr has length {indptr.size}, expected {major + 1} (major axis + 1)")
+        return cls._parts(data, indices, indptr, shape, has_canonical_format)
 
     # -- what cupyx reads back -------------------------------------------------------------
     @property
@@ -84,11 +120,10 @@ class spmatrix:
         return _sp.csr_matrix(parts, self.shape) if self.format == "csr" else _sp.csc_matrix(parts, self.shape)
 
     def _from_host(self, host: Any, canonical: Any) -> "spmatrix":
-        out = (csr_matrix if host.format == "csr" else csc_matrix)((
-            ndarray(host.data, cupy._standin.current()), ndarray(host.indices.astype(np.int32), _standin.current()),
-            ndarray(host.indptr.astype(np.int32), _standin.current())), shape=host.shape)
-        out._canonical = canonical
-        return out
+        dev = _standin.current()
+        return (csr_matrix if host.format == "csr" else csc_matrix)._parts(
+            ndarray(host.data, dev), ndarray(host.indices.astype(np.int32), dev),
+            ndarray(host.indptr.astype(np.int32), dev), host.shape, canonical)
 
     def asformat(self, format: str) -> "spmatrix":
         if format == self.format:
@@ -102,18 +137,14 @@ class spmatrix:
         return self.asformat("csc")
 
     def astype(self, dtype: Any) -> "spmatrix":
-        out = type(self)((self.data.astype(dtype), self.indices, self.indptr), shape=self.shape)
-        out._canonical = self._canonical
-        return out
+        return type(self)._parts(self.data.astype(dtype), self.indices, self.indptr, self.shape, self._canonical)
 
     def copy(self) -> "spmatrix":
         return self.astype(self.dtype)
 
     def transpose(self) -> "spmatrix":
         other = csc_matrix if self.format == "csr" else csr_matrix
-        out = other((self.data, self.indices, self.indptr), shape=self.shape[::-1])
-        out._canonical = self._canonical
-        return out
+        return other._parts(self.data, self.indices, self.indptr, self.shape[::-1], self._canonical)
 
     T = property(transpose)
 
@@ -155,6 +186,20 @@ class csr_matrix(spmatrix):
 
 class csc_matrix(spmatrix):
     format = "csc"
+
+
+_FROM_PARTS = spmatrix.__dict__["_from_parts"]
+
+
+def follow(version: tuple) -> None:
+    """Be cupyx ``version`` (``(13, 6)``, ``(14, 1)``, ``(14, 2)``): the constructor's read-backs, and
+    ``_from_parts`` only where that release has it."""
+    global VERSION
+    VERSION = tuple(version)
+    if VERSION >= (14, 1):
+        spmatrix._from_parts = _FROM_PARTS
+    elif "_from_parts" in spmatrix.__dict__:
+        del spmatrix._from_parts
 
 
 for _cls in (spmatrix, csr_matrix, csc_matrix):
