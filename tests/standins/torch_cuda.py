@@ -8,7 +8,9 @@ fails where CUDA tensors fail -- ``.numpy()`` and ``numpy.asarray`` refuse it, a
 mixing it with a CPU tensor or another device's raises PyTorch's ``Expected all tensors to be
 on the same device`` -- and counts what would make the host wait (``.cpu()``, ``.item()``,
 ``bool()``, ``float()``, ``.tolist()``, boolean-mask indexing, data-dependent shapes such as
-``nonzero``) in :data:`SYNCS` and host-to-device copies in :data:`UPLOADS`.  ``torch.Generator(device=
+``nonzero``) in :data:`SYNCS` and host-to-device copies in :data:`UPLOADS`; streams
+(``torch.cuda.Stream``, ``stream``, ``current_stream``) record their device-side waits in :data:`WAITS`,
+and ``pin_memory=True`` gives host memory, noted in :data:`PINNED`.  ``torch.Generator(device=
 "cuda:i")`` is a CPU generator remembered as that device's; one of the other device type is refused
 as PyTorch refuses it.  ``repr``/``str``/``format`` of a CUDA tensor count a sync (PyTorch prints
 from a host copy).  ``torch.cuda.get_device_properties(i)`` gives each device's PCI bus id, one per
@@ -29,6 +31,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -36,11 +39,13 @@ from typing import Any, Iterator
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["CudaTensor", "CudaSparse", "torch_cuda", "DEVICE_COUNT", "SYNCS", "UPLOADS"]
+__all__ = ["CudaTensor", "CudaSparse", "torch_cuda", "DEVICE_COUNT", "SYNCS", "UPLOADS", "WAITS", "PINNED"]
 
 DEVICE_COUNT = 2
 SYNCS: collections.Counter = collections.Counter()
 UPLOADS: collections.Counter = collections.Counter()
+WAITS: list = []  #: ``(what, stream, event or stream)``: device-side waits and streams recorded on tensors
+PINNED: list = []  #: factories asked for page-locked memory
 _current = [0]
 _HOST_READS = {"cpu", "item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__complex__", "__format__"}
 _REFUSED = {"numpy", "__array__"}
@@ -256,6 +261,8 @@ class _Factories(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         _check_generator(args, kwargs)
+        if kwargs.pop("pin_memory", False):
+            PINNED.append(getattr(func, "__name__", ""))  # page-locked host memory: plain host memory here
         dev = kwargs.get("device")
         name = getattr(func, "__name__", "")
         if dev is None and name.startswith("sparse_") and any(isinstance(a, CudaTensor) for a in args):
@@ -294,10 +301,36 @@ class _Event:
         self.time = time.perf_counter()
 
     def synchronize(self) -> None:
-        SYNCS["Event.synchronize"] += 1
+        thread = threading.current_thread()  # a wait on another thread does not hold up the loop: named
+        SYNCS["Event.synchronize" + ("" if thread is threading.main_thread() else f" (thread {thread.name})")] += 1
 
     def elapsed_time(self, end: "_Event") -> float:
         return 1e3 * (end.time - self.time)
+
+
+class _Stream:
+    """A CUDA stream: work is done at once here; what waits on what is recorded in :data:`WAITS`."""
+
+    def __init__(self, device: Any = None, **kwargs: Any) -> None:
+        self.device = device
+
+    def wait_event(self, event: Any) -> None:
+        WAITS.append(("wait_event", self, event))
+
+    def wait_stream(self, stream: Any) -> None:
+        WAITS.append(("wait_stream", self, stream))
+
+    def synchronize(self) -> None:
+        SYNCS["Stream.synchronize"] += 1
+
+    def __enter__(self) -> "_Stream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+_CURRENT_STREAM = _Stream()
 
 
 def _visible() -> list[int] | None:
@@ -351,6 +384,8 @@ def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
 
     SYNCS.clear()
     UPLOADS.clear()
+    WAITS.clear()
+    PINNED.clear()
     _current[0] = 0
     devices = devices if _visible() is None else len(_visible())
     patches = {
@@ -360,6 +395,10 @@ def torch_cuda(devices: int = DEVICE_COUNT) -> Iterator[None]:
         (torch.cuda, "set_device"): lambda d: _current.__setitem__(0, torch.device(d).index if not isinstance(d, int) else d),
         (torch.cuda, "device"): _Device,
         (torch.cuda, "Event"): _Event,
+        (torch.cuda, "Stream"): _Stream,
+        (torch.cuda, "stream"): lambda stream: stream,
+        (torch.cuda, "current_stream"): lambda device=None: _CURRENT_STREAM,
+        (torch.Tensor, "record_stream"): lambda self, stream: WAITS.append(("record_stream", self, stream)),
         (torch.cuda, "synchronize"): lambda device=None: SYNCS.update(["synchronize"]),
         (torch.cuda, "get_device_name"): lambda device=None: "xpmlp torch-CUDA stand-in",
         (torch.cuda, "get_device_properties"): _properties,

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", metavar="OUT.csv", help="write the predictions here; '-' or none: standard "
                     "output")
     pr.add_argument("--proba", action="store_true", help="also write each class's probability")
+    pr.add_argument("--stream", action="store_true", help="read a Parquet or delimited text file and write the "
+                    "predictions a chunk at a time")
     pr.add_argument("--raw-cells", action="store_true", help="write text cells as they are (default: a cell "
                     "starting with = + - @ that is not a number gets a ' first, so spreadsheets show it as text)")
     pr.add_argument("--id", action="append", default=[], metavar="COL", help="write this column first to join the "
@@ -217,6 +219,8 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--compute-dtype", choices=["bfloat16", "float16"], default=None,
                    help="mixed precision: the products in this type, float32 weights (torch, cupy 14: both; cupy 13: float16)")
     t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and shuffling")
+    t.add_argument("--stream", action="store_true", help="read a Parquet or delimited text file as it trains, a "
+                   "chunk at a time, never whole in memory (README: Data larger than memory)")
     t.add_argument("--save", metavar="PATH", help="save the model with its preprocessing (.npz, no pickle)")
     t.add_argument("--plot", metavar="PNG", help="draw loss, validation score and learning rate per epoch "
                    "(pip install 'xpmlp[plot]')")

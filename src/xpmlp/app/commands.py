@@ -95,6 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data and args.target is None:
         raise ValueError(f"which column of {args.data} is the target? Give --target COLUMN")
     check_outputs({"--save": args.save, "--plot": args.plot}, [args.data] if args.data else [])  # before training
+    if getattr(args, "stream", False) or _too_big(args.data):  # read as it trains: xpmlp.app.streamed
+        return _train_streamed(args, backend)
     table = _read(args, args.target, note="note") if args.data else load_dataset(args.dataset or "digits")
     layout = f" ({table.layout})" if table.layout else ""
     print(f"{args.data or args.dataset or 'digits'}{layout}: {table.X.shape[0]} rows, {len(table.columns)} columns "
@@ -123,6 +125,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .plotting import plot_history
 
         plot_history(model.history, args.plot, title=str(args.data or args.dataset or "digits"))
+        print(f"training curves drawn to {args.plot}")
+    return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
+
+
+def _too_big(path: Any) -> bool:
+    from .streamed import STREAM_ABOVE, should_stream
+
+    if should_stream(path):
+        print(f"note: {path} is larger than {STREAM_ABOVE / 2 ** 30:g} GiB: read as it trains, as with --stream")
+        return True
+    return False
+
+
+def _train_streamed(args: argparse.Namespace, backend: Any) -> int:
+    from .streamed import train_streamed
+
+    if not args.data:
+        raise ValueError("--stream reads a data file: give one (a bundled --dataset is small)")
+    with _logs_beside_the_bar(), _data_warnings():
+        model, elapsed = train_streamed(args, backend)
+    _report(model, elapsed)
+    if args.save:
+        print(f"saved to {save_model(args.save, model)}")
+    if args.plot:
+        from .plotting import plot_history
+
+        plot_history(model.history, args.plot, title=str(args.data))
         print(f"training curves drawn to {args.plot}")
     return EXIT_INTERRUPTED if model.history.stop_reason == "interrupted" else 0
 
@@ -158,6 +187,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     to_file = args.output not in (None, "-")
     check_outputs({"-o": args.output if to_file else None}, [args.model, args.data])
     net, pre = load_model(args.model, backend=args.backend)
+    if getattr(args, "stream", False):  # a chunk at a time: xpmlp.app.streamed
+        from .streamed import predict_streamed
+
+        with _data_warnings():
+            return predict_streamed(args, net, pre)
     table = _read(args, saved=pre.reading)
     ids = args.id or [c for c in pre.ids if c in table.columns]
     for name in args.id:

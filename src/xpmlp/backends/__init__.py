@@ -2,7 +2,7 @@
 
 Holds :class:`Backend` and :func:`resolve` (``backend.py``), what each library needs beyond the
 Array API standard (``libraries.py``), the checks and transfers at the API boundary
-(``boundary.py``), sparse inputs (``sparse.py``), small Array API helpers (``arrays.py``), and the
+(``boundary.py``), pinned host buffers and side-stream copies for streamed data (``staging.py``), sparse inputs (``sparse.py``), small Array API helpers (``arrays.py``), and the
 fast-path seam (``fastpaths.py``) with each library's fast paths (``numpy_ops.py``,
 ``torch_ops.py``, ``cupy_ops.py``; CUDA kernels as data in ``cuda_kernels.py``).
 

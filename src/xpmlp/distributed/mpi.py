@@ -41,6 +41,8 @@ from typing import Any, Iterator, Sequence
 from ..backends import libraries
 from ..training.callbacks import DivergenceError
 from ..training.comm import Communicator, Interrupted
+from ..training.sources import Source
+from ..training.stream_ranks import prepare_stream_share
 from .sharded import prepare_shard
 from .transports import choose_transport
 
@@ -126,11 +128,14 @@ class MPICommunicator(Communicator):
 
     def prepare(self, net: Any, X: Any, T: Any, **kwargs: Any) -> Any:
         """Check that every rank agrees and every shard is clean, choose how arrays travel (once per
-        library and device, reused by later fits), then shard the fit's data."""
+        library and device, reused by later fits), then shard the fit's data (or, streamed, read this rank's
+        share of a source's chunks: :mod:`xpmlp.training.stream_ranks`)."""
         key = (net.backend.name, str(net.backend.device))
         if key not in self._transports:
             self._transports[key] = choose_transport(self, net.backend)
         self._transport = self._transports[key]
+        if isinstance(X, Source):  # a streamed fit: this rank's share of the chunks
+            return prepare_stream_share(self, net, X, **kwargs)
         return prepare_shard(self, net, X, T, **kwargs)
 
     def agree(self, what: dict[str, Any]) -> None:

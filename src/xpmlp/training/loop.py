@@ -61,6 +61,8 @@ from .precision import MixedPrecision
 from .state import Run
 from ..optim.schedules import Schedule, make_schedule
 from .stopping import EarlyStopping
+from .sources import is_source_like
+from .streaming import prepare_for_fit
 
 __all__ = ["run_epochs", "fit", "train", "Run", "History", "DivergenceError"]
 
@@ -180,6 +182,7 @@ def fit(
     on_divergence: str = "raise",
     dropout_masks: str = "device",
     class_weight: "str | dict | None" = None,
+    window: int | None = None,
 ) -> History:
     """Train ``net`` in place; return its :class:`History`.
 
@@ -188,7 +191,11 @@ def fit(
     net : MLP
     X : ``(n, sizes[0])`` inputs; T : ``(n, sizes[-1])`` targets (one-hot or 0/1 for classification;
         :func:`xpmlp.one_hot` turns labels into one-hot rows).  NumPy arrays (moved to the backend
-        once, here) or arrays of the net's backend.
+        once, here) or arrays of the net's backend.  Or data read as it trains
+        (:mod:`xpmlp.training.streaming`): a ``.npy`` path (``T`` a ``.npy`` path or an array), a Parquet
+        file or directory or a delimited text file (``T`` the target column(s)), a Dask array (``T`` one
+        too) or DataFrame (``T`` its target column(s)), an iterable of ``(X, T[, w])`` batches or a
+        function returning one, or a :class:`~xpmlp.training.sources.Source`.
     epochs : maximum passes over the training data.
     batch_size : 1 (online), k (mini-batch), or ``"full"``/``None`` (full batch).
     optimizer : an :class:`~xpmlp.optim.optimizers.Optimizer` (its state carries over between calls)
@@ -229,6 +236,8 @@ def fit(
     dropout_masks : for a model with dropout: ``"device"`` (each library's generator on the model's
         device, seeded from ``seed``: a run repeats exactly on one backend) or ``"host"`` (one NumPy
         generator, the same masks on every backend; a host-to-device copy per step).
+    window : a streamed ``X`` only: chunks whose rows are shuffled together (default 8; 0: all of them,
+        the in-memory fit's batches).
 
     Raises
     ------
@@ -250,10 +259,9 @@ def fit(
         sched = make_schedule(schedule, learning_rate, **({"epochs": max(int(epochs), 1)} if schedule == "coslog" else {}))
         standard = _standard_callbacks(sched, max_grad_norm, patience, tol, restore_best, progress, checkpoint,
                                        on_divergence)
-        sample_weight = class_row_weights(net, T, class_weight, comm, sample_weight)  # with class_weight
-        data = comm.prepare(net, X, T, batch_size=batch_size, shuffle=shuffle, rng=rng, sample_weight=sample_weight,
-                            validation_data=validation_data, validation_fraction=validation_fraction,
-                            stratify=stratify, positions=positions)
+        data = _prepare(net, X, T, comm, class_weight, sample_weight, positions, batch_size=batch_size,
+                        shuffle=shuffle, rng=rng, window=window, validation_data=validation_data,
+                        validation_fraction=validation_fraction, stratify=stratify)
         with comm.loop(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             comm.agree({"epochs": epochs, "optimizer": [opt.name, opt.config(), opt.t], "objective": objective,
                         "schedule": [sched.name, sched.config()], "patience": patience, "tol": tol,
@@ -262,6 +270,18 @@ def fit(
                       objective, score or default_score(net.output_activation.name), comm)
             _step_arrays(run, dropout_masks)
             return run_epochs(run, CallbackList([*standard, *callbacks]))  # divergence: Rollback raises
+
+
+def _prepare(net: MLP, X: Any, T: Any, comm: Communicator, class_weight: Any, sample_weight: Any, positions: Any,
+             **kwargs: Any) -> Any:
+    """The fit's data: read as it trains (a path, a Dask collection, batches:
+    :mod:`xpmlp.training.streaming`), or checked and moved to the device once (:mod:`xpmlp.training.data`)."""
+    if is_source_like(X):
+        return prepare_for_fit(net, X, T, comm=comm, class_weight=class_weight, sample_weight=sample_weight,
+                               positions=positions, **kwargs)
+    kwargs.pop("window")
+    sample_weight = class_row_weights(net, T, class_weight, comm, sample_weight)  # with class_weight
+    return comm.prepare(net, X, T, sample_weight=sample_weight, positions=positions, **kwargs)
 
 
 def _step_arrays(run: Run, dropout_masks: str) -> None:

@@ -64,6 +64,8 @@ def pci_bus_id(device_id: int) -> str:
 
 SYNCS: collections.Counter = collections.Counter()
 UPLOADS: collections.Counter = collections.Counter()
+WAITS: list = []  #: ``(stream, event)``: a stream told to wait for an event (on the device)
+PINNED: list = []  #: sizes of page-locked host allocations
 #: Whether the simulated devices can access each other's memory (NVLink or PCIe P2P).
 PEER_ACCESS = os.environ.get("XPMLP_STANDIN_PEER_ACCESS", "0") == "1"
 _local = threading.local()
@@ -149,6 +151,12 @@ def is_done(key: tuple, position: int) -> bool:
     return _DONE.get(key, 0) >= position
 
 
+def thread_note() -> str:
+    """``""`` on the main thread, else `` (thread NAME)``: a wait on another thread does not hold up the loop."""
+    thread = threading.current_thread()
+    return "" if thread is threading.main_thread() else f" (thread {thread.name})"
+
+
 def upload(what: str) -> None:
     """Record a host-to-device copy."""
     UPLOADS[what] += 1
@@ -157,6 +165,8 @@ def upload(what: str) -> None:
 def reset() -> None:
     SYNCS.clear()
     UPLOADS.clear()
+    WAITS.clear()
+    PINNED.clear()
     _QUEUED.clear()
     _DONE.clear()
     NON_BLOCKING.clear()

@@ -9,7 +9,7 @@ from .. import _standin
 from . import runtime
 from .device import Device
 
-__all__ = ["Device", "Stream", "ExternalStream", "Event", "get_current_stream", "get_elapsed_time", "runtime"]
+__all__ = ["Device", "Stream", "alloc_pinned_memory", "ExternalStream", "Event", "get_current_stream", "get_elapsed_time", "runtime"]
 
 
 class Stream:
@@ -41,7 +41,9 @@ class Stream:
 
     def wait_event(self, event: "Event") -> None:
         """Later work on this stream waits for the work before ``event`` (``cudaStreamWaitEvent``):
-        here, that deferred work lands now; the host does not wait (nothing counted)."""
+        here, that deferred work lands now; the host does not wait (nothing counted; the wait is noted in
+        ``_standin.WAITS``)."""
+        _standin.WAITS.append((self, event))  # recorded: a device-side wait
         if event._marker is not None:
             _standin.settle(event._frontier)
 
@@ -59,6 +61,12 @@ class ExternalStream(Stream):
 
 
 Stream.null = Stream(null=True)
+
+
+def alloc_pinned_memory(size: int) -> bytearray:
+    """Page-locked host memory: plain host memory here (a buffer NumPy can wrap); noted."""
+    _standin.PINNED.append(size)
+    return bytearray(size)
 
 
 def get_current_stream(device_id: int = -1) -> Stream:
@@ -86,7 +94,7 @@ class Event:
         self.time = time.perf_counter()
 
     def synchronize(self) -> None:
-        _standin.SYNCS["Event.synchronize"] += 1
+        _standin.SYNCS["Event.synchronize" + _standin.thread_note()] += 1
         self.query()
 
     def query(self) -> bool:
