@@ -25,7 +25,7 @@ import numpy as np
 from ..nn.network import MLP
 from .data import _validation_arrays, resolve_batch_size, split_validation
 from .sources import Source
-from .streaming import StreamingData, _checked_chunk, _in_memory, in_dtype, logger, window_chunks
+from .streaming import StreamingData, _checked_chunk, _in_memory, count_rows, in_dtype, logger, window_chunks
 
 __all__ = ["prepare_stream_share", "step_rows"]
 
@@ -39,21 +39,9 @@ def step_rows(rows: list[int], batch_size: int) -> tuple[list[int], list[int]]:
     return mine, total
 
 
-def _local_counts(source: Source) -> tuple[list[int], float, bool | None]:
-    """This share's rows per chunk, its weights' sum, whether it is weighted (None: it holds no rows)."""
-    rows, total, weighted = [], 0.0, None
-    for X, _, w in source.chunks():
-        rows.append(int(X.shape[0]))
-        if weighted is not None and weighted != (w is not None):
-            raise ValueError("some chunks have sample weights and others not")
-        weighted = w is not None
-        total += 0.0 if w is None else float(np.asarray(w, dtype=np.float64).sum())
-    return rows, total, weighted
-
-
 def _whole(comm: Any, source: Any) -> tuple[int, float | None]:
     """Every chunk's rows (set on the whole source) and the weights' global mean, from every share."""
-    rows, total, weighted = _local_counts(source)
+    rows, total, weighted = count_rows(source)
     source.chunk_rows = rows
     facts = comm.exchange((source.mine, rows, total, weighted))
     kinds = {f[3] for f in facts} - {None}

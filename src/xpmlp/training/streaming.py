@@ -200,8 +200,9 @@ def in_dtype(net: MLP, arrays: tuple) -> tuple:
     return tuple(None if a is None else a.astype(net.backend.dtype_name, copy=False) for a in arrays)
 
 
-def _scan(source: Source) -> tuple[list[int], float | None]:
-    """One pass: each chunk's rows and the sample weights' mean (None without weights)."""
+def count_rows(source: Source) -> tuple[list[int], float, bool | None]:
+    """One pass over ``source``: each chunk's rows, the checked sample weights' sum, and whether it
+    is weighted (None: it holds no rows).  Every chunk weighted, or none."""
     rows, total, weighted = [], 0.0, None
     for X, _, w in source.chunks():
         rows.append(int(X.shape[0]))
@@ -210,6 +211,12 @@ def _scan(source: Source) -> tuple[list[int], float | None]:
         weighted = w is not None
         if weighted:
             total += float(check_sample_weight(_HOST, w, X.shape[0]).sum())
+    return rows, total, weighted
+
+
+def _scan(source: Source) -> tuple[list[int], float | None]:
+    """One pass: each chunk's rows and the sample weights' mean (None without weights)."""
+    rows, total, weighted = count_rows(source)
     if not rows:
         raise ValueError(f"{source.description} holds no rows")
     if weighted and not total > 0:
