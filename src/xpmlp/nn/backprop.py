@@ -12,6 +12,8 @@ dropout (training), hidden layer l          ``a^l = f(z^l) ⊙ m^l / (1-p)``,
                                             ``delta^l = (delta^{l+1} (W^{l+1})^T) ⊙ m^l / (1-p) ⊙ f'(z^l)``
 gradients                                   ``dC/dW^l = (a^{l-1})^T delta^l``,
                                             ``dC/db^l = sum over the batch of delta^l``
+input layers of other kinds (:mod:`.front`)  ``a^0 = h(X; theta)``;  ``dC/da^0 = delta^1 (W^1)^T``,
+                                            then each kind's ``grad_theta``
 ==========================================  ==============================================
 
 Python lists are 0-based: ``Ws[i]`` is ``W^{i+1}``, ``trace.z[i]`` is ``z^{i+1}``,
@@ -63,6 +65,8 @@ class Trace:
     #: there), ``f[i]`` the activation ``f(z^i)`` before it (``f[0]`` is the input).  Empty: no dropout.
     masks: list = field(default_factory=list)
     f: list = field(default_factory=list)
+    #: Input layers (:class:`~xpmlp.nn.front.Front`): each one's ``(x, cache)``; empty: ``a^0 = X``.
+    front: list = field(default_factory=list)
 
     def undropped(self, i: int) -> Any:
         """``f(z^i)``, the activation before dropout (``a^i`` where none was applied)."""
@@ -85,6 +89,8 @@ class Gradients:
     delta: list
     grad_W: list
     grad_b: list
+    #: The input layers' ``grad_theta`` (:class:`~xpmlp.nn.front.Front`), in their layout order.
+    grad_front: list = field(default_factory=list)
 
 
 class Workspace:
@@ -122,7 +128,7 @@ class Workspace:
 
 def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: Any, xp: Any,
             ops: ArrayOps | None = None, ws: Workspace | None = None, out_dtype: Any = None,
-            masks: Sequence | None = None) -> Trace:
+            masks: Sequence | None = None, front: Any = None, theta: Sequence = ()) -> Trace:
     """Forward pass: record ``z^l`` and ``a^l`` for every layer.
 
     ``X`` is ``(n, n_in)`` on the weights' backend and dtype; ``ws``, if given, holds ``n`` rows.
@@ -130,9 +136,13 @@ def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: An
     layers before it in the weights' (mixed precision: float32 at the output, as autocast keeps
     softmax and the loss).  ``masks`` (dropout, training only): ``L`` arrays or Nones,
     ``masks[l]`` the scaled mask ``m^l / (1 - p)`` of ``a^l`` (``masks[0]`` the input's), each
-    ``(n, sizes[l])``; the output layer is never dropped.
+    ``(n, sizes[l])``; the output layer is never dropped.  ``front`` (a
+    :class:`~xpmlp.nn.front.Front`) and its parameters ``theta``: input layers making ``a^0``.
     """
     ops = ops or ops_for(xp)
+    caches: list = []
+    if front:
+        X, caches = front.forward(xp, theta, X)  # a^0 = h(X; theta), the input layers
     dropped = masks is not None and any(m is not None for m in masks)
     f = [X] if dropped else []
     z, a, aux = [], [X if not dropped or masks[0] is None else X * masks[0]], []  # a^0 = X ⊙ m^0 / (1-p)
@@ -148,7 +158,7 @@ def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: An
         z.append(z_l)
         a.append(a_l)
         aux.append(aux_l)
-    return Trace(z, a, aux, list(masks) if dropped else [], f)
+    return Trace(z, a, aux, list(masks) if dropped else [], f, caches)
 
 
 def output_delta(loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, scale: float, fused: bool = True,
@@ -182,7 +192,7 @@ def output_delta(loss: Loss, act: Activation, trace: Trace, T: Any, xp: Any, sca
 def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace: Trace, T: Any, xp: Any,
              reduction: str = "mean", fused: bool = True, sample_weight: Any = None, scale: float | None = None,
              grads: Any = None, ops: ArrayOps | None = None, ws: Workspace | None = None,
-             loss_scale: Any = None) -> Gradients:
+             loss_scale: Any = None, front: Any = None, theta: Sequence = ()) -> Gradients:
     """Backward pass: error signals and gradients for every layer.
 
     Parameters
@@ -203,6 +213,8 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
     ops, ws : the backend's primitives and a :class:`Workspace` the trace was made in (the
         training loop's): deltas then reuse its arrays, ``a^L``'s among them
     loss_scale : a 0-d device array multiplying delta^L (mixed precision's loss scaling), or None
+    front, theta : the input layers the trace was made with (:func:`forward`); their gradients go
+        into ``grads.front`` (or new arrays)
 
     A ``trace`` whose output layer ran in another dtype (``forward(out_dtype=...)``) has delta^L
     computed in that dtype and cast to the weights' before the products.
@@ -230,4 +242,10 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
                 g *= trace.mask(i)  # dropout: ⊙ m^{l-1} / (1-p)
             scratch = None if ws is None else ws.scratch[i]
             delta = activations[i - 1].delta(xp, g, trace.z[i - 1], trace.undropped(i), scratch)  # ⊙ f'(z^{l-1})
-    return Gradients(deltas, grad_W, grad_b)
+    grad_front = []
+    if front:
+        g = ops.matmul(delta, Ws[0].T)  # dC/da^0 = delta^1 (W^1)^T
+        if trace.mask(0) is not None:
+            g *= trace.mask(0)  # input dropout: ⊙ m^0 / (1-p)
+        grad_front = front.backward(xp, theta, trace.front, g, None if grads is None else grads.front)  # grad_theta
+    return Gradients(deltas, grad_W, grad_b, grad_front)

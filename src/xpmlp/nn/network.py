@@ -19,6 +19,7 @@ from ..backends.backend import Backend, resolve
 from ..backends.boundary import as_backend_2d, check_finite_host
 from .activations import HIDDEN, NotDifferentiableError, get_activation
 from .backprop import Gradients, Trace, backward, forward, output_delta
+from .front import Front, InputLayer
 from .init import init_weights
 from .losses import get_loss, valid_pair
 from .parameters import Flat, Layout
@@ -70,12 +71,18 @@ class MLP:
     dropout : the dropout rate of every hidden layer, or one rate per hidden layer (training only:
         inverted dropout, see :mod:`xpmlp.training.dropout`); ``input_dropout``: the inputs'.
         Each in ``[0, 1)``; :attr:`dropout` holds the ``L`` rates, the input's first.
+    front : input layers of other kinds between ``X`` and ``W^1`` (:mod:`xpmlp.nn.front`), by spec:
+        ``"scale"`` (a learned factor per column, :mod:`~xpmlp.nn.scale`), ``"periodic"`` (each
+        number embedded, :mod:`~xpmlp.nn.periodic`; ``"periodic:frequencies=16,width=4,columns=5"``);
+        ``W^1`` then has :attr:`widths` ``[0]`` rows.  Dense inputs only; float32 or float64 weights.
 
     Attributes
     ----------
     parameters : :class:`~xpmlp.nn.parameters.Flat`, the flat buffer ``flat`` (1-D, every ``W^l``,
         then every ``b^l``) and its views
-    Ws, bs : its views, ``Ws[i]`` ``(sizes[i], sizes[i+1])``, ``bs[i]`` ``(sizes[i+1],)``
+    Ws, bs : its views, ``Ws[i]`` ``(widths[i], widths[i+1])``, ``bs[i]`` ``(sizes[i+1],)``
+    front : the input layers (:class:`~xpmlp.nn.front.Front`, empty without), their parameters
+        ``parameters.front``
     ops : the backend's array primitives (:func:`xpmlp.backends.arrays.ops_for`)
     """
 
@@ -94,6 +101,7 @@ class MLP:
         compute_dtype: str | None = None,
         dropout: "float | Sequence[float]" = 0.0,
         input_dropout: float = 0.0,
+        front: "Sequence[str | InputLayer]" = (),
     ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
@@ -114,15 +122,22 @@ class MLP:
         if compute_dtype is not None:
             self.backend.compute_dtype(compute_dtype)  # refused here, naming what the library offers
         self.compute_dtype = compute_dtype
+        self.front = Front([front] if isinstance(front, (str, InputLayer)) else list(front), sizes[0])
+        if self.front and compute_dtype is not None:
+            raise ValueError(f"input layers ({', '.join(self.front.specs)}) train in float32 or float64; "
+                             f"compute_dtype={compute_dtype!r} is not available with them")
         self.dropout = dropout_rates(sizes, dropout, input_dropout)
         layer_acts = [self.hidden_activation] * (len(sizes) - 2) + [self.output_activation]
         self.activations = [fastpaths.specialize(act, self.backend.name) for act in layer_acts]  # the one seam
         self.ops = ops_for(self.backend.xp, self.backend.name)
-        self.layout = Layout(tuple(sizes))
+        self.layout = Layout((self.front.width, *sizes[1:]), tuple(self.front.shapes))
         with self.backend.activate():
             self.parameters = Flat.zeros(self.layout, self.xp, self.backend.dtype, self.backend.device)
         init_acts = [self.hidden_activation.name] * len(layer_acts) if init == "sklearn" else [a.name for a in layer_acts]
-        self.set_weights(*init_weights(sizes, init_acts, seed, init))
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.set_weights(*init_weights(self.widths, init_acts, rng, init))
+        if self.front:
+            self.set_front(self.front.init(rng))  # drawn after the dense layers' weights
 
     @property
     def hidden_dropout(self) -> list[float]:
@@ -133,6 +148,11 @@ class MLP:
     @property
     def xp(self) -> Any:
         return self.backend.xp
+
+    @property
+    def widths(self) -> list[int]:
+        """The dense layers' widths: :attr:`sizes` with ``W^1``'s rows (the input layers' output) first."""
+        return list(self.layout.sizes)
 
     @property
     def n_layers(self) -> int:
@@ -155,6 +175,11 @@ class MLP:
         return self.parameters.flat
 
     @property
+    def front_args(self) -> dict:
+        """``front=`` and ``theta=`` for :func:`~xpmlp.nn.backprop.forward` and ``backward``."""
+        return {"front": self.front, "theta": self.parameters.front}
+
+    @property
     def params(self) -> list:
         """The parameter arrays in update order ``[W^1, b^1, W^2, b^2, ...]`` (views of :attr:`flat`)."""
         return self.parameters.params
@@ -169,12 +194,33 @@ class MLP:
         for i, (W, b) in enumerate(zip(Ws, bs)):
             W = W if self.backend.is_native(W) else np.asarray(W)
             b = b if self.backend.is_native(b) else np.asarray(b)
-            want_W, want_b = (self.sizes[i], self.sizes[i + 1]), (self.sizes[i + 1],)
+            want_W, want_b = (self.widths[i], self.sizes[i + 1]), (self.sizes[i + 1],)
             if tuple(W.shape) != want_W or tuple(b.shape) != want_b:
                 raise ValueError(f"layer {i + 1}: W must be {want_W} and b {want_b}, got {tuple(W.shape)} and {tuple(b.shape)}")
             new += [self._own(W), self._own(b)]
         for view, value in zip(self.params, new):
             view[...] = value
+
+    @_on_device
+    def set_front(self, theta: Sequence) -> None:
+        """Copy new input-layer parameters in (host arrays or the model's library's), checked first."""
+        want = self.front.shapes
+        if len(theta) != len(want):
+            raise ValueError(f"expected {len(want)} input-layer arrays, got {len(theta)}")
+        new = []
+        for i, (t, shape) in enumerate(zip(theta, want)):
+            t = t if self.backend.is_native(t) else np.asarray(t)
+            if tuple(t.shape) != shape:
+                raise ValueError(f"input-layer array {i}: must be {shape}, got {tuple(t.shape)}")
+            new.append(self._own(t))
+        for view, value in zip(self.parameters.front, new):
+            view[...] = value
+
+    @_on_device
+    def get_front(self) -> list[np.ndarray]:
+        """Host NumPy copies of the input layers' parameters (one device-to-host copy)."""
+        host = np.array(self.backend.to_numpy(self.flat))
+        return [np.array(t) for t in self.layout.views(np, host)[2 * self.n_layers:]]
 
     def _own(self, arr: Any) -> Any:
         be = self.backend
@@ -195,8 +241,8 @@ class MLP:
     @_on_device
     def as_input(self, X: Any) -> Any:
         """``X`` checked and moved to the backend: ``(n, sizes[0])`` of the model's dtype; a sparse
-        ``X`` stays sparse in the backend's format (:mod:`xpmlp.backends.sparse`)."""
-        return as_backend_2d(self.backend, X, "X", columns=self.sizes[0], allow_sparse=True)
+        ``X`` stays sparse in the backend's format (:mod:`xpmlp.backends.sparse`), but for input layers."""
+        return as_backend_2d(self.backend, X, "X", columns=self.sizes[0], allow_sparse=not self.front)
 
     @_on_device
     def as_target(self, T: Any, n: int) -> Any:
@@ -215,7 +261,7 @@ class MLP:
     @_on_device
     def forward(self, X: Any) -> Trace:
         """Forward pass for a batch ``X`` ``(n, sizes[0])``; returns the :class:`Trace` (backend arrays)."""
-        return forward(self.Ws, self.bs, self.activations, self.as_input(X), self.xp, self.ops)
+        return forward(self.Ws, self.bs, self.activations, self.as_input(X), self.xp, self.ops, **self.front_args)
 
     def predict(self, X: Any) -> Any:
         """Network output ``a^L``, ``(n, sizes[-1])``, as a backend array."""
@@ -227,15 +273,16 @@ class MLP:
         self._check_trainable()
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
-        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops)
-        return backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction, fused, ops=self.ops)
+        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops, **self.front_args)
+        return backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction, fused, ops=self.ops,
+                        **self.front_args)
 
     @_on_device
     def loss_value(self, X: Any, T: Any) -> float:
         """Mean per-sample cost over the batch, as a Python float."""
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
-        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops)
+        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops, **self.front_args)
         return float(self.backend.to_numpy(self.xp.mean(self.loss.value(self.xp, trace.z[-1], trace.a[-1], T, trace.aux[-1]))))
 
     @_on_device
@@ -250,8 +297,9 @@ class MLP:
         self._check_trainable()
         X = self.as_input(X)
         T = self.as_target(T, X.shape[0])
-        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops)
-        grads = backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction="sum", ops=self.ops)
+        trace = forward(self.Ws, self.bs, self.activations, X, self.xp, self.ops, **self.front_args)
+        grads = backward(self.Ws, self.activations, self.loss, trace, T, self.xp, reduction="sum", ops=self.ops,
+                         **self.front_args)
         to = self.backend.to_numpy
         layers = [
             {"z": to(trace.z[i]), "a": to(trace.a[i + 1]), "delta": to(grads.delta[i]),
@@ -271,6 +319,7 @@ class MLP:
     def __repr__(self) -> str:
         acts = f"{self.hidden_activation.spec}/{self.output_activation.spec}"
         extra = f", compute_dtype={self.compute_dtype}" if self.compute_dtype else ""
+        extra += f", front={self.front.specs}" if self.front else ""
         if any(self.dropout):
             extra += f", dropout={self.hidden_dropout}" + (f", input_dropout={self.dropout[0]}" if self.dropout[0] else "")
         return f"MLP({self.sizes}, {acts}, loss={self.loss.name}, backend={self.backend.describe()}{extra})"

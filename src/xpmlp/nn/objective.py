@@ -111,8 +111,8 @@ def param_gradients(net: MLP, trace: Trace, Tb: Any, wb: Any = None, scale: floa
     ``loss_scale`` multiplies delta^L (mixed precision's loss scaling, a 0-d device array).
     """
     g = backward(net.Ws, net.activations, net.loss, trace, Tb, net.xp, reduction, sample_weight=wb, scale=scale,
-                 grads=grads, ops=net.ops, ws=ws, loss_scale=loss_scale)
-    return grads if grads is not None else update_order(g.grad_W, g.grad_b)
+                 grads=grads, ops=net.ops, ws=ws, loss_scale=loss_scale, **net.front_args)
+    return grads if grads is not None else update_order(g.grad_W, g.grad_b) + g.grad_front
 
 
 def l2_penalty(xp: Any, Ws: Any) -> Any:
@@ -164,7 +164,8 @@ def data_gradients(net: MLP, Xb: Any, Tb: Any, wb: Any, objective: Objective, ro
     ``out_dtype`` and ``loss_scale`` are mixed precision's (:mod:`xpmlp.training.precision`):
     the output layer and the loss in ``out_dtype``, delta^L times ``loss_scale``.
     """
-    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws, out_dtype, masks)  # z^l, a^l
+    trace = forward(net.Ws, net.bs, net.activations, Xb, net.xp, net.ops, ws, out_dtype, masks,
+                    **net.front_args)  # z^l, a^l
     loss = batch_loss(net, trace, Tb, wb)  # sum_i w_i C_i, stays on the device
     scale = factor * objective.delta_scale(rows)
     g = param_gradients(net, trace, Tb, wb, scale, objective.reduction, grads, ws, loss_scale)  # delta^l -> dC/dW^l
@@ -193,7 +194,7 @@ def objective(net: MLP, X: Any, T: Any, alpha: float = 0.0, sample_weight: Any =
         T = net.as_target(T, X.shape[0])
         w = normalized_sample_weight(net.backend, sample_weight, X.shape[0])
         xp = net.xp
-        trace = forward(net.Ws, net.bs, net.activations, X, xp, net.ops)
+        trace = forward(net.Ws, net.bs, net.activations, X, xp, net.ops, **net.front_args)
         per = net.loss.value(xp, trace.z[-1], trace.a[-1], T, trace.aux[-1])
         value = xp.mean(per if w is None else per * w)
         if alpha:

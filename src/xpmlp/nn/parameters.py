@@ -1,7 +1,7 @@
 """Where a network's numbers live: one flat buffer per model, each layer's ``W^l`` and ``b^l`` a view of it.
 
-A :class:`Layout` places every weight matrix first, then every bias vector, in one 1-D
-array: so the L2 penalty and the weight norm are one slice (:attr:`Flat.weights`), an
+A :class:`Layout` places every weight matrix first, then every bias vector, then the
+parameters of the input layers of other kinds (:mod:`.front`), in one 1-D array: so the L2 penalty and the weight norm are one slice (:attr:`Flat.weights`), an
 optimizer updates all parameters in one call, and data-parallel training all-reduces the
 gradients in place.  A :class:`Flat` is such a buffer with its per-layer views; the model's
 parameters, the gradient of a step and an optimizer's state (momentum, Adam's moments) are
@@ -24,17 +24,20 @@ _CHECKED: set[str] = set()
 
 @dataclass(frozen=True)
 class Layout:
-    """The places of an MLP's parameters in its flat buffer: ``W^1 .. W^L`` then ``b^1 .. b^L``.
+    """The places of an MLP's parameters in its flat buffer: ``W^1 .. W^L``, ``b^1 .. b^L``, then the
+    input layers' ``theta`` arrays.
 
-    ``sizes`` are the units per layer, input first.  ``W^l`` is ``(sizes[l-1], sizes[l])``,
-    ``b^l`` is ``(sizes[l],)``.
+    ``sizes`` are the units per dense layer, ``W^1``'s rows first.  ``W^l`` is
+    ``(sizes[l-1], sizes[l])``, ``b^l`` is ``(sizes[l],)``; ``front`` the input layers' shapes.
     """
 
     sizes: tuple[int, ...]
+    front: tuple[tuple[int, ...], ...] = ()
     _spans: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shapes = [(a, b) for a, b in zip(self.sizes[:-1], self.sizes[1:])] + [(b,) for b in self.sizes[1:]]
+        shapes += [tuple(s) for s in self.front]
         spans, start = [], 0
         for shape in shapes:
             spans.append((start, start + math.prod(shape), shape))
@@ -57,22 +60,27 @@ class Layout:
 
     def split(self, xp: Any, flat: Any) -> tuple[list, list]:
         """``(Ws, bs)``: views of the 1-D ``flat`` (any buffer of this layout)."""
-        views = [xp.reshape(flat[a:b], shape, copy=False) for a, b, shape in self._spans]
-        return views[:self.n_layers], views[self.n_layers:]
+        views = self.views(xp, flat)
+        return views[:self.n_layers], views[self.n_layers:2 * self.n_layers]
+
+    def views(self, xp: Any, flat: Any) -> list:
+        """Every array's view in layout order: ``W^1 .. W^L, b^1 .. b^L``, then the input layers'."""
+        return [xp.reshape(flat[a:b], shape, copy=False) for a, b, shape in self._spans]
 
 
 class Flat(Sequence):
     """A flat buffer of a :class:`Layout` and its views.
 
-    ``flat`` is the 1-D array; ``Ws`` and ``bs`` the per-layer views; ``weights`` the slice of
-    every weight matrix.  As a sequence it is the views in update order ``[W^1, b^1, W^2, ...]``
-    (what per-parameter code iterates over).
+    ``flat`` is the 1-D array; ``Ws`` and ``bs`` the per-layer views, ``front`` the input layers';
+    ``weights`` the slice of every weight matrix.  As a sequence it is the views in update order
+    ``[W^1, b^1, W^2, ..., b^L, *front]`` (what per-parameter code iterates over).
     """
 
     def __init__(self, layout: Layout, xp: Any, flat: Any) -> None:
         check_views(xp)
         self.layout, self.xp, self.flat = layout, xp, flat
-        self.Ws, self.bs = layout.split(xp, flat)
+        views, L = layout.views(xp, flat), layout.n_layers
+        self.Ws, self.bs, self.front = views[:L], views[L:2 * L], views[2 * L:]
         self.weights = flat[:layout.n_weights]
 
     @classmethod
@@ -87,24 +95,26 @@ class Flat(Sequence):
         return self.params[k]
 
     def __len__(self) -> int:
-        return 2 * self.layout.n_layers
+        return 2 * self.layout.n_layers + len(self.front)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.params)
 
     @property
     def params(self) -> list:
-        """The views in update order ``[W^1, b^1, W^2, b^2, ...]``."""
-        return update_order(self.Ws, self.bs)
+        """The views in update order ``[W^1, b^1, W^2, b^2, ..., *front]``."""
+        return update_order(self.Ws, self.bs) + list(self.front)
 
     def pack(self, xp: Any, arrays: Sequence[Any]) -> Any:
         """One flat array of this layout from per-parameter arrays in update order (``xp``'s)."""
-        ordered = list(arrays[0::2]) + list(arrays[1::2])  # W^1 .. W^L, then b^1 .. b^L
+        dense = 2 * self.layout.n_layers
+        ordered = list(arrays[0:dense:2]) + list(arrays[1:dense:2]) + list(arrays[dense:])  # Ws, bs, front
         return xp.concat([xp.reshape(a, (-1,)) for a in ordered])
 
     def unpack(self, flat: Any) -> list:
         """Per-parameter views, in update order, of another flat array of this layout."""
-        return update_order(*self.layout.split(self.xp, flat))
+        views, L = self.layout.views(self.xp, flat), self.layout.n_layers
+        return update_order(views[:L], views[L:2 * L]) + views[2 * L:]
 
 
 def update_order(Ws: Sequence[Any], bs: Sequence[Any]) -> list:

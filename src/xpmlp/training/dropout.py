@@ -36,7 +36,7 @@ class DropoutMasks:
         dtype = be.dtype if dtype is None else dtype
         with be.activate():
             self.buffers = [None if p == 0 else xp.empty((rows, k), dtype=dtype, device=be.device)
-                            for p, k in zip(self.rates, net.sizes[:-1])]
+                            for p, k in zip(self.rates, net.widths[:-1])]
             self.keep = [None if p == 0 else (scalar_like(xp, 1.0 / (1.0 - p), b), scalar_like(xp, 0.0, b))
                          for p, b in zip(self.rates, self.buffers)]
         self._filler = uniform_filler(be, seed)

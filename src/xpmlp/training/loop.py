@@ -133,8 +133,8 @@ def _read_epoch(run: Run, callbacks: CallbackList, loss: Any, penalty: Any) -> E
     device = {"loss": summed[0], "penalty": penalty}
     if data.validation is not None:
         Xv, Tv, wv = data.validation
-        device["validation"] = xp.astype(run.score(xp, forward(net.Ws, net.bs, net.activations, Xv, xp).a[-1], Tv, wv),
-                                         net.backend.dtype)
+        out = forward(net.Ws, net.bs, net.activations, Xv, xp, **net.front_args).a[-1]
+        device["validation"] = xp.astype(run.score(xp, out, Tv, wv), net.backend.dtype)
     device.update(callbacks.epoch_values(run))
     host = dict(zip(device, (float(v) for v in net.backend.to_numpy(xp.stack(list(device.values()))))))
     host = run.comm.consensus(host)  # data-parallel: every process decides from the same numbers
@@ -291,7 +291,7 @@ def _step_arrays(run: Run, dropout_masks: str) -> None:
     if net.compute_dtype is not None:
         run.precision = MixedPrecision(net, rows)
     elif net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
-        run.workspace = Workspace(net.sizes, net.xp, net.backend.dtype, net.backend.device, rows)
+        run.workspace = Workspace(net.widths, net.xp, net.backend.dtype, net.backend.device, rows)
     if any(net.dropout):
         if net.dropout[0] and is_sparse(run.data.X):
             raise TypeError("input_dropout needs dense inputs; X is sparse")

@@ -74,7 +74,7 @@ class MixedPrecision:
         with be.activate():
             self.compute = Flat(net.layout, xp, xp.zeros(net.layout.size, dtype=self.dtype, device=be.device))
             self.grads = self.compute.like()
-            self.ws = Workspace(net.sizes, xp, self.dtype, be.device, rows, out_dtype=be.dtype) if net.ops.in_place \
+            self.ws = Workspace(net.widths, xp, self.dtype, be.device, rows, out_dtype=be.dtype) if net.ops.in_place \
                 else None
             self.scaler = LossScaler(xp, be.device, be.dtype) if net.compute_dtype == "float16" else None
         self.view = copy.copy(net)

@@ -1,0 +1,57 @@
+"""What every input layer of another kind provides (:mod:`.front` stacks them in front of ``W^1``)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["InputLayer"]
+
+
+class InputLayer:
+    """One kind of input layer (see the module docstring); parameters are given to each call, so one
+    instance serves the model's weights, a gradient buffer's views and host copies alike."""
+
+    name: str = ""
+    #: Names of the spec's settings, in order (``periodic:frequencies=16,width=4``).
+    settings: tuple[str, ...] = ()
+
+    def __init__(self, width_in: int) -> None:
+        self.width_in = int(width_in)
+
+    @property
+    def width_out(self) -> int:
+        """Columns of ``u``."""
+        raise NotImplementedError
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of ``theta``'s arrays, in order."""
+        raise NotImplementedError
+
+    def init(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """Initial ``theta`` (float64 host arrays of :attr:`shapes`), drawn from ``rng``."""
+        raise NotImplementedError
+
+    def forward(self, xp: Any, theta: Sequence, x: Any) -> tuple[Any, Any]:
+        """``(u, cache)``: the output and what :meth:`backward` reuses."""
+        raise NotImplementedError
+
+    def backward(self, xp: Any, theta: Sequence, x: Any, cache: Any, g: Any, out: Sequence | None,
+                 need_dx: bool) -> tuple[list, Any]:
+        """``(grad_theta, dC/dx)`` from ``g = dC/du`` ``(n, width_out)``; each gradient written into
+        ``out[i]`` when given; ``dC/dx`` is None unless ``need_dx``."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self.settings}
+
+    @property
+    def spec(self) -> str:
+        """What :func:`get_input_layer` reads back: ``scale``, ``periodic:frequencies=16,...``."""
+        params = ",".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{self.name}:{params}" if params else self.name
+
+    def __repr__(self) -> str:
+        return f"<input layer {self.spec} ({self.width_in} -> {self.width_out})>"
