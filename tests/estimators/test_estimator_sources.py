@@ -20,6 +20,7 @@ X = rng.normal(size=(240, 4))
 labels = np.array(["a", "b", "c"])[np.argmax(X[:, :3] + 0.3 * rng.normal(size=(240, 3)), axis=1)]
 t = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1
 w = rng.random(240) + 0.5
+INDICATOR = np.eye(2, dtype=int)[(X[:, 0] > 0).astype(int)]  # multilabel targets
 SETTINGS = dict(hidden_layer_sizes=(8,), max_iter=4, random_state=0, backend="numpy")
 
 
@@ -138,7 +139,7 @@ def test_early_stopping_and_warm_start_from_a_source():
     (lambda: MLPRegressor(**SETTINGS).fit(lambda: iter([(X[:5], t[:5]), (X[:5], X[:5, :2])])), "2 outputs where"),
     (lambda: MLPRegressor(**SETTINGS).fit(batches(X, labels)), "y must hold numbers for a regressor"),
     (lambda: MLPRegressor(loss="poisson", **SETTINGS).fit(batches(X, t)), "negative which is not allowed"),
-    (lambda: MLPClassifier(class_weight="balanced", **SETTINGS).fit(batches(X, np.eye(2, dtype=int)[(X[:, 0] > 0).astype(int)])),
+    (lambda: MLPClassifier(class_weight="balanced", **SETTINGS).fit(batches(X, INDICATOR)),
      "class_weight is not supported for multilabel"),
     (lambda: MLPClassifier(class_weight={"z": 2.0}, **SETTINGS).fit(batches(X, labels)), r"names \['z'\]"),
 ])

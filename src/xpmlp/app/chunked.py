@@ -29,7 +29,7 @@ from .tables import DataError, Table
 __all__ = ["table_chunks", "labels", "Target", "CHUNK_ROWS", "READ_BYTES"]
 
 #: Rows a chunk: the file is read this many rows at a time.
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 4096
 #: Bytes of decoded float64 values a Parquet read asks for (its columns: this over a column's bytes).
 READ_BYTES = 4 * 2 ** 20
 
@@ -71,11 +71,13 @@ def _parquet_pieces(path: Path, chunk_rows: int, columns: "list[str] | None" = N
             step = max(1, READ_BYTES // max(1, 8 * rows))  # columns a read
             parts = [parquet.read_row_group(g, columns=names[s:s + step], use_threads=False)
                      for s in range(0, len(names), step)]
-            group = pa.Table.from_arrays([c for p in parts for c in p.columns], [n for p in parts for n in p.column_names])
+            group = pa.Table.from_arrays([c for p in parts for c in p.columns],
+                                         [name for p in parts for name in p.column_names])
             del parts
             for start in range(0, rows, chunk_rows):
                 yield group.slice(start, chunk_rows)
             del group  # before the next group is read (its chunks are gone: the caller drops each one)
+            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
 
 
 def _pieces(path: Path, reading: "ReadOptions | None", chunk_rows: int, columns: "list[str] | None" = None

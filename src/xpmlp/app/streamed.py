@@ -15,6 +15,7 @@ told apart, as it is in memory); everything else is as in memory."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import csv
 import os
 import sys
@@ -43,7 +44,9 @@ __all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preproces
            "STREAM_ABOVE"]
 
 #: Chunks (of :data:`~xpmlp.app.chunked.CHUNK_ROWS` rows) shuffled together while training.
-WINDOW = 8
+WINDOW = 16
+#: Blocks of at least this many bytes are mapped on their own (:func:`_unmap_freed_chunks`).
+MAP_ABOVE = 2 ** 20
 #: Values of a number column kept (a seeded uniform sample) for its median.
 SAMPLE = 10_000
 #: ``train`` streams a Parquet or delimited text file (or directory) larger than this many bytes unasked.
@@ -92,7 +95,7 @@ class _Column:
         self.mean, self.m2 = self.mean + delta * n / total, self.m2 + m2 + delta ** 2 * self.n * n / total
         self.n = total
         keys = np.concatenate([self.sample_keys, self.rng.random(n)])  # a uniform sample: the smallest keys
-        kept = np.argsort(keys, kind="stable")[:SAMPLE]
+        kept = np.argpartition(keys, SAMPLE - 1)[:SAMPLE] if keys.size > SAMPLE else slice(None)
         self.sample_keys, self.sample = keys[kept], np.concatenate([self.sample, values])[kept]
 
     def feature(self, name: str) -> tuple[Feature | None, str, list[tuple[float, float]]]:
@@ -178,11 +181,26 @@ class _Encoded(Source):
 
 
 def split(y: np.ndarray, task: str | None, test_size: float, seed: int) -> tuple[str, np.ndarray]:
-    """``(task, keep)``: the task and a mask of the training rows (the rest are held out)."""
+    """``(task, keep)``: the task and a mask of the training rows (the rest are held out): the rows
+    :func:`~xpmlp.app.tables.split_rows` holds out, drawn with the same generator calls but marked in the
+    mask as they are drawn, so the pass holds 8 bytes a row at most (``split_rows`` returns both sides
+    sorted: several times that).  An int32 ``y`` is taken as codes 0..k-1 of text labels
+    (:func:`~xpmlp.app.chunked.labels`)."""
     task = task or infer_task(y)
-    _, held = split_rows(len(y), test_size, seed, y if task == "classification" else None)
-    keep = np.ones(len(y), dtype=bool)
-    keep[held] = False
+    n, stratify = len(y), task == "classification"
+    if not 0.0 < test_size < 1.0:
+        split_rows(n, test_size, seed)  # its one-line refusal
+    rng, keep = np.random.default_rng(seed), np.ones(n, dtype=bool)
+    if not stratify:
+        keep[rng.permutation(n)[:max(1, int(round(test_size * n)))]] = False
+        return task, keep
+    codes = y if y.dtype == np.int32 else np.unique(y, return_inverse=True)[1].reshape(-1)  # labels: their codes
+    by_label = np.argsort(codes, kind="stable")  # each label's rows in order
+    for rows in np.split(by_label, np.cumsum(np.bincount(codes))[:-1]):
+        rows = rng.permutation(rows)
+        keep[rows[:min(int(round(test_size * rows.size)), rows.size - 1) if rows.size > 1 else 0]] = False
+    if keep.all() or not keep.any():
+        split_rows(n, test_size, seed, y)  # its one-line refusal: too few rows per class
     return task, keep
 
 
@@ -233,8 +251,20 @@ def _reading(args: Any, saved: "dict | None" = None) -> ReadOptions:
     return options
 
 
+def _unmap_freed_chunks() -> None:
+    """Have glibc's ``malloc`` map every block of :data:`MAP_ABOVE` bytes or more on its own, and unmap it when
+    it is freed (``mallopt(M_MMAP_THRESHOLD)``).  By default that threshold rises to the largest block freed
+    so far (up to 32 MiB), after which each pass's freed chunks stay in the process's heaps, and the next
+    pass, on the reader thread and so in another heap, takes as much again (60 MB more at the peak,
+    measured).  Elsewhere than Linux: nothing."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform.startswith("linux") else None
+    if mallopt is not None:
+        mallopt(-3, MAP_ABOVE)  # -3: M_MMAP_THRESHOLD
+
+
 def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     """``xpmlp train FILE --target y --stream``: ``(the trained model, seconds)``; see the module docstring."""
+    _unmap_freed_chunks()
     reading = _reading(args)
     path, target, rows = Path(args.data), str(args.target), CHUNK_ROWS
     start = time.perf_counter()

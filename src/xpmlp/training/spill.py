@@ -25,7 +25,7 @@ __all__ = ["SpilledRows", "spill", "HOLD_BYTES", "BLOCK_BYTES"]
 #: Validation inputs above this many bytes go to a temporary file (unless the source says otherwise).
 HOLD_BYTES = 2 ** 30
 #: Bytes of inputs read back at a time.
-BLOCK_BYTES = 4 * 2 ** 20
+BLOCK_BYTES = 2 ** 20
 
 
 class SpilledRows:

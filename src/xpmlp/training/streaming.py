@@ -32,7 +32,7 @@ from ..nn.targets import as_target_matrix
 from .data import _validation_arrays, resolve_batch_size, split_validation
 from .feeder import Feeder
 from .sources import DEFAULT_CHUNK_ROWS, Source
-from .spill import HOLD_BYTES, spill
+from . import spill
 
 __all__ = ["StreamingData", "prepare_stream", "DEFAULT_WINDOW"]
 
@@ -125,8 +125,8 @@ class StreamingData:
         if self._buffer is None or self._buffer.shape[0] < offset + X.shape[0]:
             chunks = self.source.chunk_rows
             need = sum(sorted(chunks)[-min(self.window, len(chunks)):]) if chunks else 0
-            grown = np.empty((max(need, offset + X.shape[0], 2 * (0 if self._buffer is None else self._buffer.shape[0])),
-                              X.shape[1]), dtype=X.dtype)
+            held = 0 if self._buffer is None else self._buffer.shape[0]
+            grown = np.empty((max(need, offset + X.shape[0], 2 * held), X.shape[1]), dtype=X.dtype)
             if offset:
                 grown[:offset] = self._buffer[:offset]
             self._buffer = grown
@@ -271,11 +271,11 @@ def _validation(net: MLP, source: Source, rows: np.ndarray, weight_mean: float |
     be = net.backend
     keep = source.keep_validation
     if keep is None:
-        keep = rows.size * net.sizes[0] * np.dtype(be.dtype_name).itemsize <= HOLD_BYTES
+        keep = rows.size * net.sizes[0] * np.dtype(be.dtype_name).itemsize <= spill.HOLD_BYTES
     if keep:
         Xv, Tv, wv = _gather(net, source, rows, weight_mean)
         return be.asarray(Xv), be.asarray(Tv), None if wv is None else be.asarray(wv)
-    Xv, Tv, wv = spill(_picked(net, source, np.sort(rows), weight_mean), net.sizes[0], be.dtype_name)
+    Xv, Tv, wv = spill.spill(_picked(net, source, np.sort(rows), weight_mean), net.sizes[0], be.dtype_name)
     return Xv, be.asarray(Tv), None if wv is None else be.asarray(wv)
 
 
