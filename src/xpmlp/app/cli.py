@@ -27,6 +27,7 @@ from ..backends.backend import BackendError
 from ..distributed.mpi import DistributedError
 from ..io.model import MAX_ACTIVATION_PARAMETER
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
+from ..nn.front import KINDS, parse_spec
 from ..training.callbacks import DivergenceError
 from .cells import printable
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
@@ -87,6 +88,25 @@ def _parse_activation(text: str) -> str:
         raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ACTIVATION_CHOICES)}; "
                                          "leaky_relu and elu take a parameter: leaky_relu:slope=0.2, elu:alpha=0.5)")
     return act.spec
+
+
+def _parse_front(text: str) -> list[str]:
+    """``--front``: comma-separated input-layer specs (``scale,periodic:frequencies=8,sigma=0.2``: a
+    piece that names no kind is a setting of the spec before it), or ``none``."""
+    if text.strip().lower() == "none":
+        return []
+    specs: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if specs and piece.partition(":")[0].strip().lower() not in KINDS:
+            specs[-1] += f",{piece}"  # a setting of the spec before it
+        else:
+            specs.append(piece)
+    try:
+        for spec in specs:
+            parse_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or none)") from None
+    return specs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +177,11 @@ def _add_file_options(p: argparse.ArgumentParser, train: bool = False) -> None:
 
 
 def _add_recipe(t: argparse.ArgumentParser) -> None:
-    """The tabular recipe's own options (:mod:`xpmlp.app.recipe`): schedule, scaling, best-epoch judge."""
+    """The tabular recipe's own options (:mod:`xpmlp.app.recipe`): input layers, schedule, scaling, best-epoch judge."""
+    t.add_argument("--front", type=_parse_front, default=",".join(R["front"]) or "none", metavar="SPECS",
+                   help="input layers in front of the first hidden layer, comma-separated: scale (a learned factor "
+                   "per input), periodic (embeddings of the numbers; settings as periodic:frequencies=16,width=4), "
+                   "or none")
     t.add_argument("--schedule", default=R["schedule"], choices=["constant", "coslog"], help="the learning rate per "
                    "epoch: constant, or coslog: four cosine cycles over --epochs, each longer than the last")
     t.add_argument("--scaling", default=R["scaling"], choices=["robust", "clip", "standard"],

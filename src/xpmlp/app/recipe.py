@@ -18,7 +18,7 @@ __all__ = ["CLI_DEFAULTS", "cli_defaults"]
 CLI_DEFAULTS: dict[str, Any] = {
     "hidden": (100,), "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant",
     "momentum": 0.9, "epochs": 100, "batch_size": 32, "alpha": 1e-4, "scaling": "robust", "validation_fraction": 0.1,
-    "judge_by": "loss", "patience": 20, "test_size": 0.25, "dropout": 0.0, "dtype": "float32",
+    "judge_by": "loss", "patience": 20, "test_size": 0.25, "dropout": 0.0, "dtype": "float32", "front": (),
 }
 
 
