@@ -148,6 +148,10 @@ def test_a_periodic_front_embeds_the_numbers_alone():
     words = Table(table.X[:, :1], ["color"], table.y, "y")
     bare = train_table(words, front=["periodic"], epochs=1, hidden=(4,), test_size=0.0, on_note=notes.append)
     assert not bare.net.front and "input layer 'periodic' left out: no column is a number" in notes
+    from xpmlp.app.workflows import _front
+
+    assert _front(["scale", "periodic"], model.preprocessor, notes, "bfloat16") == [] and notes[-1] == (
+        "input layers (scale, periodic) left out: they train in float32 or float64, not in --compute-dtype bfloat16")
 
 
 def test_onnx_puts_the_numbers_first_as_predict_does():
@@ -166,12 +170,12 @@ def test_onnx_puts_the_numbers_first_as_predict_does():
 
 
 def test_the_front_option_reads_specs_and_none():
-    from xpmlp.app.cli import build_parser, main
+    from xpmlp.app.cli import build_parser
 
     def front(*given: str) -> list:
         return build_parser().parse_args(["train", *given]).front
 
-    assert front() == list(CLI_DEFAULTS["front"]) and front("--front", "none") == []
-    assert front("--front", "scale,periodic:frequencies=8,sigma=0.2") == ["scale", "periodic:frequencies=8,sigma=0.2"]
+    assert front() == tuple(CLI_DEFAULTS["front"]) and front("--front", "none") == ()
+    assert front("--front", "scale,periodic:frequencies=8,sigma=0.2") == ("scale", "periodic:frequencies=8,sigma=0.2")
     with pytest.raises(SystemExit):
         front("--front", "scale,fourier")

@@ -27,7 +27,7 @@ from ..backends.backend import BackendError
 from ..distributed.mpi import DistributedError
 from ..io.model import MAX_ACTIVATION_PARAMETER
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
-from ..nn.front import KINDS, parse_spec
+from ..nn.front import KINDS, get_input_layer
 from ..training.callbacks import DivergenceError
 from .cells import printable
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
@@ -90,23 +90,23 @@ def _parse_activation(text: str) -> str:
     return act.spec
 
 
-def _parse_front(text: str) -> list[str]:
-    """``--front``: comma-separated input-layer specs (``scale,periodic:frequencies=8,sigma=0.2``: a
-    piece that names no kind is a setting of the spec before it), or ``none``."""
-    if text.strip().lower() == "none":
-        return []
+def _parse_front(text: str) -> tuple[str, ...]:
+    """``--front``: input layers' specs, in order, separated by commas (a ``key=value`` after a comma is
+    a setting of the spec before it: ``scale,periodic:frequencies=16,width=4``); ``none``: none."""
     specs: list[str] = []
-    for piece in (p.strip() for p in text.split(",")):
-        if specs and piece.partition(":")[0].strip().lower() not in KINDS:
-            specs[-1] += f",{piece}"  # a setting of the spec before it
+    for piece in filter(None, (p.strip() for p in text.split(","))):
+        if "=" in piece and ":" not in piece and specs:
+            specs[-1] += f",{piece}"
         else:
             specs.append(piece)
-    try:
-        for spec in specs:
-            parse_spec(spec)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc} (or none)") from None
-    return specs
+    if [s.lower() for s in specs] in ([], ["none"]):
+        return ()
+    for spec in specs:
+        try:
+            get_input_layer(spec, 1 << 30)  # the kind and its settings; columns= is checked against the data
+        except (ValueError, OverflowError) as exc:
+            raise argparse.ArgumentTypeError(f"--front {text!r}: {exc}") from None
+    return tuple(specs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,11 +177,7 @@ def _add_file_options(p: argparse.ArgumentParser, train: bool = False) -> None:
 
 
 def _add_recipe(t: argparse.ArgumentParser) -> None:
-    """The tabular recipe's own options (:mod:`xpmlp.app.recipe`): input layers, schedule, scaling, best-epoch judge."""
-    t.add_argument("--front", type=_parse_front, default=",".join(R["front"]) or "none", metavar="SPECS",
-                   help="input layers in front of the first hidden layer, comma-separated: scale (a learned factor "
-                   "per input), periodic (embeddings of the numbers; settings as periodic:frequencies=16,width=4), "
-                   "or none")
+    """The tabular recipe's own options (:mod:`xpmlp.app.recipe`): schedule, scaling, best-epoch judge."""
     t.add_argument("--schedule", default=R["schedule"], choices=["constant", "coslog"], help="the learning rate per "
                    "epoch: constant, or coslog: four cosine cycles over --epochs, each longer than the last")
     t.add_argument("--scaling", default=R["scaling"], choices=["robust", "clip", "standard"],
@@ -236,6 +232,9 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--backend", default=None, help="numpy, cupy, torch, array_api_strict or auto "
                    "(default: $XPMLP_BACKEND, else auto: CuPy with a GPU, else NumPy)")
     t.add_argument("--dtype", default=R["dtype"], choices=["float32", "float64"], help="the model's float type")
+    t.add_argument("--front", type=_parse_front, default=",".join(R["front"]) or "none", metavar="SPECS",
+                   help=f"input layers in front of the first weights, in order ({', '.join(KINDS)}), e.g. "
+                   "scale,periodic or periodic:frequencies=16,width=4; none: the columns go straight in")
     t.add_argument("--dropout", type=float, default=R["dropout"], metavar="P",
                    help="drop each hidden unit with probability P while training")
     t.add_argument("--class-weight", choices=["balanced"], default=None,

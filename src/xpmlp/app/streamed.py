@@ -309,7 +309,7 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     notes = [*pre.notes, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
              f"file and one per epoch; gap fills are medians of up to {SAMPLE} values a column; a validation split "
              "drawn at random, not by class, its score (not its loss) picking the best epoch; inputs scaled by mean and "
-             "standard deviation, no input layers (--scaling and --front are for files read whole)"]
+             "standard deviation (--scaling is for files read whole)"]
     model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)
     return model, time.perf_counter() - start
 

@@ -157,7 +157,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes += pre.notes
     comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
-              compute_dtype=compute_dtype, dropout=dropout, front=_front(front, pre, notes))
+              compute_dtype=compute_dtype, dropout=dropout, front=_front(front, pre, notes, compute_dtype))
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes,
                                    by_loss=judge_by == "loss")
     for note in notes if on_note else ():
@@ -185,10 +185,15 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     return model
 
 
-def _front(front: Sequence[str], pre: Preprocessor, notes: list[str]) -> list[str]:
+def _front(front: Sequence[str], pre: Preprocessor, notes: list[str], compute_dtype: str | None = None) -> list[str]:
     """``front``'s specs for ``pre``'s inputs: a periodic embedding without ``columns=`` embeds the
     numbers alone (the first :attr:`~Preprocessor.n_numbers` inputs, as RealMLP embeds the
-    continuous columns, not one-hot or gap flags), and is left out, with a note, where there are none."""
+    continuous columns, not one-hot or gap flags), and is left out, with a note, where there are none.
+    Input layers train in float32 or float64: with a ``compute_dtype`` they are left out, with a note."""
+    if front and compute_dtype is not None:
+        notes.append(f"input layers ({', '.join(front)}) left out: they train in float32 or float64, not in "
+                     f"--compute-dtype {compute_dtype}")
+        return []
     specs = []
     for spec in front:
         name, settings = parse_spec(spec)
