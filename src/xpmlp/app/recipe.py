@@ -17,13 +17,14 @@ columns go in as they are).  Measured with 5 splits per table, against the recip
   +0.004, in half the steps.
 
 All three together, against the recipe without them: accuracy +0.010 (5 wins), log loss -0.037
-(7), R^2 +0.017 (5 of 5); average ranks among the four (5 splits) 2.56 / 1.89 / 1.80 (accuracy /
-log loss / R^2) against 3.00 / 3.22 / 3.80.  Mean fit time 0.95 s against 0.49 s (2 splits, 2
-cores; RealMLP took 61 s on the same tables).  Tried and left as options: smooth clipping at +-3
-(``"clip"``), which cost grunfeld, whose largest values carry the signal, 0.08 of R^2; the
-``coslog`` schedule, accuracy +0.001 but log loss +0.011 (iris); a 256x3 network (2 splits), worse
-on every metric at 3x the time.
-Input layers train in float32 or float64: with ``--compute-dtype`` they are left out, with a note.
+(7), R^2 +0.017 (5 of 5).  Average ranks (accuracy / log loss / R^2, 5 splits) among the recipe
+without them, with ``periodic``, with ``scale, periodic`` and this one: 3.00 / 3.22 / 3.80, 2.11 /
+2.67 / 2.00, 2.33 / 2.22 / 2.40 and 2.56 / 1.89 / 1.80.  Mean fit time 0.57 s against 0.47 s
+without them (2 splits, run back to back on 2 busy cores; RealMLP took 61 s on these tables).
+Tried and left as options: smooth clipping at +-3 (``"clip"``), which cost grunfeld, whose largest
+values carry the signal, 0.08 of R^2; the ``coslog`` schedule, accuracy +0.001 but log loss +0.011
+(iris); a 256x3 network (2 splits), worse on every metric at 3x the time.  Input layers train in
+float32 or float64: with ``--compute-dtype`` they are left out, with a note.
 """
 
 from __future__ import annotations
