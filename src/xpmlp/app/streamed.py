@@ -173,7 +173,7 @@ def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task
         target, source = table.target, table.source
         for j, name in enumerate(table.columns):
             columns.setdefault(name, _Column(seed + j)).add(table.X[rows, j], name, table.source)
-    pre = Preprocessor(task, [], np.zeros(0), np.ones(0), target)
+    pre = Preprocessor(task, [], np.zeros(0), np.ones(0), target, numbers_first=True)
     moments: list[tuple[float, float]] = []
     for name, column in columns.items():
         if dates and column.kind == CATEGORY and detect(sorted(column.counts)[:1000]):
@@ -189,8 +189,8 @@ def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task
         moments += stats
     if not pre.features:
         raise DataError(f"{source}: no feature columns left to learn from")
-    pre.mean = np.array([m for m, _ in moments])
-    pre.scale = np.sqrt(np.array([v for _, v in moments]))
+    pre.mean = np.array([m for m, _ in moments])[pre.order]  # moments in column order -> the inputs' order
+    pre.scale = np.sqrt(np.array([v for _, v in moments]))[pre.order]
     pre.scale[pre.scale == 0] = 1.0
     pre._fit_target(Table(np.zeros((len(y), 0)), [], y, target, source))
     return pre
