@@ -19,8 +19,8 @@ D = 4
 
 
 class Group:
-    def __init__(self, size: int) -> None:
-        self.size, self.barrier, self.slots = size, threading.Barrier(size, timeout=20), [None] * size
+    def __init__(self, size: int, timeout: float = 20.0) -> None:
+        self.size, self.barrier, self.slots = size, threading.Barrier(size, timeout=timeout), [None] * size
 
 
 class ThreadComm(Communicator):
@@ -59,9 +59,9 @@ class Noting(ArraySource):
         return X, T, None if i in self.unweighted else w
 
 
-def on_ranks(size, make_source, **kwargs):
-    """Each rank's (model, history or exception, chunks read)."""
-    group, results = Group(size), [None] * size
+def on_ranks(size, make_source, timeout=20.0, **kwargs):
+    """Each rank's (model, history or exception, chunks read); ``timeout``: how long a rank waits for the others."""
+    group, results = Group(size, timeout), [None] * size
 
     def rank(r):
         net = xpmlp.MLP([D, 5, 2], "relu", backend=xpmlp.resolve("numpy", dtype="float64"), seed=0)
@@ -136,7 +136,7 @@ def test_what_every_rank_refuses(case, message):
 
 def test_chunks_of_one_rank_weighted_and_not():
     X, y, w = data(40)
-    found = on_ranks(2, lambda r: Noting(X, y, w, chunk_rows=10, unweighted={2}), epochs=1)
+    found = on_ranks(2, lambda r: Noting(X, y, w, chunk_rows=10, unweighted={2}), timeout=2.0, epochs=1)
     assert isinstance(found[0][1], ValueError) and "some chunks have sample weights and others not" in str(found[0][1])
     assert isinstance(found[1][1], threading.BrokenBarrierError)  # its partner left: the real communicator ends it
 
