@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["InputLayer"]
+__all__ = ["InputLayer", "whole", "positive"]
+
+
+def whole(kind: str, name: str, value: float, least: int) -> int:
+    """A setting that counts (``frequencies``, ``columns``): ``value`` as an int, refused unless whole and ``>= least``."""
+    v = float(value)
+    if not (math.isfinite(v) and v == int(v) and v >= least):
+        raise ValueError(f"{kind}: {name} must be a whole number >= {least}, got {v:g}")
+    return int(v)
+
+
+def positive(kind: str, name: str, value: float) -> float:
+    """A setting that scales (``sigma``, ``lr_factor``): ``value`` as a float, refused unless finite and ``> 0``."""
+    v = float(value)
+    if not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"{kind}: {name} must be > 0 and finite, got {v:g}")
+    return v
 
 
 class InputLayer:

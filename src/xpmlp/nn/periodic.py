@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .input_layer import InputLayer
+from .input_layer import InputLayer, positive, whole
 
 __all__ = ["Periodic"]
 
@@ -40,12 +40,10 @@ class Periodic(InputLayer):
     def __init__(self, width_in: int, frequencies: float = 16, width: float = 4, sigma: float = 0.1,
                  lr_factor: float = 0.1, columns: float = 0) -> None:
         super().__init__(width_in)
-        self.frequencies, self.width, self.columns = int(frequencies), int(width), int(columns)
-        self.sigma, self.lr_factor = float(sigma), float(lr_factor)
-        if self.frequencies < 1 or self.width < 2 or not self.sigma > 0 or not self.lr_factor > 0:
-            raise ValueError(f"periodic: needs frequencies >= 1, width >= 2, sigma > 0 and lr_factor > 0; "
-                             f"got {self.config()}")
-        if not 0 <= self.columns <= self.width_in:
+        self.frequencies, self.width = whole(self.name, "frequencies", frequencies, 1), whole(self.name, "width", width, 2)
+        self.columns = whole(self.name, "columns", columns, 0)
+        self.sigma, self.lr_factor = positive(self.name, "sigma", sigma), positive(self.name, "lr_factor", lr_factor)
+        if self.columns > self.width_in:
             raise ValueError(f"periodic: columns must be 0 (all) to {self.width_in}, got {self.columns}")
 
     @property

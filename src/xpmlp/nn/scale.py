@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .input_layer import InputLayer
+from .input_layer import InputLayer, positive
 
 __all__ = ["Scale"]
 
@@ -31,9 +31,7 @@ class Scale(InputLayer):
 
     def __init__(self, width_in: int, lr_factor: float = 6.0) -> None:
         super().__init__(width_in)
-        if not lr_factor > 0:
-            raise ValueError(f"scale: lr_factor must be > 0, got {lr_factor!r}")
-        self.lr_factor = float(lr_factor)
+        self.lr_factor = positive(self.name, "lr_factor", lr_factor)
 
     @property
     def width_out(self) -> int:
