@@ -8,7 +8,8 @@ import pytest
 
 import xpmlp
 from xpmlp.nn.front import KINDS, Front, get_input_layer, parse_spec
-from xpmlp.nn.input_layer import InputLayer
+from xpmlp.backends.arrays import ops_for
+from xpmlp.nn.input_layer import InputLayer, Scratch
 from xpmlp.nn.periodic import Periodic
 from xpmlp.nn.scale import Scale
 
@@ -132,8 +133,17 @@ def test_the_models_repr_names_its_input_layers():
 def test_an_input_layer_kind_says_what_it_must_provide():
     layer = InputLayer(3)
     for call in (lambda: layer.width_out, lambda: layer.shapes, lambda: layer.init(np.random.default_rng(0)),
-                 lambda: layer.forward(np, [], np.ones((1, 3))),
-                 lambda: layer.backward(np, [], np.ones((1, 3)), None, np.ones((1, 3)), None, False)):
+                 lambda: layer.forward(np, [], np.ones((1, 3)), None),
+                 lambda: layer.backward(np, [], np.ones((1, 3)), None, np.ones((1, 3)), None, False, None)):
         with pytest.raises(NotImplementedError):
             call()
     assert layer.config() == {} and layer.spec == ""
+
+
+def test_scratch_kept_for_training_hands_out_one_array_per_name_and_shape(be):
+    like = be.asarray(np.ones((2, 3)))
+    kept, fresh = Scratch(ops_for(be.xp, be.name), keep=True), Scratch(ops_for(be.xp, be.name))
+    a = kept("u", (4, 3), like)
+    assert kept("u", (4, 3), like) is a and kept("u", (2, 3), like) is not a and kept("v", (4, 3), like) is not a
+    assert a.dtype == be.dtype and tuple(a.shape) == (4, 3)
+    assert fresh("u", (4, 3), like) is not fresh("u", (4, 3), like)  # outside training: results outlive the call
