@@ -17,7 +17,9 @@ sees as its input, so ``W^1`` has ``Front.width`` rows.  The backward pass ends 
 down.  Their parameters live in the network's one flat buffer after the biases
 (:class:`~xpmlp.nn.parameters.Layout`'s ``front`` shapes), so optimizers, the data-parallel
 all-reduce and model files treat them as every other parameter; the L2 penalty (weights' slice)
-leaves them out.
+leaves them out.  Each kind writes its results into a :class:`~xpmlp.nn.input_layer.Scratch`
+(one per layer): in training the :class:`~xpmlp.nn.backprop.Workspace` keeps them, so the steps
+reuse their arrays; a pass outside training gets new ones.
 
 Learning-rate factors are parametrisations: a kind stores ``theta`` and uses ``c theta`` (``c``
 its ``lr_factor``), so plain gradient descent moves ``c theta`` ``c^2`` times as fast and Adam
