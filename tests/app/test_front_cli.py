@@ -105,7 +105,8 @@ def test_front_none_is_the_default_and_bad_specs_are_one_line(tmp_path, capsys):
         assert exc.value.code == 2 and f"--front {spec!r}: {message}" in err
     with pytest.raises(SystemExit) as exc:  # a width the data decide: checked when the network is built
         main(["train", str(data), "--target", "y", "--front", "periodic:columns=99", "--no-progress"])
-    assert exc.value.code == 2 and capsys.readouterr().err.strip().endswith("periodic: columns must be 0 (all) to 4, got 99")
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.strip().endswith("periodic: columns must be 0 (all) to 4, got 99")
 
 
 def test_train_table_builds_the_front_and_the_recipe_is_the_presets(tmp_path):

@@ -123,7 +123,7 @@ EDITS = {
     "adam-state-shape": (lambda m, a: listed(m, a, "opt.m.5", np.zeros(4, np.float32)),
                          r"re:optimizer state m\[5\] is missing or has the wrong shape"),
     "outputs-overflow": (lambda m, a: listed(m, a, "front.0", np.full(3, 3e38, np.float32)),
-                         r"re:the model's outputs are not finite even on ordinary inputs \(a corrupt or crafted file\?\)"),
+                         "the model's outputs are not finite even on ordinary inputs (a corrupt or crafted file?)"),
     "newer-version": (lambda m, a: m.update(version=3), r"re:format version 3 is not supported \(this xpmlp reads "
                       r"versions 1 to 2\)"),
 }

@@ -234,7 +234,8 @@ class _Graph:
         v = self.node("Mul", [self.node("Unsqueeze", [xm, self.ints([2])]), self.const(f"w1_{n}", w1)])  # (n, m, k)
         v = self.node("Add", [self.node("Mul", [v, self.scalar(2.0 * np.pi)]), self.const(f"b1_{n}", b1)])  # v_j
         h = self.node("Transpose", [self.node("Cos", [v])], perm=[1, 0, 2])  # h_j = cos(v_j), (m, n, k)
-        e = self.node("Add", [self.node("MatMul", [h, self.const(f"W2_{n}", W2)]), self.const(f"b2_{n}", b2[:, None, :])])
+        e = self.node("MatMul", [h, self.const(f"W2_{n}", W2)])
+        e = self.node("Add", [e, self.const(f"b2_{n}", b2[:, None, :])])  # e_j = h_j W2_j + b2_j, (m, n, d)
         e = self.node("Reshape", [self.node("Transpose", [e], perm=[1, 0, 2]), self.ints([-1, m * d])])  # (n, m d)
         return self.node("Concat", [e, x], axis=1)
 
