@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..training.presets import TABULAR
+
 __all__ = ["CLI_DEFAULTS", "cli_defaults"]
 
-#: ``train_table`` keyword -> the command line's default.
+#: ``train_table`` keyword -> the command line's default: the network and training of the tabular recipe
+#: (:data:`xpmlp.training.presets.TABULAR`, which the estimators' ``preset="tabular"`` shares), and the
+#: command line's own choices.  Its input layers stay off (``--front scale,periodic`` switches them on).
 CLI_DEFAULTS: dict[str, Any] = {
-    "hidden": (100,), "activation": "relu", "optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant",
-    "momentum": 0.9, "epochs": 100, "batch_size": 32, "alpha": 1e-4, "scaling": "robust", "validation_fraction": 0.1,
-    "judge_by": "loss", "patience": 20, "test_size": 0.25, "dropout": 0.0, "dtype": "float32",
+    **TABULAR, "activation": "relu", "schedule": "constant", "momentum": 0.9, "scaling": "robust", "test_size": 0.25,
+    "dropout": 0.0, "dtype": "float32", "front": (),
 }
 
 

@@ -298,7 +298,8 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
           "read as it trains (--stream)")
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     net = MLP([len(pre.encoded), *args.hidden, pre.n_outputs], args.activation, out, loss, backend=backend,
-              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout)
+              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout,
+              front=getattr(args, "front", ()))
     opt = make_optimizer(args.optimizer, **({"momentum": args.momentum} if args.optimizer == "sgd" else {}))
     source = _Encoded(path, target, reading, rows, keep, pre)
     history = fit(net, source, None, optimizer=opt, seed=args.seed, validation_fraction=args.validation_fraction or None,

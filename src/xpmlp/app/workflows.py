@@ -123,12 +123,13 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                 dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
                 categories: Sequence[str] = (), keep: Sequence[str] = (), dates: bool = True,
                 date_forms: "dict[str, bool | str] | None" = None, on_note: "Callable[[str], None] | None" = None,
-                judge_by: str = "auto", scaling: str = "standard",
+                judge_by: str = "auto", scaling: str = "standard", front: Sequence[str] = (),
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop``, ``categories``, ``dates`` and
     ``date_forms`` go to :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`.
     Columns that look like row numbers (:func:`~xpmlp.app.decisions.row_numbers`) are ID columns
-    unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training."""
+    unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training.
+    ``front``: the network's input layers of other kinds, by spec (:mod:`xpmlp.nn.front`)."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     _check_finite_target(table)
@@ -154,7 +155,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes += pre.notes
     comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
-              compute_dtype=compute_dtype, dropout=dropout)
+              compute_dtype=compute_dtype, dropout=dropout, front=front)
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes,
                                    by_loss=judge_by == "loss")
     for note in notes if on_note else ():
