@@ -98,7 +98,7 @@ def test_front_none_is_the_default_and_bad_specs_are_one_line(tmp_path, capsys):
                  "--save", str(tmp_path / "m.npz")]) == 0
     assert not load_model(tmp_path / "m.npz")[0].front
     for spec, message in (("fourier", "unknown input layer 'fourier'; valid: scale, periodic"),
-                          ("periodic:frequencies=inf", "cannot convert float infinity to integer")):
+                          ("periodic:frequencies=inf", "periodic: frequencies must be a whole number >= 1, got inf")):
         with pytest.raises(SystemExit) as exc:
             main(["train", str(data), "--target", "y", "--front", spec])
         err = capsys.readouterr().err

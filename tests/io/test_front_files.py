@@ -102,9 +102,9 @@ EDITS = {
                     f"input layers ['scale', '{PERIODIC.replace('columns=2', 'columns=9')}']: periodic: columns must "
                     "be 0 (all) to 3, got 9"),
     "infinite-frequencies": (specs("scale", PERIODIC.replace("frequencies=3", "frequencies=inf")),
-                             r"re:input layers \['scale', '.*'\]: cannot convert float infinity to integer"),
-    "infinite-factor": (specs("scale:lr_factor=inf", PERIODIC), "input layer scale:lr_factor=inf: its settings must be "
-                        "finite"),
+                             r"re:input layers \['scale', '.*'\]: periodic: frequencies must be a whole number >= 1, got inf"),
+    "infinite-factor": (specs("scale:lr_factor=inf", PERIODIC),
+                        r"re:input layers \['scale:lr_factor=inf', '.*'\]: scale: lr_factor must be > 0 and finite, got inf"),
     "not-a-list": (lambda m, a: m["architecture"].update(front="scale"),
                    "the input layers record 'scale' is not a list of specs"),
     "more-specs-than-arrays": (specs(*["scale"] * 6), "the file lists 6 input layers but holds fewer of their arrays"),
