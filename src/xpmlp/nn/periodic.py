@@ -17,8 +17,8 @@ parameter is ``c theta`` (``c = lr_factor``, RealMLP's 0.1: the embeddings learn
 starts ``N(0, sigma^2)`` (``sigma``: the frequencies' scale, 0.1 for robust-scaled inputs),
 ``b1`` ``U(-pi, pi)``, ``W2`` and ``b2`` ``U(-1, 1) / sqrt(k)``.  The per-column products are one
 batched ``matmul`` over the ``m`` columns; written once on the Array API, each result into the
-layer's :class:`~xpmlp.nn.input_layer.Scratch`.  What a training step still allocates:
-``cos(v)`` and ``sin(v)``, ``(n, m, k)`` each, one at a time (the Array API has no ``out=`` for them).
+layer's :class:`~xpmlp.nn.input_layer.Scratch`, ``cos`` and ``sin`` too (its ``ops.cos(v, out)``,
+``ops.sin(v, out)``: where a library can write into ``out``, a training step allocates nothing).
 """
 
 from __future__ import annotations
@@ -75,11 +75,12 @@ class Periodic(InputLayer):
         v *= (2.0 * math.pi * c) * theta[0]
         v += c * theta[1]  # v_j = 2 pi x_j w1_j + b1_j, (n, m, k)
         h = scratch("h", (m, n, k), x)
-        h[...] = xp.permute_dims(xp.cos(v), (1, 0, 2))  # h_j = cos(v_j), (m, n, k)
+        scratch.ops.cos(v, xp.permute_dims(h, (1, 0, 2)))  # h_j = cos(v_j), (m, n, k)
         u = scratch("u", (n, self.width_out), x)
-        e = xp.permute_dims(xp.reshape(u[:, :m * d], (n, m, d), copy=False), (1, 0, 2))  # a view of u, (m, n, d)
-        e = scratch.ops.matmul(h, c * theta[2], e)
-        e += xp.expand_dims(c * theta[3], axis=1)  # e_j = h_j W2_j + b2_j
+        e_all = u[:, :m * d]  # [e_1 .. e_m], (n, m d)
+        e = xp.permute_dims(xp.reshape(e_all, (n, m, d), copy=False), (1, 0, 2))  # a view of u, (m, n, d)
+        scratch.ops.matmul(h, c * theta[2], e)  # h_j W2_j, into u
+        e_all += xp.reshape(c * theta[3], (m * d,))  # e_j = h_j W2_j + b2_j (2-D: NumPy would copy e, a 3-D view, whole)
         u[:, m * d:] = x  # u = [e_1 .. e_m, x]
         return u, (v, h)
 
@@ -95,7 +96,7 @@ class Periodic(InputLayer):
         grad_b2 *= c  # grad_b2_j = c sum_n dC/de_j
         minus_W2 = xp.permute_dims((-c) * theta[2], (0, 2, 1))
         gh = ops.matmul(ge, minus_W2, scratch("gh", (m, n, k), x))  # -dC/dh_j = dC/de_j (-W2_j)^T, (m, n, k)
-        gv = xp.sin(v)
+        gv = ops.sin(v, scratch("gv", (n, m, k), x))
         gv *= xp.permute_dims(gh, (1, 0, 2))  # dC/dv_j = -sin(v_j) ⊙ dC/dh_j, (n, m, k)
         gv_j = xp.permute_dims(gv, (1, 0, 2))  # (m, n, k)
         x_j = xp.expand_dims(xp.permute_dims(x[:, :m], (1, 0)), axis=1)  # x_j^T, (m, 1, n)
