@@ -148,9 +148,9 @@ def test_a_periodic_front_embeds_the_numbers_alone():
     words = Table(table.X[:, :1], ["color"], table.y, "y")
     bare = train_table(words, front=["periodic"], epochs=1, hidden=(4,), test_size=0.0, on_note=notes.append)
     assert not bare.net.front and "input layer 'periodic' left out: no column is a number" in notes
-    from xpmlp.app.workflows import _front
+    from xpmlp.app.workflows import front_specs
 
-    assert _front(["scale", "periodic"], model.preprocessor, notes, "bfloat16") == [] and notes[-1] == (
+    assert front_specs(["scale", "periodic"], model.preprocessor, notes, "bfloat16") == [] and notes[-1] == (
         "input layers (scale, periodic) left out: they train in float32 or float64, not in --compute-dtype bfloat16")
 
 

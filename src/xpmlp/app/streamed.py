@@ -34,7 +34,7 @@ from .features import CATEGORY, ID_LIKE, MAX_CATEGORIES, MIN_ROWS_FOR_ID, NUMBER
 from .preprocessing import Preprocessor
 from .reading import ReadOptions, gap_markers, reuse
 from .tables import DataError, Table, infer_task, split_rows
-from .workflows import TrainedModel
+from .workflows import TrainedModel, front_specs
 
 __all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preprocessor", "table_chunks", "SAMPLE",
            "STREAM_ABOVE"]
@@ -297,8 +297,10 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     print(f"{path}: {len(y)} rows, {len(pre.features) + len(pre.dropped)} columns besides the target {target!r}, "
           "read as it trains (--stream)")
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
+    layers: list[str] = []  # notes on the input layers
     net = MLP([len(pre.encoded), *args.hidden, pre.n_outputs], args.activation, out, loss, backend=backend,
-              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout)
+              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout,
+              front=front_specs(getattr(args, "front", ()), pre, layers, args.compute_dtype))
     opt = make_optimizer(args.optimizer, **({"momentum": args.momentum} if args.optimizer == "sgd" else {}))
     source = _Encoded(path, target, reading, rows, keep, pre)
     history = fit(net, source, None, optimizer=opt, seed=args.seed, validation_fraction=args.validation_fraction or None,
@@ -306,7 +308,7 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
                   patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW,
                   schedule=args.schedule)
     scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, rows), keep, args.alpha)
-    notes = [*pre.notes, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
+    notes = [*pre.notes, *layers, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
              f"file and one per epoch; gap fills are medians of up to {SAMPLE} values a column; a validation split "
              "drawn at random, not by class, its score (not its loss) picking the best epoch; inputs scaled by mean and "
              "standard deviation (--scaling is for files read whole)"]

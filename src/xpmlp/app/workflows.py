@@ -36,7 +36,7 @@ from .tables import DataError, Table, split_rows
 from ..training.loop import fit
 
 __all__ = ["TrainedModel", "load_dataset", "train_table", "score", "log_loss", "save_model", "load_model",
-           "predict_table", "DATASETS", "MIN_VALIDATION", "NonFinitePredictions"]
+           "predict_table", "front_specs", "DATASETS", "MIN_VALIDATION", "NonFinitePredictions"]
 
 #: scikit-learn's bundled datasets (no download): name -> task.
 DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
@@ -131,7 +131,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     Columns that look like row numbers (:func:`~xpmlp.app.decisions.row_numbers`) are ID columns
     unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training.
     ``front``: input layers' specs (:mod:`xpmlp.nn.front`); a ``"periodic"`` one embeds the numbers
-    alone (:func:`_front`)."""
+    alone (:func:`front_specs`)."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     _check_finite_target(table)
@@ -157,7 +157,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes += pre.notes
     comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
-              compute_dtype=compute_dtype, dropout=dropout, front=_front(front, pre, notes, compute_dtype))
+              compute_dtype=compute_dtype, dropout=dropout, front=front_specs(front, pre, notes, compute_dtype))
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes,
                                    by_loss=judge_by == "loss")
     for note in notes if on_note else ():
@@ -185,7 +185,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     return model
 
 
-def _front(front: Sequence[str], pre: Preprocessor, notes: list[str], compute_dtype: str | None = None) -> list[str]:
+def front_specs(front: Sequence[str], pre: Preprocessor, notes: list[str], compute_dtype: str | None = None) -> list[str]:
     """``front``'s specs for ``pre``'s inputs: a periodic embedding without ``columns=`` embeds the
     numbers alone (the first :attr:`~Preprocessor.n_numbers` inputs, as RealMLP embeds the
     continuous columns, not one-hot or gap flags), and is left out, with a note, where there are none.
