@@ -22,9 +22,9 @@ Together, against the recipe before them: accuracy +0.009 (7 wins), log loss -0.
 +0.011 (5 of 5).  Average ranks among the eight recipes tried with 10 splits (accuracy / log
 loss / R^2; 1 is best): this one 3.06 / 3.33 / 3.00, the best of the eight on each; without
 ``coslog`` and the larger steps 4.50 / 3.44 / 4.60; with ``periodic`` alone 4.67 / 5.11 / 4.20;
-with neither input layer 6.28 / 6.78 / 7.00.  Mean fit time 0.71 and 0.76 s against 0.48 and 0.39 s without
+with neither input layer 6.28 / 6.78 / 7.00.  Mean fit time 0.58 and 0.63 s against 0.42 s twice without
 any of it (2 splits, each run twice, in turn, on 2 cores; digits, whose 64 numbers become 256
-inputs, doubles; RealMLP took 61 s a fit on these tables, timed under more load).  Tried and left as options: smooth clipping at +-3 (``scaling="clip"``),
+inputs, takes twice as long; RealMLP took 61 s a fit on these tables, timed under more load).  Tried and left as options: smooth clipping at +-3 (``scaling="clip"``),
 which cost grunfeld, whose largest values carry the signal, 0.07 of R^2; a 256x3 network (2
 splits), worse on every metric at 3x the time.  Input layers train in float32 or float64: with
 ``--compute-dtype`` they are left out, with a note.
