@@ -26,7 +26,8 @@ category's gap maps to the most frequent category), a gap indicator (``IsNaN`` o
 a ``LabelEncoder`` of ``""``, then ``Cast``), a category one-hot (``LabelEncoder``
 from the ``ai.onnx.ml`` domain to the category's index, -1 for an unseen one, then
 ``Equal`` against ``0..k-1`` and ``Cast``: all zeros for an unseen category); then
-``Concat``, the standardisation (``Sub``, ``Div``), a ``Cast`` to the model's dtype,
+``Concat`` (then a ``Gather`` that puts every number first, as the preprocessor
+does), the standardisation (``Sub``, ``Div``), a ``Cast`` to the model's dtype,
 the network, and a regression target's scaling (``Mul``, ``Add``).  The output ``Y``
 (``predicted`` if a column is named ``Y``) holds class probabilities (one column per
 class, in the preprocessor's class order) or target values.  onnxruntime runs all
@@ -125,6 +126,8 @@ def _encoding(builder: "_Graph", pre: Any) -> tuple[list, str]:
         inputs.append(helper.make_tensor_value_info(f.name, kind, ["batch", 1]))
         parts += _number(builder, f) if number else _category(builder, f)
     x = builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
+    if pre.numbers_first:  # the inputs' order: every number first (Preprocessor.order)
+        x = builder.node("Gather", [x, builder.const("order", pre.order, np.int64)], axis=1)
     x = builder.node("Sub", [x, builder.const("mean", pre.mean, np.float64)])
     x = builder.node("Div", [x, builder.const("scale", pre.scale, np.float64)])
     if pre.clip:  # x / sqrt(1 + (x / c)^2)
