@@ -211,8 +211,11 @@ def _plot(summary: pd.DataFrame, path: str) -> None:
     metrics = [m for m in ("accuracy", "log_loss", "r2") if m in summary]
     for m, marker in zip(metrics, "osD"):
         ax.scatter(summary["fit_s (mean)"], summary[m], marker=marker, label=m)
-    for who, row in summary.iterrows():
-        ax.annotate(who, (row["fit_s (mean)"], row[metrics].mean()), fontsize=7)
+    for i, (who, row) in enumerate(summary.sort_values("fit_s (mean)").iterrows()):
+        ranks = row[metrics].astype(float)
+        ax.vlines(row["fit_s (mean)"], ranks.min(), ranks.max(), colors="0.8", zorder=0)  # one contender's metrics
+        ax.annotate(who, (row["fit_s (mean)"], ranks.min()), xytext=(4, -10 if i % 2 else 6),
+                    textcoords="offset points", fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("mean fit time (s, log)")
     ax.set_ylabel("average rank (1 is best)")

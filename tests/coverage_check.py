@@ -1,6 +1,7 @@
 """Line coverage of ``src/xpmlp`` under the test suite (MPI subprocesses included), held to the house rule.
 
-Run after ``coverage run -m pytest`` and ``coverage combine`` (``.ci/run`` does)::
+Run after the suite ran under coverage (``coverage run -m pytest``, or as ``.ci/run`` does,
+``COVERAGE_PROCESS_START=pyproject.toml python -m pytest``) and ``coverage combine``::
 
     python tests/coverage_check.py [--min 99]
 

@@ -104,3 +104,78 @@ def test_command_line_takes_the_recipe_options(tmp_path, capsys):
     assert "best validation log loss" in out and "test accuracy" not in out  # every row trained, none tested
     net, pre = load_model(tmp_path / "m.npz")
     assert pre.clip == 3.0
+
+
+def mixed_table(n: int = 60, seed: int = 4) -> Table:
+    """A category (with gaps) before a number (with gaps) and a date: inputs interleave in column order."""
+    rng = np.random.default_rng(seed)
+    colors, size = rng.choice(["red", "blue", "green"], n), rng.normal(size=n)
+    cells = np.array([[None if i % 7 == 0 else c, None if i % 5 == 0 else s, f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}"]
+                      for i, (c, s) in enumerate(zip(colors, size))], dtype=object)
+    return Table(cells, ["color", "size", "when"], np.where(size > 0, "big", "small"), "y")
+
+
+def test_inputs_come_numbers_first_and_old_records_keep_their_order():
+    table = mixed_table()
+    pre = Preprocessor.fit(table, "classification")
+    old = Preprocessor.fit(table, "classification", numbers_first=False)
+    n = 1 + len(pre.features[2].encoded)  # size, then the date's parts
+    assert pre.n_numbers == old.n_numbers == n and pre.numbers_first and not old.numbers_first
+    assert old.encoded[:5] == ["color=blue", "color=green", "color=red", "color missing", "size"]
+    assert pre.encoded[:2] == ["size", pre.features[2].encoded[0]] and pre.encoded[n:] == [
+        "color=blue", "color=green", "color=red", "color missing", "size missing"]
+    assert [old.encoded[i] for i in pre.order] == pre.encoded and list(old.order) == list(range(len(old.encoded)))
+    np.testing.assert_array_equal(pre._encode_features(table), old._encode_features(table)[:, pre.order])  # moved
+    np.testing.assert_allclose(pre.transform(table), old.transform(table)[:, pre.order], rtol=1e-12, atol=1e-15)
+    record = {k: v for k, v in old.to_dict().items() if k != "numbers_first"}  # a model saved before 0.4
+    loaded = Preprocessor.from_dict(record)
+    assert not loaded.numbers_first and loaded.encoded == old.encoded
+    np.testing.assert_array_equal(loaded.transform(table), old.transform(table))
+    assert Preprocessor.from_dict(pre.to_dict()).encoded == pre.encoded
+    with pytest.raises(ValueError, match="malformed preprocessing record"):
+        Preprocessor.from_dict({**pre.to_dict(), "numbers_first": "yes"})
+
+
+def test_a_periodic_front_embeds_the_numbers_alone():
+    table, notes = mixed_table(), []
+    model = train_table(table, front=["scale", "periodic:frequencies=4"], epochs=1, hidden=(4,), test_size=0.0)
+    scale, periodic = model.net.front.layers
+    n = model.preprocessor.n_numbers
+    assert periodic.m == n == 6 and periodic.frequencies == 4 and scale.width_in == len(model.preprocessor.encoded)
+    assert model.net.front.specs[1].startswith("periodic") and model.net.Ws[0].shape[0] == periodic.width_out
+    given = train_table(table, front=["periodic:columns=2"], epochs=1, hidden=(4,), test_size=0.0)
+    assert given.net.front.layers[0].m == 2  # columns given: as given
+    words = Table(table.X[:, :1], ["color"], table.y, "y")
+    bare = train_table(words, front=["periodic"], epochs=1, hidden=(4,), test_size=0.0, on_note=notes.append)
+    assert not bare.net.front and "input layer 'periodic' left out: no column is a number" in notes
+    from xpmlp.app.workflows import front_specs
+
+    assert front_specs(["scale", "periodic"], model.preprocessor, notes, "bfloat16") == [] and notes[-1] == (
+        "input layers (scale, periodic) left out: they train in float32 or float64, not in --compute-dtype bfloat16")
+
+
+def test_onnx_puts_the_numbers_first_as_predict_does():
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from xpmlp.app.export import onnx_inputs, to_onnx
+
+    table = mixed_table()
+    table = Table(table.X[:, :2], ["color", "size"], table.y, "y")  # ONNX export takes no dates
+    pre = Preprocessor.fit(table, "classification", scaling="robust")
+    assert pre.encoded[0] == "size"
+    net = xpmlp.MLP([len(pre.encoded), 5, 2], "relu", backend="numpy", dtype="float64", seed=3)
+    session = ort.InferenceSession(to_onnx(net, preprocessor=pre).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, onnx_inputs(pre, table))[0], predict_table(net, pre, table)[1],
+                               rtol=1e-12)
+
+
+def test_the_front_option_reads_specs_and_none():
+    from xpmlp.app.cli import build_parser
+
+    def front(*given: str) -> list:
+        return build_parser().parse_args(["train", *given]).front
+
+    assert front() == tuple(CLI_DEFAULTS["front"]) and front("--front", "none") == ()
+    assert front("--front", "scale,periodic:frequencies=8,sigma=0.2") == ("scale", "periodic:frequencies=8,sigma=0.2")
+    with pytest.raises(SystemExit):
+        front("--front", "scale,fourier")

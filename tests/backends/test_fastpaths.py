@@ -120,6 +120,25 @@ def test_sgd_picks_the_update_registered_for_its_library(backend):
     assert opt._kernels["sgd.update"] is (sgd_update if fast is None else fast.impl)
 
 
+@pytest.mark.parametrize("spec", ["numpy", "torch", "array_api_strict"])
+def test_cos_and_sin_without_a_buffer_give_new_arrays(spec):
+    """``ops.cos(x)``, ``ops.sin(x)`` with no ``out`` (the fast paths' and, on array-api-strict, the
+    generic forms'): new arrays of cos and sin, ``x`` untouched (the parity cases all pass one)."""
+    if spec == "torch":
+        pytest.importorskip("torch")
+    from xpmlp.backends.arrays import ops_for
+
+    be = xpmlp.resolve(spec, dtype="float64")
+    ops, x0 = ops_for(be.xp, be.name), np.linspace(-4.0, 4.0, 12).reshape(3, 4)
+    assert ops.in_place == (spec != "array_api_strict")  # fast paths, or the generic forms
+    x = be.asarray(x0)
+    for fn, expected in ((ops.cos, np.cos(x0)), (ops.sin, np.sin(x0))):
+        got = fn(x)
+        assert got is not x and be.to_numpy(got).shape == (3, 4)
+        assert_close(be.to_numpy(got), expected, RTOL["float64"], fn.__name__)
+    np.testing.assert_array_equal(be.to_numpy(x), x0)
+
+
 def registrations_in_source() -> set[tuple[str, str]]:
     """(name, backend) of every ``register(...)`` call written in the libraries' fast-path modules,
     read with ``ast``: the expected list, independent of what the registry holds at run time."""

@@ -129,3 +129,20 @@ def test_a_sparse_shard_is_refused():
 def test_a_shard_of_no_rows_must_still_have_the_models_columns():
     with pytest.raises(ValueError, match=r"X must be 2-D with 5 columns, got shape \(0, 4\)"):
         prepare(OtherRank(), X=np.zeros((0, 4)), T=np.zeros((0, 3)))
+
+
+def test_the_ranks_compare_their_input_layers_and_their_starting_values():
+    """Ranks whose models differ only in their input layers (or those layers' starting values) must not agree."""
+    def settings(front, seed=0):
+        comm = OtherRank(rows=4)
+        net = xpmlp.MLP(SIZES, seed=0, front=front)
+        if seed:
+            net.set_front([t + seed for t in net.get_front()])
+        prepare_shard(comm, net, np.ones((4, 5)), np.eye(3)[[0, 1, 2, 0]], batch_size=4, shuffle=True,
+                      rng=np.random.default_rng(0))
+        return comm.agreed[0]
+
+    plain, scaled = settings(()), settings(["scale"])
+    assert plain["front"] == [] and scaled["front"] == ["scale:lr_factor=6.0"]
+    assert plain["weights"] != scaled["weights"]
+    assert settings(["scale"], seed=1)["weights"] != scaled["weights"]

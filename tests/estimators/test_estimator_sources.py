@@ -123,6 +123,12 @@ def test_early_stopping_and_warm_start_from_a_source():
         MLPClassifier(early_stopping=True, validation_fraction=0.001, **SETTINGS).fit(batches(X, labels))
 
 
+def test_a_preset_applies_to_a_streamed_fit():
+    clf = MLPClassifier(preset="tabular", max_iter=2, random_state=0).fit(batches(X, labels))
+    assert clf.net_.front is not None and len(clf.front_params_) > 0 and clf.early_stopping is False  # put back
+    assert len(clf.validation_scores_) == 2 and all(s <= 0 for s in clf.validation_scores_)  # minus the log loss
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: MLPClassifier(**SETTINGS).partial_fit(batches(X, labels), None, classes=["a", "b", "c"]),
      "partial_fit takes arrays"),

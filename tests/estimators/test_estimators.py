@@ -280,7 +280,7 @@ def test_parameters_are_sklearns_plus_xpmlps():
     for ours, ref in ((MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)):
         sig_ours, sig_ref = inspect.signature(ours).parameters, inspect.signature(ref).parameters
         assert list(sig_ours)[:len(sig_ref)] == list(sig_ref)
-        own = {"max_grad_norm", "backend", "dtype", "distributed", "dropout", "compute_dtype"}
+        own = {"max_grad_norm", "backend", "dtype", "distributed", "dropout", "compute_dtype", "front", "preset"}
         assert set(sig_ours) - set(sig_ref) == own | ({"class_weight"} if ours is MLPClassifier else set())
         assert all(sig_ours[k].default == v.default for k, v in sig_ref.items())
         assert (sig_ours["dropout"].default, sig_ours["compute_dtype"].default) == (0.0, None)  # scikit-learn's model

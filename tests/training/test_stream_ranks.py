@@ -19,8 +19,8 @@ D = 4
 
 
 class Group:
-    def __init__(self, size: int) -> None:
-        self.size, self.barrier, self.slots = size, threading.Barrier(size, timeout=20), [None] * size
+    def __init__(self, size: int, timeout: float = 20.0) -> None:
+        self.size, self.barrier, self.slots = size, threading.Barrier(size, timeout=timeout), [None] * size
 
 
 class ThreadComm(Communicator):
@@ -42,6 +42,12 @@ class ThreadComm(Communicator):
     def consensus(self, values):
         return dict(self.exchange(values)[0])  # a copy: the loop pops from it
 
+    def agree(self, what):
+        everyone = self.exchange(what)
+        odd = sorted(k for k in what if any(theirs.get(k) != everyone[0].get(k) for theirs in everyone))
+        if odd:
+            raise ValueError(f"the ranks disagree in {', '.join(odd)}")
+
     def prepare(self, net, X, T, **kwargs):
         return prepare_stream_share(self, net, X, **kwargs)
 
@@ -59,12 +65,13 @@ class Noting(ArraySource):
         return X, T, None if i in self.unweighted else w
 
 
-def on_ranks(size, make_source, **kwargs):
-    """Each rank's (model, history or exception, chunks read)."""
-    group, results = Group(size), [None] * size
+def on_ranks(size, make_source, timeout=20.0, front=lambda r: (), **kwargs):
+    """Each rank's (model, history or exception, chunks read); ``timeout``: how long a rank waits for the others;
+    ``front(r)``: rank r's input layers."""
+    group, results = Group(size, timeout), [None] * size
 
     def rank(r):
-        net = xpmlp.MLP([D, 5, 2], "relu", backend=xpmlp.resolve("numpy", dtype="float64"), seed=0)
+        net = xpmlp.MLP([D, 5, 2], "relu", backend=xpmlp.resolve("numpy", dtype="float64"), seed=0, front=front(r))
         source = make_source(r)
         try:
             results[r] = (net, fit(net, source, None, comm=ThreadComm(group, r), **kwargs), source.read)
@@ -134,9 +141,16 @@ def test_what_every_rank_refuses(case, message):
         assert isinstance(exc, ValueError) and message in str(exc), exc
 
 
+def test_ranks_with_other_input_layers_are_refused_on_every_rank():
+    X, y, _ = data(40)
+    found = on_ranks(2, lambda r: Noting(X, y, chunk_rows=10), front=lambda r: ["scale"] if r else [], epochs=1)
+    for _, exc, _ in found:
+        assert isinstance(exc, ValueError) and str(exc) == "the ranks disagree in front", exc
+
+
 def test_chunks_of_one_rank_weighted_and_not():
     X, y, w = data(40)
-    found = on_ranks(2, lambda r: Noting(X, y, w, chunk_rows=10, unweighted={2}), epochs=1)
+    found = on_ranks(2, lambda r: Noting(X, y, w, chunk_rows=10, unweighted={2}), timeout=2.0, epochs=1)
     assert isinstance(found[0][1], ValueError) and "some chunks have sample weights and others not" in str(found[0][1])
     assert isinstance(found[1][1], threading.BrokenBarrierError)  # its partner left: the real communicator ends it
 

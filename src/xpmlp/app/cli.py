@@ -27,6 +27,7 @@ from ..backends.backend import BackendError
 from ..distributed.mpi import DistributedError
 from ..io.model import MAX_ACTIVATION_PARAMETER
 from ..nn.activations import ACTIVATIONS, HIDDEN, TRAINABLE, get_activation
+from ..nn.front import KINDS, get_input_layer
 from ..training.callbacks import DivergenceError
 from .cells import printable
 from .commands import COMMANDS, EXIT_BAD_INPUT, EXIT_INTERRUPTED, rank
@@ -87,6 +88,25 @@ def _parse_activation(text: str) -> str:
         raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ACTIVATION_CHOICES)}; "
                                          "leaky_relu and elu take a parameter: leaky_relu:slope=0.2, elu:alpha=0.5)")
     return act.spec
+
+
+def _parse_front(text: str) -> tuple[str, ...]:
+    """``--front``: input layers' specs, in order, separated by commas (a ``key=value`` after a comma is
+    a setting of the spec before it: ``scale,periodic:frequencies=16,width=4``); ``none``: none."""
+    specs: list[str] = []
+    for piece in filter(None, (p.strip() for p in text.split(","))):
+        if "=" in piece and ":" not in piece and specs:
+            specs[-1] += f",{piece}"
+        else:
+            specs.append(piece)
+    if [s.lower() for s in specs] in ([], ["none"]):
+        return ()
+    for spec in specs:
+        try:
+            get_input_layer(spec, 1 << 30)  # the kind and its settings; columns= is checked against the data
+        except (ValueError, OverflowError) as exc:
+            raise argparse.ArgumentTypeError(f"--front {text!r}: {exc}") from None
+    return tuple(specs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,6 +232,9 @@ def _add_train(t: argparse.ArgumentParser) -> None:
     t.add_argument("--backend", default=None, help="numpy, cupy, torch, array_api_strict or auto "
                    "(default: $XPMLP_BACKEND, else auto: CuPy with a GPU, else NumPy)")
     t.add_argument("--dtype", default=R["dtype"], choices=["float32", "float64"], help="the model's float type")
+    t.add_argument("--front", type=_parse_front, default=",".join(R["front"]) or "none", metavar="SPECS",
+                   help=f"input layers in front of the first weights, in order ({', '.join(KINDS)}), e.g. "
+                   "scale,periodic or periodic:frequencies=16,width=4; none: the columns go straight in")
     t.add_argument("--dropout", type=float, default=R["dropout"], metavar="P",
                    help="drop each hidden unit with probability P while training")
     t.add_argument("--class-weight", choices=["balanced"], default=None,

@@ -117,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, ids=args.id,
             drop=args.drop, categories=args.category, keep=args.keep, dates=not args.no_dates,
             date_forms=dict(_date_option(d) for d in args.date), on_note=decided,
-            schedule=args.schedule, scaling=args.scaling, judge_by=args.judge_by)
+            schedule=args.schedule, scaling=args.scaling, judge_by=args.judge_by, front=args.front)
     _report(model, time.perf_counter() - start, len(shown))
     if args.save:
         print(f"saved to {save_model(args.save, model)}")

@@ -9,7 +9,12 @@ formulas from primitives, since those ops' float attributes would round a slope
 to float32 and onnxruntime has no float64 ``Elu`` or ``Softplus``; opset 17 has
 no GELU, so GELU's tanh form is ``z * Sigmoid(2u)`` on ``z`` clipped as in
 :class:`~xpmlp.nn.activations.GELU`, and SiLU ``z * Sigmoid(z)``); its input ``X``
-is ``(batch, n_features)`` in the model's dtype.
+is ``(batch, n_features)`` in the model's dtype.  Input layers of other kinds
+(:mod:`xpmlp.nn.front`) come first, each built here from its kind's name and settings
+(:data:`FRONT_KINDS`; another kind is refused by name): ``scale`` as ``Mul`` by the constant
+``c theta``; ``periodic`` as its forward pass, ``Slice`` (the first ``m`` columns), ``Unsqueeze``,
+``Mul``, ``Add``, ``Cos``, ``Transpose``, a batched ``MatMul`` over the columns, ``Reshape`` and
+``Concat`` with ``x``.
 
 With a :class:`~xpmlp.app.preprocessing.Preprocessor` the graph takes raw columns,
 as ``xpmlp predict`` does: **one input per column**, named after it, ``(batch, 1)``
@@ -21,7 +26,8 @@ category's gap maps to the most frequent category), a gap indicator (``IsNaN`` o
 a ``LabelEncoder`` of ``""``, then ``Cast``), a category one-hot (``LabelEncoder``
 from the ``ai.onnx.ml`` domain to the category's index, -1 for an unseen one, then
 ``Equal`` against ``0..k-1`` and ``Cast``: all zeros for an unseen category); then
-``Concat``, the standardisation (``Sub``, ``Div``), a ``Cast`` to the model's dtype,
+``Concat`` (then a ``Gather`` that puts every number first, as the preprocessor
+does), the standardisation (``Sub``, ``Div``), a ``Cast`` to the model's dtype,
 the network, and a regression target's scaling (``Mul``, ``Add``).  The output ``Y``
 (``predicted`` if a column is named ``Y``) holds class probabilities (one column per
 class, in the preprocessor's class order) or target values.  onnxruntime runs all
@@ -38,7 +44,7 @@ import numpy as np
 from ..io.files import replace_atomically
 from ..nn.network import MLP
 
-__all__ = ["to_onnx", "onnx_inputs", "OPSET", "ML_OPSET"]
+__all__ = ["to_onnx", "onnx_inputs", "OPSET", "ML_OPSET", "FRONT_KINDS"]
 
 OPSET = 17
 #: The ``ai.onnx.ml`` opset (its ``LabelEncoder`` with ``keys_strings``/``values_int64s``).
@@ -48,6 +54,8 @@ _ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "exp":
 _ATTRIBUTE_OPS = {"leaky_relu": ("LeakyRelu", "slope"), "elu": ("Elu", "alpha"), "softplus": ("Softplus", None)}
 #: Activations built from primitives (``_Graph._<name>``): every dtype, or float64 only for the ones above.
 _COMPOSED = ("leaky_relu", "elu", "softplus", "gelu", "silu")
+#: The input layers ONNX export writes (``_Graph._<name>``), by kind name.
+FRONT_KINDS = ("scale", "periodic")
 
 
 def _onnx() -> Any:
@@ -75,6 +83,7 @@ def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any
         inputs, x = [helper.make_tensor_value_info("X", elem, ["batch", net.sizes[0]])], "X"
     else:
         inputs, x = _encoding(builder, preprocessor)
+    x = _front(builder, net, x)  # a^0 = h_m(... h_1(X))
     Ws, bs = net.get_weights()
     for layer, (W, b, act) in enumerate(zip(Ws, bs, net.activations), start=1):
         product = builder.node("MatMul", [x, builder.const(f"W{layer}", W)])
@@ -96,6 +105,18 @@ def to_onnx(net: MLP, path: "str | os.PathLike | None" = None, preprocessor: Any
     return model
 
 
+def _front(builder: "_Graph", net: MLP, x: str) -> str:
+    """The input layers in front of ``W^1``, each from its kind's name, settings and ``theta``."""
+    unknown = [layer.spec for layer in net.front.layers if layer.name not in FRONT_KINDS]
+    if unknown:
+        raise ValueError(f"no ONNX form for input layer {unknown[0]!r} (ONNX export writes {', '.join(FRONT_KINDS)})")
+    theta, i = net.get_front() if net.front else [], 0
+    for layer in net.front.layers:
+        x = getattr(builder, f"_{layer.name}")(layer, [layer.lr_factor * t for t in theta[i:i + len(layer.shapes)]], x)
+        i += len(layer.shapes)
+    return x
+
+
 def _encoding(builder: "_Graph", pre: Any) -> tuple[list, str]:
     """The graph's inputs, one per raw column, and the standardised encoded rows in the model's dtype."""
     helper, parts, inputs = builder.helper, [], []
@@ -105,6 +126,8 @@ def _encoding(builder: "_Graph", pre: Any) -> tuple[list, str]:
         inputs.append(helper.make_tensor_value_info(f.name, kind, ["batch", 1]))
         parts += _number(builder, f) if number else _category(builder, f)
     x = builder.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
+    if pre.numbers_first:  # the inputs' order: every number first (Preprocessor.order)
+        x = builder.node("Gather", [x, builder.const("order", pre.order, np.int64)], axis=1)
     x = builder.node("Sub", [x, builder.const("mean", pre.mean, np.float64)])
     x = builder.node("Div", [x, builder.const("scale", pre.scale, np.float64)])
     if pre.clip:  # x / sqrt(1 + (x / c)^2)
@@ -199,6 +222,25 @@ class _Graph:
         if name == "identity":
             return z
         raise ValueError(f"no ONNX form for activation {name!r}")
+
+    def ints(self, values: list[int]) -> str:
+        """A 1-D int64 constant (axes, slice bounds, shapes)."""
+        return self.const(f"i{len(self.initializers)}", np.array(values), np.int64)
+
+    def _scale(self, layer: Any, s: list, x: str) -> str:  # u = x ⊙ s, s = c theta
+        return self.node("Mul", [x, self.const(f"scale{len(self.initializers)}", s[0])])
+
+    def _periodic(self, layer: Any, theta: list, x: str) -> str:
+        """u = [e_1 .. e_m, x], e_j = cos(2 pi x_j w1_j + b1_j) W2_j + b2_j (``theta`` already ``c theta``)."""
+        (w1, b1, W2, b2), m, d, n = theta, layer.m, layer.width - 1, len(self.initializers)
+        xm = x if m == layer.width_in else self.node("Slice", [x, self.ints([0]), self.ints([m]), self.ints([1])])
+        v = self.node("Mul", [self.node("Unsqueeze", [xm, self.ints([2])]), self.const(f"w1_{n}", w1)])  # (n, m, k)
+        v = self.node("Add", [self.node("Mul", [v, self.scalar(2.0 * np.pi)]), self.const(f"b1_{n}", b1)])  # v_j
+        h = self.node("Transpose", [self.node("Cos", [v])], perm=[1, 0, 2])  # h_j = cos(v_j), (m, n, k)
+        e = self.node("MatMul", [h, self.const(f"W2_{n}", W2)])
+        e = self.node("Add", [e, self.const(f"b2_{n}", b2[:, None, :])])  # e_j = h_j W2_j + b2_j, (m, n, d)
+        e = self.node("Reshape", [self.node("Transpose", [e], perm=[1, 0, 2]), self.ints([-1, m * d])])  # (n, m d)
+        return self.node("Concat", [e, x], axis=1)
 
     def _positive(self, z: str) -> str:
         return self.node("Greater", [z, self.scalar(0.0)])

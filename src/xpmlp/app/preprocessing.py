@@ -7,7 +7,9 @@ in its metadata, no pickle), so that predicting on raw data does exactly what tr
   error) and encoded by its :class:`~xpmlp.app.features.Feature` -- a number (gaps filled with
   the median) or a category (one-hot, gaps filled with the most frequent category), plus a
   ``"<name> missing"`` indicator for a column that had gaps -- then every input standardised
-  with the training mean and standard deviation (a constant input keeps scale 1);
+  with the training mean and standard deviation (a constant input keeps scale 1); a model's
+  inputs come every number first (a number column's value, a date's parts), then the one-hot
+  and gap columns (:attr:`Preprocessor.numbers_first`; before 0.4, in column order);
 * dates: a column of dates becomes days since 1970, year, month, day, weekday (and hour)
   (:mod:`xpmlp.app.dates`), in the form found in training;
 * dropped: ID columns (``ids``, given or found: a different text in every row), which
@@ -31,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .features import ID_LIKE, Feature, learn_feature
+from .features import CATEGORY, ID_LIKE, Feature, learn_feature
 from .features import _kind as column_kind
 from .tables import DataError, Table
 from ..nn.targets import one_hot
@@ -65,18 +67,23 @@ class Preprocessor:
     reading: dict = field(default_factory=dict)  # how the training file was read (reading.ReadOptions)
     clip: float = 0.0  # > 0: each scaled input x becomes x / sqrt(1 + (x / clip)^2) (smooth clipping)
     scaling: str = "standard"  # how mean and scale were learnt: one of SCALINGS
+    numbers_first: bool = False  # inputs ordered every number first (models since 0.4; before: column order)
 
     @classmethod
     def fit(cls, table: Table, task: str, *, ids: Sequence[str] = (), drop: Sequence[str] = (),
             categories: Sequence[str] = (), dates: bool = True,
-            date_forms: "Mapping[str, bool | str] | None" = None, scaling: str = "standard") -> "Preprocessor":
+            date_forms: "Mapping[str, bool | str] | None" = None, scaling: str = "standard",
+            numbers_first: bool = True) -> "Preprocessor":
         """Learn the columns' encodings from ``table`` and the encoding of ``table.y`` for ``task``
         (``"classification"`` or ``"regression"``).  ``ids`` are ID columns (kept out of the
         inputs; ``predict`` writes them), ``drop`` columns to leave out, ``categories`` columns of
         numbers to encode as categories; columns of dates are found unless ``dates`` is False,
         and ``date_forms`` makes columns dates (True: their form found; or a form, ``DD/MM/YYYY``).
         ``scaling``: ``"standard"`` (mean, standard deviation), ``"robust"`` (median, quartiles:
-        :func:`robust_scale`) or ``"clip"`` (robust, then clipped smoothly at 3: :attr:`clip`)."""
+        :func:`robust_scale`) or ``"clip"`` (robust, then clipped smoothly at 3: :attr:`clip`).
+        ``numbers_first``: the inputs in :attr:`encoded` order every number (a number column's value,
+        a date's parts) before the one-hot and gap columns, so that the first :attr:`n_numbers`
+        inputs are the ones an embedding of numbers takes (``periodic:columns=n_numbers``)."""
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
         if task not in ("classification", "regression"):
@@ -88,7 +95,8 @@ class Preprocessor:
                     raise DataError(f"{option} {name}: that is the target column")
                 table.column(name)  # a DataError naming the columns there are
         pre = cls(task, [], np.zeros(0), np.ones(0), table.target, ids=list(ids),
-                  dropped={name: "given with --drop" for name in drop}, reading=dict(table.reading))
+                  dropped={name: "given with --drop" for name in drop}, reading=dict(table.reading),
+                  numbers_first=numbers_first)
         given, as_category = {*ids, *drop}, set(categories)  # sets: the work stays linear in the columns
         for name in table.columns:
             if name in given:
@@ -129,7 +137,26 @@ class Preprocessor:
     @property
     def encoded(self) -> list[str]:
         """The network's inputs, in order: a number column's name, ``"color=blue"``, ``"age missing"``."""
-        return [name for f in self.features for name in f.encoded]
+        names = [name for f in self.features for name in f.encoded]
+        return [names[i] for i in self.order]
+
+    @property
+    def n_numbers(self) -> int:
+        """How many inputs are numbers (a number column's value, a date's parts), not one-hot or gap flags."""
+        return sum(len(f.encoded) - f.indicator for f in self.features if f.kind != CATEGORY)
+
+    @property
+    def order(self) -> np.ndarray:
+        """``(len(encoded),)`` int: the features' encoded columns (:meth:`Feature.encode`, in column
+        order) taken in the inputs' order; with :attr:`numbers_first`, every number first."""
+        numbers, rest, start = [], [], 0
+        for f in self.features:
+            width = len(f.encoded)
+            values = width - f.indicator if f.kind != CATEGORY else 0
+            numbers += range(start, start + values)
+            rest += range(start + values, start + width)
+            start += width
+        return np.array(numbers + rest, dtype=np.int64) if self.numbers_first else np.arange(start)
 
     @property
     def n_outputs(self) -> int:
@@ -141,7 +168,8 @@ class Preprocessor:
         if missing:
             raise DataError(f"{table.source}: lacks the column(s) the model was trained on: {', '.join(missing)}"
                             + _missing_hint(missing, table))
-        return np.concatenate([f.encode(table) for f in self.features], axis=1)
+        X = np.concatenate([f.encode(table) for f in self.features], axis=1)
+        return X[:, self.order] if self.numbers_first else X
 
     def transform(self, table: Table) -> np.ndarray:
         """``(n, len(encoded))`` float64: the training columns, by name, encoded and standardised.
@@ -188,7 +216,7 @@ class Preprocessor:
                 "scale": self.scale.tolist(), "target": self.target, "classes": [_plain(c) for c in self.classes],
                 "y_mean": self.y_mean, "y_scale": self.y_scale, "ids": list(self.ids), "dropped": dict(self.dropped),
                 "notes": list(self.notes), "reading": dict(self.reading),
-                "clip": self.clip, "scaling": self.scaling}
+                "clip": self.clip, "scaling": self.scaling, "numbers_first": self.numbers_first}
 
     @classmethod
     def from_dict(cls, d: Any) -> "Preprocessor":
@@ -200,13 +228,14 @@ class Preprocessor:
                       np.asarray(d["scale"], dtype=np.float64), d.get("target"), list(d.get("classes", [])),
                       float(d.get("y_mean", 0.0)), float(d.get("y_scale", 1.0)), [str(c) for c in d.get("ids", [])],
                       {str(k): str(v) for k, v in d.get("dropped", {}).items()}, [str(n) for n in d.get("notes", [])],
-                      dict(d.get("reading", {})), float(d.get("clip", 0.0)), str(d.get("scaling", "standard")))
+                      dict(d.get("reading", {})), float(d.get("clip", 0.0)), str(d.get("scaling", "standard")),
+                      d.get("numbers_first", False))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed preprocessing record: {exc!r}") from exc
         ok = (pre.task in ("classification", "regression") and pre.mean.shape == pre.scale.shape == (len(pre.encoded),)
               and np.all(np.isfinite(pre.mean)) and np.all(np.isfinite(pre.scale)) and np.all(pre.scale > 0)
               and 0 < pre.y_scale <= MAX_TARGET and abs(pre.y_mean) <= MAX_TARGET and pre.clip >= 0
-              and pre.scaling in SCALINGS
+              and pre.scaling in SCALINGS and isinstance(pre.numbers_first, bool)
               and (pre.task == "regression" or len(pre.classes) >= 2))
         if not ok:
             raise ValueError("malformed preprocessing record: inconsistent task, columns, scales or classes")

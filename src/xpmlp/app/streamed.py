@@ -38,7 +38,7 @@ from .features import CATEGORY, ID_LIKE, MAX_CATEGORIES, MIN_ROWS_FOR_ID, NUMBER
 from .preprocessing import Preprocessor
 from .reading import ReadOptions, reuse
 from .tables import DataError, Table, infer_task, split_rows
-from .workflows import TrainedModel
+from .workflows import TrainedModel, front_specs
 
 __all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preprocessor", "table_chunks", "SAMPLE",
            "STREAM_ABOVE"]
@@ -134,7 +134,7 @@ def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task
         target, source = table.target, table.source
         for j, name in enumerate(table.columns):
             columns.setdefault(name, _Column(seed + j)).add(table.X[rows, j], name, table.source)
-    pre = Preprocessor(task, [], np.zeros(0), np.ones(0), target)
+    pre = Preprocessor(task, [], np.zeros(0), np.ones(0), target, numbers_first=True)
     moments: list[tuple[float, float]] = []
     for name, column in columns.items():
         if dates and column.kind == CATEGORY and detect(sorted(column.counts)[:1000]):
@@ -150,8 +150,8 @@ def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task
         moments += stats
     if not pre.features:
         raise DataError(f"{source}: no feature columns left to learn from")
-    pre.mean = np.array([m for m, _ in moments])
-    pre.scale = np.sqrt(np.array([v for _, v in moments]))
+    pre.mean = np.array([m for m, _ in moments])[pre.order]  # moments in column order -> the inputs' order
+    pre.scale = np.sqrt(np.array([v for _, v in moments]))[pre.order]
     pre.scale[pre.scale == 0] = 1.0
     pre._fit_target(Table(np.zeros((len(y), 0)), [], y, target, source))
     return pre
@@ -277,8 +277,10 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     print(f"{path}: {len(y.values)} rows, {len(pre.features) + len(pre.dropped)} columns besides the target {target!r}, "
           "read as it trains (--stream)")
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
+    layers: list[str] = []  # notes on the input layers
     net = MLP([len(pre.encoded), *args.hidden, pre.n_outputs], args.activation, out, loss, backend=backend,
-              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout)
+              dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout,
+              front=front_specs(getattr(args, "front", ()), pre, layers, args.compute_dtype))
     opt = make_optimizer(args.optimizer, **({"momentum": args.momentum} if args.optimizer == "sgd" else {}))
     source = _Encoded(path, target, reading, y.chunks, keep, pre, net.backend.dtype_name)
     del y
@@ -287,8 +289,9 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
                   patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW,
                   schedule=args.schedule)
     scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, rows), keep, args.alpha)
-    notes = [*pre.notes, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
-             f"file and one per epoch, validation rows in a temporary file; gap fills are medians of up to {SAMPLE} values a column; a validation split "
+    notes = [*pre.notes, *layers, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes "
+             f"over the file and one per epoch, validation rows in a temporary file; gap fills are medians of up to "
+             f"{SAMPLE} values a column; a validation split "
              "drawn at random, not by class, its score (not its loss) picking the best epoch; inputs scaled by mean and "
              "standard deviation (--scaling is for files read whole)"]
     model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)

@@ -23,6 +23,7 @@ import numpy as np
 from .. import io
 from ..io.archive import digest
 from ..history import History
+from ..nn.front import parse_spec
 from ..nn.network import MLP
 from ..nn.objective import objective
 from ..backends.arrays import scalar_like
@@ -35,7 +36,7 @@ from .tables import DataError, Table, split_rows
 from ..training.loop import fit
 
 __all__ = ["TrainedModel", "load_dataset", "train_table", "score", "log_loss", "save_model", "load_model",
-           "predict_table", "DATASETS", "MIN_VALIDATION", "NonFinitePredictions"]
+           "predict_table", "front_specs", "DATASETS", "MIN_VALIDATION", "NonFinitePredictions"]
 
 #: scikit-learn's bundled datasets (no download): name -> task.
 DATASETS = {"digits": "classification", "iris": "classification", "breast_cancer": "classification",
@@ -123,12 +124,14 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
                 dropout: float = 0.0, seed: int = 0, ids: Sequence[str] = (), drop: Sequence[str] = (),
                 categories: Sequence[str] = (), keep: Sequence[str] = (), dates: bool = True,
                 date_forms: "dict[str, bool | str] | None" = None, on_note: "Callable[[str], None] | None" = None,
-                judge_by: str = "auto", scaling: str = "standard",
+                judge_by: str = "auto", scaling: str = "standard", front: Sequence[str] = (),
                 **fit_kwargs: Any) -> TrainedModel:
     """Split, preprocess, build, train and score; ``ids``, ``drop``, ``categories``, ``dates`` and
     ``date_forms`` go to :meth:`Preprocessor.fit`, ``fit_kwargs`` to :func:`xpmlp.training.fit`.
     Columns that look like row numbers (:func:`~xpmlp.app.decisions.row_numbers`) are ID columns
-    unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training."""
+    unless in ``keep``.  ``on_note`` gets each decision (task, columns, validation) before training.
+    ``front``: input layers' specs (:mod:`xpmlp.nn.front`); a ``"periodic"`` one embeds the numbers
+    alone (:func:`front_specs`)."""
     if table.y is None:
         raise DataError("training needs a target column (--target)")
     _check_finite_target(table)
@@ -154,7 +157,7 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
     notes += pre.notes
     comm, mine = _data_parallel(len(rows_tr), notes, X, T)  # under mpiexec: this process's shard (and its GPU)
     net = MLP([X.shape[1], *hidden, pre.n_outputs], activation, out, loss, backend=backend, dtype=dtype, seed=seed,
-              compute_dtype=compute_dtype, dropout=dropout)
+              compute_dtype=compute_dtype, dropout=dropout, front=front_specs(front, pre, notes, compute_dtype))
     fraction, judge = _validation(validation_fraction, len(rows_tr), task, notes,
                                    by_loss=judge_by == "loss")
     for note in notes if on_note else ():
@@ -180,6 +183,27 @@ def train_table(table: Table, *, task: str | None = None, hidden: Sequence[int] 
         if task == "classification":
             model.scores["test_log_loss"] = _log_loss(pre, test.y, outputs)
     return model
+
+
+def front_specs(front: Sequence[str], pre: Preprocessor, notes: list[str], compute_dtype: str | None = None) -> list[str]:
+    """``front``'s specs for ``pre``'s inputs: a periodic embedding without ``columns=`` embeds the
+    numbers alone (the first :attr:`~Preprocessor.n_numbers` inputs, as RealMLP embeds the
+    continuous columns, not one-hot or gap flags), and is left out, with a note, where there are none.
+    Input layers train in float32 or float64: with a ``compute_dtype`` they are left out, with a note."""
+    if front and compute_dtype is not None:
+        notes.append(f"input layers ({', '.join(front)}) left out: they train in float32 or float64, not in "
+                     f"--compute-dtype {compute_dtype}")
+        return []
+    specs = []
+    for spec in front:
+        name, settings = parse_spec(spec)
+        if name == "periodic" and "columns" not in settings:
+            if not pre.n_numbers:
+                notes.append(f"input layer {spec!r} left out: no column is a number")
+                continue
+            spec = f"{spec}{',' if ':' in spec else ':'}columns={pre.n_numbers}"
+        specs.append(spec)
+    return specs
 
 
 def _train_test(table: Table, test_size: float, seed: int, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,13 @@
 """Small Array API helpers the math shares, and the array primitives a training step writes in place.
 
-:func:`matmul`, :func:`affine`, :func:`add_scaled`, :func:`sum_rows` and :func:`take_rows` are the
-generic forms: each returns its
-result and, given ``out``, assigns it there (the Array API has no ``out=``).  Libraries that can
-write into ``out`` directly register fast paths under ``"arrays.<name>"`` (:mod:`.numpy_ops`,
-:mod:`.torch_ops`, :mod:`.cupy_ops`), so a step on them allocates nothing; :func:`ops_for` hands a
-backend's math the set to use (:class:`ArrayOps`).  Callers always use what is returned.
+:func:`matmul`, :func:`affine`, :func:`add_scaled`, :func:`sum_rows`, :func:`take_rows`, :func:`cos` and
+:func:`sin` are the generic forms: each returns its result and, given ``out``, assigns it there
+(the Array API has no ``out=``).  Libraries that can write into ``out`` directly register fast
+paths under ``"arrays.<name>"`` (:mod:`.numpy_ops`, :mod:`.torch_ops`, :mod:`.cupy_ops`), so a
+step on them allocates nothing; :func:`ops_for` hands a backend's math the set to use
+(:class:`ArrayOps`).  Callers use what is returned, or the ``out`` they gave: every form returns
+that very array (the parity tests hold the fast paths to it), so ``out`` may be a view into a
+larger array (a permutation of its axes, some of its columns).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import array_api_compat
 
 from . import fastpaths
 
-__all__ = ["scalar_like", "sum_of_squares", "matmul", "affine", "add_scaled", "sum_rows", "take_rows", "ArrayOps",
-           "ops_for", "PRIMITIVES"]
+__all__ = ["scalar_like", "sum_of_squares", "matmul", "affine", "add_scaled", "sum_rows", "take_rows", "cos", "sin",
+           "ArrayOps", "ops_for", "PRIMITIVES"]
 
 
 def scalar_like(xp: Any, value: float, x: Any) -> Any:
@@ -83,15 +85,35 @@ def take_rows(xp: Any, a: Any, rows: Any, out: Any = None) -> Any:
     return out
 
 
+def cos(xp: Any, x: Any, out: Any = None) -> Any:
+    """``cos(x)`` elementwise, in ``out`` when given (``x``'s shape and dtype; a strided view will do)."""
+    result = xp.cos(x)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def sin(xp: Any, x: Any, out: Any = None) -> Any:
+    """``sin(x)`` elementwise, in ``out`` when given (``x``'s shape and dtype; a strided view will do)."""
+    result = xp.sin(x)
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
 #: The primitives by their fast-path names.
-PRIMITIVES: dict[str, Callable] = {"arrays.matmul": matmul, "arrays.affine": affine,
-                                    "arrays.add_scaled": add_scaled, "arrays.sum_rows": sum_rows, "arrays.take_rows": take_rows}
+PRIMITIVES: dict[str, Callable] = {"arrays.matmul": matmul, "arrays.affine": affine, "arrays.add_scaled": add_scaled,
+                                    "arrays.sum_rows": sum_rows, "arrays.take_rows": take_rows, "arrays.cos": cos,
+                                    "arrays.sin": sin}
 
 
 @dataclass(frozen=True)
 class ArrayOps:
     """A library's primitives: ``ops.matmul(a, b, out)``, ``ops.affine(a, W, b, out)``,
-    ``ops.add_scaled(y, x, alpha)``, ``ops.sum_rows(a, out)``, ``ops.take_rows(a, rows, out)``.  ``in_place``: whether they write
+    ``ops.add_scaled(y, x, alpha)``, ``ops.sum_rows(a, out)``, ``ops.take_rows(a, rows, out)``, ``ops.cos(x, out)``,
+    ``ops.sin(x, out)``.  ``in_place``: whether they write
     into ``out`` (registered fast paths) rather than assign a new result to it; a workspace of
     reused arrays only pays where they do."""
 
@@ -101,6 +123,8 @@ class ArrayOps:
     _add_scaled: Callable
     _sum_rows: Callable
     _take_rows: Callable
+    _cos: Callable
+    _sin: Callable
     in_place: bool = False
 
     def matmul(self, a: Any, b: Any, out: Any = None) -> Any:
@@ -121,6 +145,12 @@ class ArrayOps:
 
     def take_rows(self, a: Any, rows: Any, out: Any = None) -> Any:
         return self._take_rows(self.xp, a, rows, out)
+
+    def cos(self, x: Any, out: Any = None) -> Any:
+        return self._cos(self.xp, x, out)
+
+    def sin(self, x: Any, out: Any = None) -> Any:
+        return self._sin(self.xp, x, out)
 
 
 def ops_for(xp: Any, library: str | None = None) -> ArrayOps:

@@ -86,3 +86,17 @@ def _take_rows(xp: Any, a: Any, rows: Any, out: Any = None) -> Any:
     import cupy
 
     return cupy.take(a, rows, axis=0, out=out)
+
+
+@register("arrays.cos", "cupy")
+def _cos(xp: Any, x: Any, out: Any = None) -> Any:
+    import cupy
+
+    return cupy.cos(x, out=out)  # CuPy's ufunc writes into out (its shape, any strides): one kernel
+
+
+@register("arrays.sin", "cupy")
+def _sin(xp: Any, x: Any, out: Any = None) -> Any:
+    import cupy
+
+    return cupy.sin(x, out=out)

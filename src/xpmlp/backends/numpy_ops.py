@@ -88,6 +88,16 @@ def _take_rows(xp: Any, a: Any, rows: Any, out: Any = None) -> Any:
     return np.take(a, rows, axis=0, out=out, mode="wrap" if out is not None else "raise")
 
 
+@register("arrays.cos", "numpy")
+def _cos(xp: Any, x: Any, out: Any = None) -> Any:
+    return np.cos(x, out=out)  # the ufunc writes into out (a strided view too): no temporary
+
+
+@register("arrays.sin", "numpy")
+def _sin(xp: Any, x: Any, out: Any = None) -> Any:
+    return np.sin(x, out=out)
+
+
 @register("momentum.update", "numpy")
 def _momentum_update(p: Any, g: Any, v: Any, learning_rate: float, momentum: float, nesterov: bool) -> None:
     g *= learning_rate  # eta g, in the gradient's own buffer

@@ -91,6 +91,20 @@ def _take_rows(xp: Any, a: Any, rows: Any, out: Any = None) -> Any:
     return torch.index_select(a, 0, rows) if out is None else torch.index_select(a, 0, rows, out=out)
 
 
+@register("arrays.cos", "torch")
+def _cos(xp: Any, x: Any, out: Any = None) -> Any:
+    import torch
+
+    return torch.cos(x, out=out)  # into out's own strides (a permuted view too): no copy_
+
+
+@register("arrays.sin", "torch")
+def _sin(xp: Any, x: Any, out: Any = None) -> Any:
+    import torch
+
+    return torch.sin(x, out=out)
+
+
 @register("momentum.update", "torch")
 def _momentum_update(p: Any, g: Any, v: Any, learning_rate: float, momentum: float, nesterov: bool) -> None:
     v.mul_(momentum).add_(g, alpha=-learning_rate)  # v <- mu v - eta g

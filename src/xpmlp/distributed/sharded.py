@@ -51,7 +51,8 @@ def prepare_shard(comm: Any, net: Any, X: Any, T: Any, *, batch_size: Any, shuff
         raise ValueError("no rank holds a training row")
     mine = _positions_of(facts, counts, comm.rank)
     comm.agree({"sizes": net.sizes, "activations": [a.spec for a in net.activations], "loss": net.loss.name,
-                "dtype": net.backend.dtype_name, "weights": _digest(net.get_weights()),
+                "front": net.front.specs, "dtype": net.backend.dtype_name,
+                "weights": _digest((*net.get_weights(), net.get_front())),
                 "rng": rng.bit_generator.state, "batch_size": batch_size, "shuffle": shuffle,
                 "validation_fraction": validation_fraction, "weighted": wh is not None})
     if wh is not None:

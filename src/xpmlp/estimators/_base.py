@@ -44,6 +44,8 @@ from ._compat import SklearnPrivates
 from ._dispatch import Home
 from ._params import (
     PARAMETER_CONSTRAINTS,
+    applied_preset,
+    front_specs,
     hidden_sizes,
     initial_weights,
     model_backend,
@@ -59,6 +61,7 @@ from ..nn.objective import Objective
 from ..optim.optimizers import SGD, Adam, Optimizer
 from ..optim.schedules import Schedule, make_schedule
 from ..training.loop import fit as _fit_loop
+from ..training.presets import PRESETS, validation_loss
 from ..training.sources import is_source_like
 
 __all__ = ["BaseMLP"]
@@ -90,14 +93,16 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
     # -- fit ------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> "BaseMLP":
         if is_source_like(X):  # a path, a Dask collection, batches: read as it trains (module _streamed)
-            fit_source(self, X, y, sample_weight, incremental)
+            with applied_preset(self, incremental):
+                fit_source(self, X, y, sample_weight, incremental)
             return self
         home = _dispatch.input_home(X)  # where X lives: the host, or its device under Array API dispatch
         if self.distributed and not home.host:
             raise ValueError(f"distributed=True takes host data, not {home.library} arrays under scikit-learn's "
                              "array_api_dispatch: give each process NumPy arrays (backend= picks its device)")
         comm = self._communicator()
-        with contextlib.nullcontext() if comm is None else comm.guard():  # a failing rank ends every rank's fit
+        # a preset's values for this fit; under MPI, a failing rank ends every rank's fit
+        with applied_preset(self, incremental), contextlib.nullcontext() if comm is None else comm.guard():
             hidden = hidden_sizes(self.hidden_layer_sizes)
             first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
             y, sample_weight = _dispatch.follow(home, y), _dispatch.follow(home, sample_weight)  # follow X
@@ -109,7 +114,7 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
             if first:
                 self._initialize(X, Y, hidden, rs, home)
             else:
-                self._resume(Y, home)
+                self._resume(X.shape[1], Y, home)
             X, Y, sample_weight = (_dispatch.for_network(self.net_.backend, a) for a in (X, Y, sample_weight))
             sample_weight = self._class_weighted(Y, sample_weight, comm)
             if self.solver == "lbfgs":
@@ -153,7 +158,9 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         sizes = [X.shape[1], *hidden, Y.shape[1]]
         out, loss = self._output_layer()
         self.net_ = self._network(sizes, out, loss, be)
-        self.net_.set_weights(*initial_weights(rs, sizes, self.activation))
+        self.net_.set_weights(*initial_weights(rs, self.net_.widths, self.activation))  # W^1: the input layers' width
+        if self.net_.front:  # their parameters drawn from random_state too
+            self.net_.set_front(self.net_.front.init(np.random.default_rng(rs.randint(np.iinfo(np.int32).max))))
         self.history_ = History()
         self.n_iter_, self.t_ = 0, 0
         self.n_outputs_, self.n_layers_, self.out_activation_ = Y.shape[1], len(sizes), out
@@ -161,9 +168,9 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
 
     def _network(self, sizes: list[int], out: str, loss: str, be: Any) -> MLP:
         """The network: layer ``sizes``, ``activation`` hidden, ``out``/``loss``, on ``be``, with
-        ``dropout`` and ``compute_dtype``."""
+        ``dropout``, ``compute_dtype`` and the ``front`` input layers."""
         return MLP(sizes, self.activation, out, loss, backend=be, seed=0, compute_dtype=self.compute_dtype,
-                   dropout=self.dropout if np.ndim(self.dropout) else float(self.dropout))
+                   dropout=self.dropout if np.ndim(self.dropout) else float(self.dropout), front=front_specs(self.front))
 
     def _model_backend(self, home: Home, input_dtype: Any) -> Any:
         """The backend of a new network: ``backend``, by default ``home``'s library and device (the host:
@@ -172,10 +179,11 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         dtype = "float32" if self.compute_dtype is not None and self.dtype is None else self.dtype  # master weights
         return model_backend(backend, dtype, np.float32 if _dispatch.is_float32(input_dtype) else np.float64)
 
-    def _resume(self, Y: Any, home: Home) -> None:
-        """Continue from ``coefs_``/``intercepts_`` as they are now (possibly assigned by the user)."""
+    def _resume(self, n_in: int, Y: Any, home: Home) -> None:
+        """Continue from ``coefs_``/``intercepts_`` (and ``front_params_``) as they are now (possibly assigned
+        by the user); ``n_in``: the input's columns."""
         if not hasattr(self, "net_"):  # weights assigned to an estimator that was never fitted
-            sizes = [np.shape(self.coefs_[0])[0]] + [np.shape(c)[1] for c in self.coefs_]
+            sizes = [n_in if self.front else np.shape(self.coefs_[0])[0]] + [np.shape(c)[1] for c in self.coefs_]
             out, loss = self._output_layer()
             be = self._model_backend(home, getattr(self.coefs_[0], "dtype", np.float64))
             self.net_ = self._network(sizes, out, loss, be)
@@ -187,10 +195,12 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         self._pull(home)
 
     def _load_attributes(self) -> None:
-        """``coefs_``/``intercepts_`` into the network (copies on its device)."""
+        """``coefs_``/``intercepts_`` (and ``front_params_``) into the network (copies on its device)."""
         be = self.net_.backend
         self.net_.set_weights(*([_dispatch.for_network(be, a) for a in arrays]
                                 for arrays in (self.coefs_, self.intercepts_)))
+        if self.net_.front and hasattr(self, "front_params_"):
+            self.net_.set_front([_dispatch.for_network(be, a) for a in self.front_params_])
 
     def _fit_stochastic(self, X: Any, Y: Any, w: Any, incremental: bool, rs: np.random.RandomState,
                         comm: Any, home: Home) -> None:
@@ -220,6 +230,7 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
                 patience=self.n_iter_no_change, tol=self.tol, max_grad_norm=self.max_grad_norm,
                 history=self.history_, callbacks=callbacks, comm=comm, **data,
                 objective=Objective(alpha, alpha_per_batch=True, record_scale=self._record_scale()),
+                score=validation_loss(self.out_activation_) if self._judged_by_loss() else None,
                 on_divergence="continue" if self.early_stopping else "raise",  # scikit-learn's issue 29504
             )
         except DivergenceError as exc:
@@ -229,6 +240,10 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         self.n_iter_ = self.history_.epochs - before
         self._set_curves()
         warn_stop(self.history_, self.max_iter, incremental)
+
+    def _judged_by_loss(self) -> bool:
+        """Whether the best epoch is the one of the least validation loss (the preset's choice)."""
+        return self.preset is not None and PRESETS[self.preset].get("judge_by") == "loss"
 
     def _lbfgs_alpha(self, X: Any, w: Any) -> float:
         """scikit-learn's L-BFGS penalty, ``alpha / (2 sum w)`` on the sum of the losses, as ``Objective``'s
@@ -296,29 +311,32 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
 
     # -- fitted attributes ----------------------------------------------------------------
     def _pull(self, home: Home) -> None:
-        """``coefs_``/``intercepts_`` from the network, in the model's dtype, in ``home``: host copies; the
-        network's own arrays when it trains there; else copies moved there.  Refuses non-finite weights."""
+        """``coefs_``/``intercepts_`` (and ``front_params_``) from the network, in the model's dtype, in ``home``:
+        host copies; the network's own arrays when it trains there; else copies moved there.  Refuses
+        non-finite weights."""
         net = self.net_
         if home.host:
             self.coefs_, self.intercepts_ = net.get_weights()
+            self.front_params_ = net.get_front() if net.front else []
         else:
-            self.coefs_, self.intercepts_ = ([_dispatch.from_network(net.backend, a, home) for a in arrays]
-                                             for arrays in (net.Ws, net.bs))
+            self.coefs_, self.intercepts_, self.front_params_ = (
+                [_dispatch.from_network(net.backend, a, home) for a in arrays]
+                for arrays in (net.Ws, net.bs, net.parameters.front))
         self._remember()
-        if not _dispatch.all_finite(self.coefs_ + self.intercepts_):
+        if not _dispatch.all_finite(self.coefs_ + self.intercepts_ + list(self.front_params_)):
             raise ValueError(_NON_FINITE)
 
     def _remember(self) -> None:
         """Note ``coefs_``/``intercepts_`` as the network has them, to see later whether the user changed them:
         the arrays, and copies of their values unless they are the network's own (whose changes are its own)."""
-        handed = list(self.coefs_) + list(self.intercepts_)
-        own = all(a is p for a, p in zip(handed, self.net_.Ws + self.net_.bs))
+        handed = list(self.coefs_) + list(self.intercepts_) + list(self.front_params_)
+        own = all(a is p for a, p in zip(handed, self.net_.Ws + self.net_.bs + self.net_.parameters.front))
         self._pulled = (handed, None if own else [_dispatch.copy(a) for a in handed])
 
     def _changed(self) -> bool:
         """Whether ``coefs_``/``intercepts_`` differ from what the network holds (the user replaced or changed them)."""
         handed, copies = self._pulled
-        current = list(self.coefs_) + list(self.intercepts_)
+        current = list(self.coefs_) + list(self.intercepts_) + list(self.front_params_)
         if len(current) != len(handed) or any(a is not b for a, b in zip(current, handed)):
             return True
         return copies is not None and not all(_dispatch.same_values(a, b) for a, b in zip(current, copies))

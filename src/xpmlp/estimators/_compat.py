@@ -80,6 +80,9 @@ class SklearnPrivates:
         its own position in scikit-learn's vector (exact below 2^24 parameters in float32).
         """
         net = self.net_
+        if net.front:
+            raise ValueError("_loss_grad_lbfgs packs scikit-learn's coefs_ and intercepts_ only; this network has input "
+                             f"layers ({', '.join(net.front.specs)}): use fit(solver='lbfgs')")
         shapes = [tuple(W.shape) for W in net.Ws] + [tuple(b.shape) for b in net.bs]  # scikit-learn's order
         bounds = np.cumsum([0] + [math.prod(s) for s in shapes])
         L = net.n_layers

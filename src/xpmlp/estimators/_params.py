@@ -1,4 +1,5 @@
-"""The estimators' parameters: scikit-learn's constraints, the backend and dtype, the first weights.
+"""The estimators' parameters: scikit-learn's constraints, the backend and dtype, the first weights, the
+input layers and the presets (:mod:`xpmlp.training.presets` in scikit-learn's names).
 
 Parameter values are checked by scikit-learn's own machinery (``_parameter_constraints``,
 run by ``_fit_context`` at every ``fit``/``partial_fit``), so a bad value raises its
@@ -9,19 +10,22 @@ message.  The constraints are scikit-learn's MLP constraints plus xpmlp's own pa
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from ..backends.backend import BACKEND_NAMES, Backend, BackendError, resolve
 from ..nn.activations import HIDDEN, TRAINABLE, get_activation
+from ..training.presets import PRESETS
 
 __all__ = ["PARAMETER_CONSTRAINTS", "CLASSIFIER_CONSTRAINTS", "BackendParameterError", "model_backend", "hidden_sizes", "initial_weights",
-           "store_params"]
+           "store_params", "front_specs", "preset_values", "applied_preset"]
 
 
 class _BackendName(StrOptions):
@@ -96,6 +100,8 @@ PARAMETER_CONSTRAINTS: dict[str, list] = {
     "distributed": ["boolean"],
     "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     "compute_dtype": [None, StrOptions({"bfloat16", "float16"})],
+    "front": [None, str, list, tuple],
+    "preset": [None, StrOptions(set(PRESETS))],
 }
 
 #: MLPClassifier's alone: scikit-learn's classifiers' class weights (its MLP has none).
@@ -111,6 +117,51 @@ def store_params(est: Any, params: dict[str, Any]) -> None:
     for name, value in params.items():
         if name not in ("self", "__class__"):
             setattr(est, name, value)
+
+
+def front_specs(front: Any) -> list[str]:
+    """The ``front`` parameter as input layers' specs (None: none; one spec or a sequence of them)."""
+    specs = [] if front is None else [front] if isinstance(front, str) else list(front)
+    if not all(isinstance(s, str) for s in specs):
+        raise ValueError(f"front takes input layers by spec, such as 'scale' or 'periodic:frequencies=16' (text, so "
+                         f"that the estimator can be cloned and saved), got {front!r}")
+    return specs
+
+
+#: A preset's ``train_table`` keywords (:mod:`xpmlp.training.presets`) as the estimators' parameters.
+_PRESET_NAMES = {"hidden": "hidden_layer_sizes", "optimizer": "solver", "learning_rate": "learning_rate_init",
+                 "epochs": "max_iter", "batch_size": "batch_size", "alpha": "alpha", "patience": "n_iter_no_change",
+                 "validation_fraction": "validation_fraction", "front": "front"}
+
+
+def preset_values(name: str, incremental: bool = False) -> dict[str, Any]:
+    """The estimator parameters preset ``name`` sets: its recipe's, named as scikit-learn names them, with
+    ``early_stopping`` on where the recipe holds rows out (not for ``partial_fit``, which takes none)."""
+    recipe = PRESETS[name]
+    values = {_PRESET_NAMES[k]: v for k, v in recipe.items() if k in _PRESET_NAMES}
+    values["early_stopping"] = bool(recipe.get("validation_fraction"))
+    return {k: v for k, v in values.items() if k not in ("early_stopping", "validation_fraction")} if incremental \
+        else values
+
+
+@contextlib.contextmanager
+def applied_preset(est: Any, incremental: bool) -> Iterator[None]:
+    """For one ``fit``: every parameter the preset sets that is at scikit-learn's default (as given or left)
+    takes the preset's value; the parameters are put back as given afterwards."""
+    if est.preset is None:
+        yield
+        return
+    defaults = {k: p.default for k, p in inspect.signature(type(est)).parameters.items()}
+    values = preset_values(est.preset, incremental)
+    given = {k: getattr(est, k) for k in values
+             if type(getattr(est, k)) is type(defaults[k]) and getattr(est, k) == defaults[k]}
+    try:
+        for k in given:
+            setattr(est, k, values[k])
+        yield
+    finally:
+        for k, v in given.items():
+            setattr(est, k, v)
 
 
 def hidden_sizes(hidden_layer_sizes: Any) -> list[int]:

@@ -148,8 +148,9 @@ def _fitted_problem(est: Any, attrs: dict[str, Any], net: Any) -> str | None:
 
 def _hyperparameters(meta: dict[str, Any], backend: Any, dtype: str | None) -> dict[str, Any]:
     hyper = dict(meta.get("hyperparameters") or {})
-    if isinstance(hyper.get("hidden_layer_sizes"), list):
-        hyper["hidden_layer_sizes"] = tuple(hyper["hidden_layer_sizes"])
+    for name in ("hidden_layer_sizes", "front"):  # tuples, which JSON writes as lists
+        if isinstance(hyper.get(name), list):
+            hyper[name] = tuple(hyper[name])
     if hyper.get("n_iter_no_change") is None and "n_iter_no_change" in hyper:
         hyper["n_iter_no_change"] = np.inf  # JSON has no infinity
     for name, value in hyper.items():

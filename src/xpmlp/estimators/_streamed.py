@@ -80,7 +80,7 @@ def fit_source(est: Any, X: Any, y: Any, sample_weight: Any, incremental: bool) 
         if seen.features != est.n_features_in_:
             raise ValueError(f"X has {seen.features} features, but {type(est).__name__} is expecting "
                              f"{est.n_features_in_} features as input.")
-        est._resume(Y0, _dispatch.HOST)
+        est._resume(seen.features, Y0, _dispatch.HOST)
     fraction = est.validation_fraction if est.early_stopping else None
     held = int(round(fraction * n)) if fraction else 0
     if fraction:

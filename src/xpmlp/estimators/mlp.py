@@ -16,7 +16,9 @@ xpmlp adds ``backend=`` (``"numpy"``, ``"torch"``, ``"torch:cuda"``, ``"cupy"``,
 usable, else NumPy), ``dtype=`` (``"float32"``/``"float64"``, overriding the input's),
 ``max_grad_norm=`` (clip each step's gradient norm), ``solver="adamw"`` (decoupled weight
 decay ``alpha``), ``distributed=True`` (under ``mpiexec -n P``: each process's ``fit`` gets
-its own rows and they train one model data-parallel, :mod:`xpmlp.distributed`), and :meth:`~xpmlp._sklearn_persist.PersistMixin.save` /
+its own rows and they train one model data-parallel, :mod:`xpmlp.distributed`), ``front=`` (input
+layers of other kinds in front of the first weights, by spec: ``("scale", "periodic")``,
+:mod:`xpmlp.nn.front`; dense input only), ``preset=`` (below), and :meth:`~xpmlp._sklearn_persist.PersistMixin.save` /
 :func:`load_estimator` (model files without pickle).  Training runs on the backend through
 :func:`xpmlp.training.fit` or :func:`xpmlp.training.lbfgs.fit_lbfgs`; every fitted attribute is
 host NumPy data, except under scikit-learn's Array API dispatch
@@ -24,6 +26,24 @@ host NumPy data, except under scikit-learn's Array API dispatch
 array-api-strict trains the network on its library and device (without ``backend=``), and the
 fitted arrays and the predictions are arrays of that library on that device (:mod:`._dispatch`).
 Where the results differ from scikit-learn's, and why: README.md, "scikit-learn estimators".
+
+With input layers, ``coefs_`` and ``intercepts_`` stay the dense layers' (``coefs_[0]`` has the input
+layers' output width of rows, ``net_.widths[0]``, not ``n_features_in_``), and the input layers'
+parameters are the new attribute ``front_params_`` (a list of arrays, in the order of
+``net_.front.shapes``; empty without input layers); all three may be assigned before a ``warm_start``
+fit or ``partial_fit``.
+
+``preset="tabular"`` trains as ``xpmlp train`` does (:data:`xpmlp.training.presets.TABULAR`, issue 27):
+input layers ``front=("scale", "periodic")``, Adam at ``learning_rate_init=1e-3``, ``batch_size=32``,
+``alpha=1e-4``, ``hidden_layer_sizes=(100,)``, ``max_iter=100``, and early stopping on a tenth of the
+rows (``early_stopping=True``, ``validation_fraction=0.1``, ``n_iter_no_change=20``; not for
+``partial_fit``) that keeps the epoch of the least validation loss (log loss for a classifier, so
+``validation_scores_`` and ``best_validation_score_`` hold minus that loss).  Each of these parameters
+takes the preset's value where it is at scikit-learn's default (given or left so); one given
+otherwise is kept (``front=()``: no input layers).  ``get_params`` shows the parameters as given.  The
+recipe's robust scaling of the inputs is not in the estimator: put a scaler before it in a
+``Pipeline`` (``RobustScaler``, or ``QuantileTransformer`` for heavy tails).  ``preset=None`` (the
+default) and ``front=None`` leave scikit-learn's behaviour unchanged.
 """
 
 from __future__ import annotations
@@ -81,8 +101,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     softmax output with cross-entropy, multilabel targets (an indicator matrix) one logistic
     output per label; labels may be any values ``LabelBinarizer`` takes.  Parameters and
     attributes: scikit-learn's ``MLPClassifier`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``,
-    ``dropout``, ``compute_dtype`` and ``class_weight`` (module docstring).  ``coefs_[i]`` is ``(sizes[i], sizes[i+1])`` and ``intercepts_[i]``
-    ``(sizes[i+1],)``, the model's dtype; ``predict_proba`` returns ``(n, n_classes)``.
+    ``dropout``, ``compute_dtype``, ``class_weight``, ``front`` and ``preset`` (module docstring: ``preset="tabular"``
+    is the tabular recipe of ``xpmlp train``), and ``front_params_``.  ``coefs_[i]`` is ``(widths[i], widths[i+1])``
+    (``net_.widths``: the layer sizes, ``coefs_[0]``'s rows the input layers' output) and ``intercepts_[i]``
+    ``(widths[i+1],)``, the model's dtype; ``predict_proba`` returns ``(n, n_classes)``.
     """
 
     _parameter_constraints: dict = {**BaseMLP._parameter_constraints, **CLASSIFIER_CONSTRAINTS}
@@ -93,7 +115,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
         early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
         n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
-        dropout=0.0, compute_dtype=None, class_weight=None,
+        dropout=0.0, compute_dtype=None, class_weight=None, front=None, preset=None,
     ) -> None:
         store_params(self, locals())
 
@@ -214,7 +236,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     output (log link), half Poisson deviance, targets ``>= 0``.  Single or multiple outputs;
     ``predict`` returns ``(n,)`` for one output, ``(n, n_outputs)`` otherwise.  Parameters and
     attributes: scikit-learn's ``MLPRegressor`` plus ``max_grad_norm``, ``backend``, ``dtype``, ``distributed``,
-    ``dropout`` and ``compute_dtype``.
+    ``dropout``, ``compute_dtype``, ``front`` and ``preset`` (module docstring: ``preset="tabular"`` is the tabular
+    recipe of ``xpmlp train``, the validation loss its squared error), and ``front_params_``.
     """
 
     _parameter_constraints: dict = {
@@ -226,7 +249,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
         epsilon=1e-8, n_iter_no_change=10, max_fun=15000, max_grad_norm=None, backend=None, dtype=None, distributed=False,
-        dropout=0.0, compute_dtype=None,
+        dropout=0.0, compute_dtype=None, front=None, preset=None,
     ) -> None:
         store_params(self, locals())
 

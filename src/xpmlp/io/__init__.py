@@ -3,8 +3,8 @@
 The container (``archive.py``: one ``.npz`` of named arrays and a JSON record, written
 atomically), what a model file may hold -- limits checked before anything is allocated
 (``limits.py``) -- and what a model record holds, checked completely before anything is built
-(``model.py``); writing any output safely and refusing outputs that would destroy an input
-(``files.py``).
+(``model.py``; the input layers of other kinds, their specs and arrays: ``front.py``); writing
+any output safely and refusing outputs that would destroy an input (``files.py``).
 
 May import: backends, nn, optim, history.
 """

@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["BadMember", "read_members", "parse_metadata", "MAX_MEMBERS", "MAX_META_BYTES", "MAX_DEPTH", "MAX_MODEL_BYTES",
            "MAX_RATIO"]
 
-#: Members an archive may hold (a model of L layers with Adam's state holds about 6 L).
+#: Members an archive may hold (a model of L layers with Adam's state holds about 6 L, 3 per input-layer array).
 MAX_MEMBERS = 10_000
 #: Bytes of JSON metadata (the history of every epoch, a table's categories, ...).
 MAX_META_BYTES = 64 << 20

@@ -10,6 +10,9 @@ A model file is one NumPy ``.npz`` archive (an uncompressed zip, readable with
   hyperparameters and step count, learning-rate schedule, training history,
   estimator hyperparameters, and for every array its shape, dtype and SHA-256;
 * ``W.<l>``, ``b.<l>`` -- the parameters of layer ``l = 0..L-1``, host NumPy;
+* ``front.<i>`` -- the parameters of the input layers of other kinds, listed by spec in the
+  architecture's ``front`` (:mod:`xpmlp.io.front`; only a model that has some: such a file is
+  version 2, which xpmlp before 0.5 refuses rather than load without them);
 * ``opt.<slot>.<i>`` -- optimizer state, one array per parameter;
 * ``x.<name>`` -- extra arrays (an estimator's ``classes_``).
 
@@ -34,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .archive import ModelFileError, digest, read_state, write_state
+from .front import front_arrays, read_front, read_front_arrays
 from ..nn.activations import Activation, get_activation
 from ..history import History
 from ..nn.losses import get_loss
@@ -46,7 +50,9 @@ __all__ = ["save", "load", "Checkpoint", "ModelFileError", "to_state", "from_sta
            "MAX_ACTIVATION_PARAMETER"]
 
 FORMAT = "xpmlp-model"
-VERSION = 1
+#: The newest format version: 2 holds input layers of other kinds; a model without them is written as
+#: version 1, as xpmlp 0.3 and 0.4 wrote it (and read it).
+VERSION = 2
 #: A loaded activation's parameters (``leaky_relu``'s slope, ``elu``'s alpha) lie within +-this.
 MAX_ACTIVATION_PARAMETER = 1e3
 
@@ -86,6 +92,7 @@ def to_state(
     arrays: dict[str, np.ndarray] = {}
     for i, (W, b) in enumerate(zip(Ws, bs)):
         arrays[f"W.{i}"], arrays[f"b.{i}"] = W, b
+    arrays.update(front_arrays(net.get_front()) if net.front else {})
     opt_meta = None
     if optimizer is not None:
         state = optimizer.state()
@@ -100,7 +107,7 @@ def to_state(
         arrays[f"x.{name}"] = a
     meta = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if net.front else 1,
         "kind": kind,
         "architecture": {
             "sizes": list(net.sizes),
@@ -108,6 +115,7 @@ def to_state(
             "output_activation": net.output_activation.spec,
             "loss": net.loss.name,
             "dropout": list(net.dropout),  # the input's rate, then each hidden layer's (training only)
+            **({"front": net.front.specs} if net.front else {}),  # the input layers, in order
         },
         "dtype": net.backend.dtype_name,
         "compute_dtype": net.compute_dtype,
@@ -143,8 +151,13 @@ def from_state(
     sizes, hidden, output, loss, saved_dtype = _read_architecture(meta, bad)
     dropout = _read_dropout(meta["architecture"].get("dropout"), sizes, bad)
     _check_arrays(meta["arrays"], arrays, bad)
-    Ws, bs = _read_layers(arrays, sizes, bad)
-    optimizer, opt_state, opt_t = _read_optimizer(meta.get("optimizer"), arrays, Ws, bs, bad)
+    front = read_front(meta["architecture"].get("front"), sizes[0], arrays, bad)  # specs only: nothing allocated
+    Ws, bs = _read_layers(arrays, [front.width, *sizes[1:]], bad)
+    theta = read_front_arrays(arrays, front, _check_float_finite, bad)
+    if front and meta.get("compute_dtype") is not None:
+        raise bad(f"input layers ({', '.join(front.specs)}) train in float32 or float64, not in compute_dtype "
+                  f"{meta['compute_dtype']!r}")
+    optimizer, opt_state, opt_t = _read_optimizer(meta.get("optimizer"), arrays, update_order(Ws, bs) + theta, bad)
     schedule = _read_schedule(meta.get("schedule"), bad)
     for record in ("extra", "hyperparameters"):
         if not isinstance(meta.get(record) or {}, dict):
@@ -158,9 +171,11 @@ def from_state(
 
     # Everything checked: build.
     net = MLP(sizes, hidden, output, loss, backend=backend, dtype=dtype or saved_dtype, device=device, seed=0,
-              dropout=dropout[1:], input_dropout=dropout[0])
+              dropout=dropout[1:], input_dropout=dropout[0], front=front.layers)
     net.compute_dtype = _compute_dtype(meta.get("compute_dtype"), net, bad)
     net.set_weights(Ws, bs)
+    if front:
+        net.set_front(theta)
     _probe(net, bad)
     if optimizer is not None:
         with net.backend.activate():
@@ -175,8 +190,8 @@ def _read_architecture(meta: Any, bad: Callable) -> tuple[list[int], Activation,
     parameters), loss and dtype from the metadata."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise bad(f"not an xpmlp model (format tag {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != VERSION:
-        raise bad(f"format version {meta.get('version')!r} is not supported (this xpmlp reads version {VERSION})")
+    if meta.get("version") not in range(1, VERSION + 1):
+        raise bad(f"format version {meta.get('version')!r} is not supported (this xpmlp reads versions 1 to {VERSION})")
     try:
         arch = meta["architecture"]
         sizes = [int(s) for s in arch["sizes"]]
@@ -254,9 +269,10 @@ def _read_layers(arrays: dict[str, np.ndarray], sizes: list[int], bad: Callable)
     return Ws, bs
 
 
-def _read_optimizer(om: Any, arrays: dict[str, np.ndarray], Ws: list, bs: list,
+def _read_optimizer(om: Any, arrays: dict[str, np.ndarray], params: list,
                     bad: Callable) -> tuple[Optimizer | None, dict[str, list], int]:
-    """The optimizer (configured, not yet holding its state), its state arrays and step count."""
+    """The optimizer (configured, not yet holding its state), its state arrays (one per parameter of
+    ``params``, in update order) and step count."""
     if om is None:
         return None, {}, 0
     try:
@@ -269,7 +285,6 @@ def _read_optimizer(om: Any, arrays: dict[str, np.ndarray], Ws: list, bs: list,
         raise bad(f"malformed optimizer record: {exc}") from exc
     if slots and sorted(slots) != sorted(optimizer.slots):
         raise bad(f"optimizer {om['name']} needs state {sorted(optimizer.slots)}, file has {slots}")
-    params = update_order(Ws, bs)
     opt_state = {}
     for slot in slots:
         arrs = []

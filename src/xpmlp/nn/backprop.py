@@ -96,11 +96,12 @@ class Gradients:
 class Workspace:
     """The arrays a training step reuses, for batches of up to ``rows`` rows (backend arrays of
     ``dtype``; ``a^L`` of ``out_dtype`` if given, see :func:`forward`): per layer ``z^l`` and
-    ``a^l``, and for ``l < L`` ``dC/da^l`` and a scratch array.
+    ``a^l``, and for ``l < L`` ``dC/da^l`` and a scratch array; with input layers (``front``: their
+    :class:`~xpmlp.nn.input_layer.Scratch`, one per layer, kept) ``dC/da^0`` too.
     :meth:`rows` gives views for a batch of ``n <= rows`` rows (the short last batch)."""
 
     def __init__(self, sizes: Sequence[int], xp: Any, dtype: Any, device: Any, rows: int,
-                 out_dtype: Any = None) -> None:
+                 out_dtype: Any = None, front: Sequence | None = None) -> None:
         def buffers(units: Sequence[int], last: Any = dtype) -> list:
             return [xp.empty((rows, k), dtype=dtype if i < len(units) - 1 else last, device=device)
                     for i, k in enumerate(units)]
@@ -108,6 +109,9 @@ class Workspace:
         self.capacity = rows
         self.z, self.a = buffers(sizes[1:]), buffers(sizes[1:], dtype if out_dtype is None else out_dtype)
         self.g, self.scratch = [None, *buffers(sizes[1:-1])], [None, *buffers(sizes[1:-1])]  # g[i]: dC/da^i
+        self.front = list(front or [])  # each keeps an array per batch size: shared by the views
+        if self.front:
+            self.g[0] = buffers(sizes[:1])[0]  # dC/da^0, handed to the input layers
         self._views: dict[int, "Workspace"] = {}  # never itself: a cycle would wait for the garbage collector
 
     def rows(self, n: int) -> "Workspace":
@@ -118,7 +122,7 @@ class Workspace:
             if n > self.capacity:
                 raise ValueError(f"a batch of {n} rows does not fit a workspace of {self.capacity}")
             view = object.__new__(Workspace)
-            view.capacity, view._views = n, {}
+            view.capacity, view._views, view.front = n, {}, self.front
             view.z, view.a = [b[:n, ...] for b in self.z], [b[:n, ...] for b in self.a]
             view.g, view.scratch = [None if b is None else b[:n, ...] for b in self.g], \
                 [None if b is None else b[:n, ...] for b in self.scratch]
@@ -142,7 +146,7 @@ def forward(Ws: Sequence, bs: Sequence, activations: Sequence[Activation], X: An
     ops = ops or ops_for(xp)
     caches: list = []
     if front:
-        X, caches = front.forward(xp, theta, X)  # a^0 = h(X; theta), the input layers
+        X, caches = front.forward(xp, theta, X, ops, None if ws is None else ws.front)  # a^0 = h(X; theta)
     dropped = masks is not None and any(m is not None for m in masks)
     f = [X] if dropped else []
     z, a, aux = [], [X if not dropped or masks[0] is None else X * masks[0]], []  # a^0 = X ⊙ m^0 / (1-p)
@@ -244,7 +248,7 @@ def backward(Ws: Sequence, activations: Sequence[Activation], loss: Loss, trace:
             delta = activations[i - 1].delta(xp, g, trace.z[i - 1], trace.undropped(i), scratch)  # ⊙ f'(z^{l-1})
     grad_front = []
     if front:
-        g = ops.matmul(delta, Ws[0].T)  # dC/da^0 = delta^1 (W^1)^T
+        g = ops.matmul(delta, Ws[0].T, None if ws is None else ws.g[0])  # dC/da^0 = delta^1 (W^1)^T
         if trace.mask(0) is not None:
             g *= trace.mask(0)  # input dropout: ⊙ m^0 / (1-p)
         grad_front = front.backward(xp, theta, trace.front, g, None if grads is None else grads.front)  # grad_theta

@@ -17,7 +17,9 @@ sees as its input, so ``W^1`` has ``Front.width`` rows.  The backward pass ends 
 down.  Their parameters live in the network's one flat buffer after the biases
 (:class:`~xpmlp.nn.parameters.Layout`'s ``front`` shapes), so optimizers, the data-parallel
 all-reduce and model files treat them as every other parameter; the L2 penalty (weights' slice)
-leaves them out.
+leaves them out.  Each kind writes its results into a :class:`~xpmlp.nn.input_layer.Scratch`
+(one per layer): in training the :class:`~xpmlp.nn.backprop.Workspace` keeps them, so the steps
+reuse their arrays; a pass outside training gets new ones.
 
 Learning-rate factors are parametrisations: a kind stores ``theta`` and uses ``c theta`` (``c``
 its ``lr_factor``), so plain gradient descent moves ``c theta`` ``c^2`` times as fast and Adam
@@ -31,11 +33,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .input_layer import InputLayer
+from ..backends.arrays import ArrayOps, ops_for
+from .input_layer import InputLayer, Scratch
 from .periodic import Periodic
 from .scale import Scale
 
-__all__ = ["InputLayer", "Front", "get_input_layer", "parse_spec", "KINDS"]
+__all__ = ["InputLayer", "Front", "Scratch", "get_input_layer", "parse_spec", "KINDS"]
 
 
 #: The input-layer kinds by name.
@@ -105,20 +108,30 @@ class Front:
             i += len(layer.shapes)
         return parts
 
-    def forward(self, xp: Any, theta: Sequence, X: Any) -> tuple[Any, list]:
-        """``(a^0, caches)``: ``a^0 = h_m(... h_1(X))`` and each layer's ``(x, cache)``."""
+    def scratch(self, ops: ArrayOps, keep: bool = False) -> list[Scratch]:
+        """One :class:`~xpmlp.nn.input_layer.Scratch` per layer (``keep=True``: a training loop's, reused
+        by every step)."""
+        return [Scratch(ops, keep) for _ in self.layers]
+
+    def forward(self, xp: Any, theta: Sequence, X: Any, ops: ArrayOps | None = None,
+                scratch: Sequence[Scratch] | None = None) -> tuple[Any, list]:
+        """``(a^0, caches)``: ``a^0 = h_m(... h_1(X))`` and each layer's ``(x, cache, scratch)``; each
+        layer's results go into its ``scratch`` (:meth:`scratch`; new arrays without)."""
+        scratch = self.scratch(ops or ops_for(xp)) if scratch is None else scratch
         caches = []
-        for layer, th in zip(self.layers, self._split(theta)):
-            u, cache = layer.forward(xp, th, X)  # u = h(x; theta)
-            caches.append((X, cache))
+        for layer, th, s in zip(self.layers, self._split(theta), scratch):
+            u, cache = layer.forward(xp, th, X, s)  # u = h(x; theta)
+            caches.append((X, cache, s))
             X = u
         return X, caches
 
     def backward(self, xp: Any, theta: Sequence, caches: list, g: Any, out: Sequence | None = None) -> list:
-        """Every layer's ``grad_theta`` (in :attr:`shapes` order) from ``g = dC/da^0``."""
+        """Every layer's ``grad_theta`` (in :attr:`shapes` order) from ``g = dC/da^0``, each written into
+        ``out`` (views of a flat gradient buffer, in the same order) when given."""
         outs = self._split(out) if out is not None else [None] * len(self.layers)
+        thetas = self._split(theta)
         grads: list = [None] * len(self.layers)
         for k in range(len(self.layers) - 1, -1, -1):
-            x, cache = caches[k]
-            grads[k], g = self.layers[k].backward(xp, self._split(theta)[k], x, cache, g, outs[k], need_dx=k > 0)
+            x, cache, scratch = caches[k]
+            grads[k], g = self.layers[k].backward(xp, thetas[k], x, cache, g, outs[k], k > 0, scratch)  # dC/dx below
         return [gr for part in grads for gr in part]

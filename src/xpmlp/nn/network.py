@@ -17,6 +17,7 @@ from ..backends import fastpaths
 from ..backends.arrays import ops_for
 from ..backends.backend import Backend, resolve
 from ..backends.boundary import as_backend_2d, check_finite_host
+from ..backends.sparse import is_sparse
 from .activations import HIDDEN, NotDifferentiableError, get_activation
 from .backprop import Gradients, Trace, backward, forward, output_delta
 from .front import Front, InputLayer
@@ -242,7 +243,10 @@ class MLP:
     def as_input(self, X: Any) -> Any:
         """``X`` checked and moved to the backend: ``(n, sizes[0])`` of the model's dtype; a sparse
         ``X`` stays sparse in the backend's format (:mod:`xpmlp.backends.sparse`), but for input layers."""
-        return as_backend_2d(self.backend, X, "X", columns=self.sizes[0], allow_sparse=not self.front)
+        if self.front and is_sparse(X):
+            raise TypeError(f"input layers ({', '.join(self.front.specs)}) take dense inputs; X is a sparse "
+                            f"{type(X).__name__}")
+        return as_backend_2d(self.backend, X, "X", columns=self.sizes[0], allow_sparse=True)
 
     @_on_device
     def as_target(self, T: Any, n: int) -> Any:

@@ -9,7 +9,8 @@ gradient                    ``grad_theta = c sum over the batch of (x ⊙ dC/du)
 In front of ``W^1`` it is the diagonal matrix ``diag(s)`` folded into ``W^1`` at prediction
 time, but it trains differently: ``c`` (``lr_factor``, RealMLP's 6) makes ``s`` move ``c`` times
 as fast as a weight under Adam, so each column's importance is learned early (feature selection
-in effect).  Written once on the Array API.
+in effect).  Written once on the Array API; ``u`` and ``dC/dx`` go into the layer's
+:class:`~xpmlp.nn.input_layer.Scratch` (a training step allocates nothing the size of the batch).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .input_layer import InputLayer
+from .input_layer import InputLayer, Scratch, positive
 
 __all__ = ["Scale"]
 
@@ -31,9 +32,7 @@ class Scale(InputLayer):
 
     def __init__(self, width_in: int, lr_factor: float = 6.0) -> None:
         super().__init__(width_in)
-        if not lr_factor > 0:
-            raise ValueError(f"scale: lr_factor must be > 0, got {lr_factor!r}")
-        self.lr_factor = float(lr_factor)
+        self.lr_factor = positive(self.name, "lr_factor", lr_factor)
 
     @property
     def width_out(self) -> int:
@@ -46,14 +45,22 @@ class Scale(InputLayer):
     def init(self, rng: np.random.Generator) -> list[np.ndarray]:
         return [np.full(self.width_in, 1.0 / self.lr_factor)]  # s = c theta = 1
 
-    def forward(self, xp: Any, theta: Sequence, x: Any) -> tuple[Any, Any]:
+    def forward(self, xp: Any, theta: Sequence, x: Any, scratch: Scratch) -> tuple[Any, Any]:
         s = self.lr_factor * theta[0]  # s = c theta
-        return x * s, s  # u = x ⊙ s
+        u = scratch("u", x.shape, x)
+        u[...] = x
+        u *= s  # u = x ⊙ s
+        return u, s
 
     def backward(self, xp: Any, theta: Sequence, x: Any, cache: Any, g: Any, out: Sequence | None,
-                 need_dx: bool) -> tuple[list, Any]:
-        grad = self.lr_factor * xp.sum(x * g, axis=0)  # grad_theta = c sum_n x ⊙ dC/du
+                 need_dx: bool, scratch: Scratch) -> tuple[list, Any]:
+        grad = self.lr_factor * xp.vecdot(x, g, axis=-2)  # grad_theta = c sum_n x ⊙ dC/du
         if out is not None:
             out[0][...] = grad
             grad = out[0]
-        return [grad], (g * cache if need_dx else None)  # dC/dx = dC/du ⊙ s
+        if not need_dx:
+            return [grad], None
+        dx = scratch("dx", g.shape, g)
+        dx[...] = g
+        dx *= cache  # dC/dx = dC/du ⊙ s
+        return [grad], dx

@@ -6,7 +6,8 @@ epochs and shuffle windows (``streaming.py``), each process's share of them (``s
 validation rows kept in a temporary file (``spill.py``); the state a fit shares with its callbacks (``state.py``); the
 callbacks (``callbacks.py``: rollback, history, schedule, clipping, logging, checkpoints;
 ``stopping.py``: early stopping; ``progress.py``: the progress bar); the communicator seam for
-several processes (``comm.py``); and full-batch L-BFGS on the same objective (``lbfgs.py``).
+several processes (``comm.py``); full-batch L-BFGS on the same objective (``lbfgs.py``); and the
+tabular recipe, shared by the command line and the estimators' ``preset="tabular"`` (``presets.py``).
 
 May import: backends, nn, optim, io, history.
 """

@@ -293,7 +293,8 @@ def _step_arrays(run: Run, dropout_masks: str) -> None:
     if net.compute_dtype is not None:
         run.precision = MixedPrecision(net, rows)
     elif net.ops.in_place:  # a library that writes into out= (else each result would be copied in)
-        run.workspace = Workspace(net.widths, net.xp, net.backend.dtype, net.backend.device, rows)
+        run.workspace = Workspace(net.widths, net.xp, net.backend.dtype, net.backend.device, rows,
+                                  front=net.front.scratch(net.ops, keep=True))
     if any(net.dropout):
         if net.dropout[0] and is_sparse(run.data.X):
             raise TypeError("input_dropout needs dense inputs; X is sparse")

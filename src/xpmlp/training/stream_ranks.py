@@ -88,7 +88,8 @@ def prepare_stream_share(comm: Any, net: MLP, source: Source, *, batch_size: Any
     if stratify is not None:
         raise ValueError("stratify needs every label in memory; a streamed fit splits validation rows at random")
     window_chunks(window)
-    comm.agree({"sizes": net.sizes, "loss": net.loss.name, "rng": rng.bit_generator.state, "batch_size": batch_size,
+    comm.agree({"sizes": net.sizes, "front": net.front.specs, "loss": net.loss.name, "rng": rng.bit_generator.state,
+                "batch_size": batch_size,
                 "shuffle": shuffle, "window": window, "validation_fraction": validation_fraction})
     n, weight_mean = _whole(comm, source)
     keep, validation, be = np.ones(n, dtype=bool), None, net.backend
