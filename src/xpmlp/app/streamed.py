@@ -45,6 +45,8 @@ __all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preproces
 
 #: Chunks (of :data:`~xpmlp.app.chunked.CHUNK_ROWS` rows) shuffled together while training.
 WINDOW = 16
+#: Rows the scores' pass predicts at a time (input layers such as periodic embeddings widen a row many times).
+SCORE_ROWS = 1024
 #: Blocks of at least this many bytes are mapped on their own (:func:`_unmap_freed_chunks`).
 MAP_ABOVE = 2 ** 20
 #: Values of a number column kept (a seeded uniform sample) for its median.
@@ -288,7 +290,7 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
                   epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
                   patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW,
                   schedule=args.schedule)
-    scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, rows), keep, args.alpha)
+    scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, SCORE_ROWS), keep, args.alpha)
     notes = [*pre.notes, *layers, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes "
              f"over the file and one per epoch, validation rows in a temporary file; gap fills are medians of up to "
              f"{SAMPLE} values a column; a validation split "

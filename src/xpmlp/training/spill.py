@@ -4,8 +4,9 @@ A validation fraction's rows are scored after every epoch.  Held on the device t
 ``fraction * n * d`` numbers of memory for the whole fit; a source may ask instead
 (``Source.keep_validation = False``, and any source whose validation inputs exceed
 :data:`HOLD_BYTES`) that their inputs go to an unnamed temporary file (deleted when closed,
-or when the process ends) and be read back :data:`BLOCK_BYTES` at a time: the score's pass
-holds one block of inputs and its activations, ``out = f(X_block)``, and the outputs
+or when the process ends) and be read back :data:`BLOCK_BYTES` (at most :data:`BLOCK_ROWS`
+rows) at a time: the score's pass holds one block of inputs and its activations,
+``out = f(X_block)``, and the outputs
 ``(n_val, k)`` of every block, concatenated, meet the targets, which stay on the device
 (``k`` numbers a row).  The score is the held rows' (the same rows, sorted by row number);
 only the order of its sums differs.
@@ -20,12 +21,13 @@ import numpy as np
 
 from ..nn.network import forward
 
-__all__ = ["SpilledRows", "spill", "HOLD_BYTES", "BLOCK_BYTES"]
+__all__ = ["SpilledRows", "spill", "HOLD_BYTES", "BLOCK_BYTES", "BLOCK_ROWS"]
 
 #: Validation inputs above this many bytes go to a temporary file (unless the source says otherwise).
 HOLD_BYTES = 2 ** 30
-#: Bytes of inputs read back at a time.
-BLOCK_BYTES = 2 ** 20
+#: Bytes of inputs read back at a time, and at most this many rows (input layers such as periodic
+#: embeddings widen a row many times on its way through the network).
+BLOCK_BYTES, BLOCK_ROWS = 2 ** 20, 1024
 
 
 class SpilledRows:
@@ -34,7 +36,7 @@ class SpilledRows:
     def __init__(self, width: int, dtype: Any) -> None:
         self.file = tempfile.TemporaryFile(prefix="xpmlp-validation-")
         self.width, self.dtype, self.n = int(width), np.dtype(dtype), 0
-        self.block_rows = max(1, BLOCK_BYTES // max(1, self.width * self.dtype.itemsize))
+        self.block_rows = max(1, min(BLOCK_ROWS, BLOCK_BYTES // max(1, self.width * self.dtype.itemsize)))
 
     @property
     def shape(self) -> tuple[int, int]:
