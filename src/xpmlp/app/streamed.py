@@ -6,8 +6,8 @@ target column alone (the task, the classes, the held-out test rows, drawn as
 (:func:`fit_preprocessor`: a number column's mean and spread, its gaps and their fill, a text
 column's categories with their cap); the validation rows, written to a temporary file; training
 (:func:`xpmlp.training.fit` on a :class:`~xpmlp.training.sources.Source`, epoch by epoch); and the
-scores.  What it keeps for every row of the file is 5 bytes (a text label's int32 code, or a
-number's 8; whether the row is a training row), so memory stays near the chunks it reads.  A
+scores.  What it keeps for every row of the file is 6 bytes (a text label's int32 code, or a
+number's 8; whether the row trains, whether it validates), so memory stays near the chunks it reads.  A
 number column's gap fill is the median of a seeded uniform sample of :data:`SAMPLE` of its values
 (exact when it has fewer); text columns are categories (a column of numbers with a typo is not
 told apart, as it is in memory); everything else is as in memory."""
