@@ -34,8 +34,9 @@ def test_one_pass_preprocessing_is_the_in_memory_one(tmp_path, suffix):
     path = tmp_path / f"t{suffix}"
     df.to_parquet(path, row_group_size=150) if suffix == ".parquet" else df.to_csv(path, index=False)
     y = streamed.labels(path, "y", None, 100)
-    task, keep = streamed.split(y, None, 0.25, 0)
-    pre = streamed.fit_preprocessor(streamed.table_chunks(path, "y", None, 100), keep, task, y[keep])
+    assert y.values.dtype == np.int32 and y.names.tolist() == ["no", "yes"]  # text labels: codes
+    task, keep = streamed.split(y.values, "classification", 0.25, 0)
+    pre = streamed.fit_preprocessor(streamed.table_chunks(path, "y", None, 100), keep, task, y.for_fit(keep, task))
     table = read_table(path, "y")
     kept, _ = split_rows(len(table.y), 0.25, 0, table.y)
     assert np.array_equal(np.flatnonzero(keep), kept)
@@ -127,9 +128,10 @@ def test_chunks_without_training_rows_and_a_missing_target(tmp_path):
     keep = np.ones(90, dtype=bool)
     keep[:30] = False  # the first chunk: held out
     pre = streamed.fit_preprocessor(streamed.table_chunks(tmp_path / "t.csv", "y", None, 30), keep, "classification",
-                                    y[keep])
-    encoded = list(streamed._Encoded(tmp_path / "t.csv", "y", None, 30, keep, pre)._all())
-    assert [X.shape[0] for X, _ in encoded] == [30, 30]
+                                    y.for_fit(keep, "classification"))
+    source = streamed._Encoded(tmp_path / "t.csv", "y", None, y.chunks, keep, pre)
+    encoded = list(source._all())
+    assert [X.shape[0] for X, _ in encoded] == source.chunk_rows == [30, 30]
     net = xpmlp.MLP([len(pre.encoded), 4, 2], "relu", seed=0)
     scores, loss = streamed._scores(net, pre, streamed.table_chunks(tmp_path / "t.csv", "y", None, 30), keep, 0.0)
     assert set(scores) == {"train", "test", "test_log_loss"} and np.isfinite(loss)

@@ -6,7 +6,8 @@ encodings, gap markers and the reading options a model keeps in ``reading.py``) 
 column is encoded -- numbers, categories, gaps (``features.py``), dates (``dates.py``), the
 preprocessing a model carries
 (``preprocessing.py``), what ``train``/``predict``/``evaluate`` do (``workflows.py``; ``train --stream`` in
-``streamed.py``: a file trained on as it is read) and the tabular
+``streamed.py``: a file trained on as it is read, a chunk
+of rows at a time by ``chunked.py``) and the tabular
 recipe ``train`` follows by default (``recipe.py``), ONNX
 export (``export.py``), training curves (``plotting.py``), labels made safe for spreadsheets and
 terminals (``cells.py``) and the ``xpmlp`` command: its options (``cli.py``), its subcommands

@@ -1,18 +1,21 @@
 """``xpmlp train FILE --target y --stream``: a Parquet or delimited text file trained on as it is read.
 
-Four passes over the file, none holding more than a chunk of it: the target column alone (the
-task, the classes, the held-out test rows, drawn as :func:`~xpmlp.app.tables.split_rows` draws
-them); the preprocessing statistics of the training rows (:func:`fit_preprocessor`: a number
-column's mean and spread, its gaps and their fill, a text column's categories with their cap);
-training (:func:`xpmlp.training.fit` on a :class:`~xpmlp.training.sources.Source`, epoch by epoch);
-and the scores.  A number column's gap fill is the median of a seeded uniform sample of
-:data:`SAMPLE` of its values (exact when it has fewer); text columns are categories (a column of
-numbers with a typo is not told apart, as it is in memory); everything else is as in memory.
-"""
+Four passes over the file, none holding more than a chunk of it (:mod:`~xpmlp.app.chunked`): the
+target column alone (the task, the classes, the held-out test rows, drawn as
+:func:`~xpmlp.app.tables.split_rows` draws them); the preprocessing statistics of the training rows
+(:func:`fit_preprocessor`: a number column's mean and spread, its gaps and their fill, a text
+column's categories with their cap); the validation rows, written to a temporary file; training
+(:func:`xpmlp.training.fit` on a :class:`~xpmlp.training.sources.Source`, epoch by epoch); and the
+scores.  What it keeps for every row of the file is 6 bytes (a text label's int32 code, or a
+number's 8; whether the row trains, whether it validates), so memory stays near the chunks it reads.  A
+number column's gap fill is the median of a seeded uniform sample of :data:`SAMPLE` of its values
+(exact when it has fewer); text columns are categories (a column of numbers with a typo is not
+told apart, as it is in memory); everything else is as in memory."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import csv
 import os
 import sys
@@ -27,20 +30,25 @@ from ..nn.network import MLP
 from ..nn.objective import objective
 from ..optim.optimizers import make_optimizer
 from ..training.loop import fit
-from ..training.sources import Source, TableSource
+from ..training.sources import Source
 from .cells import formula_safe, printable
+from .chunked import CHUNK_ROWS, labels, table_chunks
 from .dates import detect
 from .features import CATEGORY, ID_LIKE, MAX_CATEGORIES, MIN_ROWS_FOR_ID, NUMBER, Feature
 from .preprocessing import Preprocessor
-from .reading import ReadOptions, gap_markers, reuse
+from .reading import ReadOptions, reuse
 from .tables import DataError, Table, infer_task, split_rows
 from .workflows import TrainedModel, front_specs
 
 __all__ = ["train_streamed", "predict_streamed", "should_stream", "fit_preprocessor", "table_chunks", "SAMPLE",
            "STREAM_ABOVE"]
 
-#: Rows a chunk (the file is read this many rows at a time) and chunks shuffled together while training.
-CHUNK_ROWS, WINDOW = 32768, 4
+#: Chunks (of :data:`~xpmlp.app.chunked.CHUNK_ROWS` rows) shuffled together while training.
+WINDOW = 16
+#: Rows the scores' pass predicts at a time (input layers such as periodic embeddings widen a row many times).
+SCORE_ROWS = 1024
+#: Blocks of at least this many bytes are mapped on their own (:func:`_unmap_freed_chunks`).
+MAP_ABOVE = 2 ** 20
 #: Values of a number column kept (a seeded uniform sample) for its median.
 SAMPLE = 10_000
 #: ``train`` streams a Parquet or delimited text file (or directory) larger than this many bytes unasked.
@@ -55,51 +63,6 @@ def should_stream(path: "str | None") -> bool:
     p = Path(path)
     size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
     return size > STREAM_ABOVE and (p.is_dir() or p.suffix.lower() in (".parquet", ".pq", ".csv", ".tsv", ".txt"))
-
-
-def _source(path: Path, reading: "ReadOptions | None", chunk_rows: int, columns: Any = None) -> TableSource:
-    """The file's chunks as pandas DataFrames (``convert`` keeps the frame); ``reading``: how a text file is
-    read (its delimiter and gap markers; :class:`~xpmlp.app.reading.ReadOptions`)."""
-    if path.suffix.lower() not in (".parquet", ".pq", ".csv", ".tsv", ".txt") and not path.is_dir():
-        raise DataError(f"{path}: --stream reads Parquet and delimited text files (.parquet, .csv, .tsv, .txt)")
-    reading = reading or ReadOptions()
-    sep = {"tab": "\t", "space": " "}.get(reading.sep or "", reading.sep) or \
-        ("\t" if path.suffix.lower() == ".tsv" else ",")
-    options = {"sep": sep, "keep_default_na": False, "na_values": sorted(gap_markers(reading))}
-    return TableSource(path, convert=lambda frame: (frame,), chunk_rows=chunk_rows, read_options=options,
-                       columns=columns)
-
-
-def _frames(source: TableSource, chunk_rows: int) -> Iterator[Any]:
-    """The file's rows as DataFrames of at most ``chunk_rows`` rows, in order (a Parquet row group is sliced:
-    a file written as one group of a million rows is read ``chunk_rows`` rows at a time, not whole)."""
-    if not source.parquet:
-        for chunk in source._all():
-            yield chunk[0]
-        return
-    import pyarrow.parquet as pq
-
-    for f in sorted({f for f, _ in source.groups}):
-        for batch in pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20).iter_batches(
-                batch_size=chunk_rows, columns=source.columns, use_threads=False):
-            yield batch.to_pandas()
-
-
-def table_chunks(path: Path, target: str | None, reading: "ReadOptions | None" = None, chunk_rows: int = CHUNK_ROWS
-                 ) -> Iterator[tuple[int, Table]]:
-    """``(first row's number, Table)`` for each chunk of the file: cells as read (NaN, ``None`` for gaps);
-    ``target`` None: every column is a feature column (the target's, if the file has it, too)."""
-    start = 0
-    for frame in _frames(_source(path, reading, chunk_rows), chunk_rows):
-        if target is not None and target not in frame.columns:
-            raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
-        features = frame.drop(columns=[target]) if target is not None else frame
-        numeric = all(k in "biuf" for k in features.dtypes.map(lambda d: d.kind))
-        cells = features.to_numpy(dtype=np.float64) if numeric else \
-            features.astype(object).where(features.notna(), None).to_numpy()
-        y = None if target is None else frame[target].to_numpy()
-        yield start, Table(cells, [str(c) for c in features.columns], y, target, str(path))
-        start += len(frame)
 
 
 class _Column:
@@ -134,7 +97,7 @@ class _Column:
         self.mean, self.m2 = self.mean + delta * n / total, self.m2 + m2 + delta ** 2 * self.n * n / total
         self.n = total
         keys = np.concatenate([self.sample_keys, self.rng.random(n)])  # a uniform sample: the smallest keys
-        kept = np.argsort(keys, kind="stable")[:SAMPLE]
+        kept = np.argpartition(keys, SAMPLE - 1)[:SAMPLE] if keys.size > SAMPLE else slice(None)
         self.sample_keys, self.sample = keys[kept], np.concatenate([self.sample, values])[kept]
 
     def feature(self, name: str) -> tuple[Feature | None, str, list[tuple[float, float]]]:
@@ -197,44 +160,49 @@ def fit_preprocessor(chunks: Iterator[tuple[int, Table]], keep: np.ndarray, task
 
 
 class _Encoded(Source):
-    """The training rows of the file's chunks, encoded by ``pre``: ``(X, T)`` host arrays."""
+    """The training rows of the file's chunks, encoded by ``pre``, in ``dtype``: ``(X, T)`` host arrays.  Each
+    chunk's rows are known from ``chunks`` (the target's pass) and ``keep``, so training needs no counting
+    pass; its validation rows go to a temporary file (:mod:`xpmlp.training.spill`), not to memory."""
 
-    random_access = False
+    random_access, weighted, keep_validation = False, False, False
 
-    def __init__(self, path: Path, target: str, reading: ReadOptions, chunk_rows: int, keep: np.ndarray,
-                 pre: Preprocessor) -> None:
-        self.args, self.keep, self.pre = (path, target, reading, chunk_rows), keep, pre
-        self.description = f"{path.name} (read {chunk_rows} rows at a time)"
+    def __init__(self, path: Path, target: str, reading: ReadOptions, chunks: list[int], keep: np.ndarray,
+                 pre: Preprocessor, dtype: Any = np.float64) -> None:
+        self.args, self.keep, self.pre, self.dtype = (path, target, reading, max(chunks)), keep, pre, dtype
+        kept = np.add.reduceat(keep, np.cumsum([0, *chunks[:-1]])) if len(keep) else np.zeros(0, dtype=np.int64)
+        self.chunk_rows = [int(r) for r in kept if r]
+        self.n_chunks = len(self.chunk_rows)
+        self.description = f"{path.name} (read {max(chunks)} rows at a time)"
 
     def _all(self) -> Iterator[tuple]:
         for start, table in table_chunks(*self.args):
             rows = np.flatnonzero(self.keep[start:start + len(table.X)])
             if rows.size:
                 part = table.take(rows)
-                yield self.pre.transform(part), self.pre.encode(part.y)
-
-
-def labels(path: Path, target: str, reading: ReadOptions, chunk_rows: int) -> np.ndarray:
-    """The target column, read alone (one pass)."""
-    source = _source(path, reading, chunk_rows, None if not path.suffix.lower().startswith(".p") else [target])
-    parts = []
-    for frame in _frames(source, chunk_rows):
-        if target not in frame.columns:
-            raise DataError(f"{path}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}")
-        column = frame[target].to_numpy()
-        parts.append(column.astype(str) if column.dtype.kind == "O" else column)  # fixed-width text: compact
-    y = np.concatenate(parts)
-    if y.dtype.kind in "US":
-        return y
-    return y.astype(np.int64) if np.all(y == np.round(y)) else y
+                yield self.pre.transform(part).astype(self.dtype), self.pre.encode(part.y).astype(self.dtype)
 
 
 def split(y: np.ndarray, task: str | None, test_size: float, seed: int) -> tuple[str, np.ndarray]:
-    """``(task, keep)``: the task and a mask of the training rows (the rest are held out)."""
+    """``(task, keep)``: the task and a mask of the training rows (the rest are held out): the rows
+    :func:`~xpmlp.app.tables.split_rows` holds out, drawn with the same generator calls but marked in the
+    mask as they are drawn, so the pass holds 8 bytes a row at most (``split_rows`` returns both sides
+    sorted: several times that).  An int32 ``y`` is taken as codes 0..k-1 of text labels
+    (:func:`~xpmlp.app.chunked.labels`)."""
     task = task or infer_task(y)
-    _, held = split_rows(len(y), test_size, seed, y if task == "classification" else None)
-    keep = np.ones(len(y), dtype=bool)
-    keep[held] = False
+    n, stratify = len(y), task == "classification"
+    if not 0.0 < test_size < 1.0:
+        split_rows(n, test_size, seed)  # its one-line refusal
+    rng, keep = np.random.default_rng(seed), np.ones(n, dtype=bool)
+    if not stratify:
+        keep[rng.permutation(n)[:max(1, int(round(test_size * n)))]] = False
+        return task, keep
+    codes = y if y.dtype == np.int32 else np.unique(y, return_inverse=True)[1].reshape(-1)  # labels: their codes
+    by_label = np.argsort(codes, kind="stable")  # each label's rows in order
+    for rows in np.split(by_label, np.cumsum(np.bincount(codes))[:-1]):
+        rows = rng.permutation(rows)
+        keep[rows[:min(int(round(test_size * rows.size)), rows.size - 1) if rows.size > 1 else 0]] = False
+    if keep.all() or not keep.any():
+        split_rows(n, test_size, seed, y)  # its one-line refusal: too few rows per class
     return task, keep
 
 
@@ -285,16 +253,30 @@ def _reading(args: Any, saved: "dict | None" = None) -> ReadOptions:
     return options
 
 
+def _unmap_freed_chunks() -> None:
+    """Have glibc's ``malloc`` map every block of :data:`MAP_ABOVE` bytes or more on its own, and unmap it when
+    it is freed (``mallopt(M_MMAP_THRESHOLD)``).  By default that threshold rises to the largest block freed
+    so far (up to 32 MiB), after which each pass's freed chunks stay in the process's heaps, and the next
+    pass, on the reader thread and so in another heap, takes as much again (60 MB more at the peak,
+    measured).  Elsewhere than Linux: nothing."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform.startswith("linux") else None
+    if mallopt is not None:
+        mallopt(-3, MAP_ABOVE)  # -3: M_MMAP_THRESHOLD
+
+
 def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
     """``xpmlp train FILE --target y --stream``: ``(the trained model, seconds)``; see the module docstring."""
+    _unmap_freed_chunks()
     reading = _reading(args)
     path, target, rows = Path(args.data), str(args.target), CHUNK_ROWS
     start = time.perf_counter()
-    y = labels(path, target, reading, rows)
-    task, keep = split(y, args.task, args.test_size, args.seed)
-    pre = fit_preprocessor(table_chunks(path, target, reading, rows), keep, task, y[keep], args.seed, not args.no_dates)
+    y = labels(path, target, reading, rows)  # compact: text labels as codes
+    task, keep = split(y.values, args.task or ("classification" if y.names is not None else None), args.test_size,
+                       args.seed)
+    pre = fit_preprocessor(table_chunks(path, target, reading, rows), keep, task, y.for_fit(keep, task), args.seed,
+                           not args.no_dates)
     pre.reading = reading.to_dict()  # predict and evaluate read their files the same way
-    print(f"{path}: {len(y)} rows, {len(pre.features) + len(pre.dropped)} columns besides the target {target!r}, "
+    print(f"{path}: {len(y.values)} rows, {len(pre.features) + len(pre.dropped)} columns besides the target {target!r}, "
           "read as it trains (--stream)")
     out, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "squared_error")
     layers: list[str] = []  # notes on the input layers
@@ -302,14 +284,16 @@ def train_streamed(args: Any, backend: Any) -> tuple[TrainedModel, float]:
               dtype=args.dtype, seed=args.seed, compute_dtype=args.compute_dtype, dropout=args.dropout,
               front=front_specs(getattr(args, "front", ()), pre, layers, args.compute_dtype))
     opt = make_optimizer(args.optimizer, **({"momentum": args.momentum} if args.optimizer == "sgd" else {}))
-    source = _Encoded(path, target, reading, rows, keep, pre)
+    source = _Encoded(path, target, reading, y.chunks, keep, pre, net.backend.dtype_name)
+    del y
     history = fit(net, source, None, optimizer=opt, seed=args.seed, validation_fraction=args.validation_fraction or None,
                   epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, alpha=args.alpha,
                   patience=args.patience, class_weight=args.class_weight, progress=not args.no_progress, window=WINDOW,
                   schedule=args.schedule)
-    scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, rows), keep, args.alpha)
-    notes = [*pre.notes, *layers, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes over the "
-             f"file and one per epoch; gap fills are medians of up to {SAMPLE} values a column; a validation split "
+    scores, train_loss = _scores(net, pre, table_chunks(path, target, reading, SCORE_ROWS), keep, args.alpha)
+    notes = [*pre.notes, *layers, f"streamed: {rows} rows a chunk, rows shuffled within {WINDOW} chunks, in 4 passes "
+             f"over the file and one per epoch, validation rows in a temporary file; gap fills are medians of up to "
+             f"{SAMPLE} values a column; a validation split "
              "drawn at random, not by class, its score (not its loss) picking the best epoch; inputs scaled by mean and "
              "standard deviation (--scaling is for files read whole)"]
     model = TrainedModel(net, pre, opt, history, train_loss, scores, notes)

@@ -3,7 +3,8 @@
 The estimators (``mlp.py``) on their shared training (``_base.py``), with scikit-learn's
 parameters and first weights (``_params.py``), its verbose lines and warnings
 (``_report.py``), pickling and model files (``_persist.py``), scikit-learn's Array API
-dispatch (``_dispatch.py``: where the fitted arrays live and the network trains), and the
+dispatch (``_dispatch.py``: where the fitted arrays live and the network trains), ``fit`` on
+data read as it trains (``_streamed.py``: paths, Dask collections, batches), and the
 private names scikit-learn's own tests read (``_compat.py``); whole pipelines holding them saved
 without pickle, with skops (``pipelines.py``).
 

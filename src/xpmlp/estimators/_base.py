@@ -52,6 +52,7 @@ from ._params import (
 )
 from ._persist import PersistMixin
 from ._report import SklearnVerbose, warn_stop
+from ._streamed import check_validation_size, fit_source
 from ..training.callbacks import DivergenceError
 from ..history import History
 from ..training.lbfgs import fit_lbfgs
@@ -61,6 +62,7 @@ from ..optim.optimizers import SGD, Adam, Optimizer
 from ..optim.schedules import Schedule, make_schedule
 from ..training.loop import fit as _fit_loop
 from ..training.presets import PRESETS, validation_loss
+from ..training.sources import is_source_like
 
 __all__ = ["BaseMLP"]
 
@@ -90,6 +92,10 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
 
     # -- fit ------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> "BaseMLP":
+        if is_source_like(X):  # a path, a Dask collection, batches: read as it trains (module _streamed)
+            with applied_preset(self, incremental):
+                fit_source(self, X, y, sample_weight, incremental)
+            return self
         home = _dispatch.input_home(X)  # where X lives: the host, or its device under Array API dispatch
         if self.distributed and not home.host:
             raise ValueError(f"distributed=True takes host data, not {home.library} arrays under scikit-learn's "
@@ -198,24 +204,31 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
 
     def _fit_stochastic(self, X: Any, Y: Any, w: Any, incremental: bool, rs: np.random.RandomState,
                         comm: Any, home: Home) -> None:
-        if not incremental or not hasattr(self, "optimizer_"):
-            self.optimizer_, self.schedule_ = self._make_optimizer(), self._make_schedule()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         X, Y, w, validation, positions = self._split(X, Y, w, rs, comm)
+        n, mean_w = _rows_and_mean_weight(X, w, comm)  # over every rank's training rows
+        self._descend(X, Y, n, mean_w, incremental, rs, comm, home, sample_weight=w, validation_data=validation,
+                      positions=positions)
+
+    def _descend(self, X: Any, Y: Any, n: int, mean_w: float, incremental: bool, rs: np.random.RandomState,
+                 comm: Any, home: Home, **data: Any) -> None:
+        """``adam``/``sgd``/``adamw`` on ``X, Y`` (arrays; or a source, ``Y`` None: :mod:`._streamed`) of ``n``
+        training rows (every rank's) of mean sample weight ``mean_w``; ``data``: ``fit``'s arguments for
+        the rows (sample weights, validation)."""
+        if not incremental or not hasattr(self, "optimizer_"):
+            self.optimizer_, self.schedule_ = self._make_optimizer(), self._make_schedule()
         if not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))  # the shuffling stream
-        n, mean_w = _rows_and_mean_weight(X, w, comm)  # over every rank's training rows
         alpha = 0.0 if self.solver == "adamw" else self.alpha / mean_w
         rank0, before = comm is None or comm.rank == 0, self.history_.epochs
         callbacks = [SklearnVerbose(self.tol, self.n_iter_no_change)] if self.verbose and rank0 else []
         try:
             _fit_loop(
                 self.net_, X, Y, epochs=1 if incremental else self.max_iter, batch_size=self._batch_size(n),
-                optimizer=self.optimizer_, schedule=self.schedule_,
-                shuffle=self.shuffle, seed=self._rng, sample_weight=w, validation_data=validation,
+                optimizer=self.optimizer_, schedule=self.schedule_, shuffle=self.shuffle, seed=self._rng,
                 patience=self.n_iter_no_change, tol=self.tol, max_grad_norm=self.max_grad_norm,
-                history=self.history_, callbacks=callbacks, comm=comm, positions=positions,
+                history=self.history_, callbacks=callbacks, comm=comm, **data,
                 objective=Objective(alpha, alpha_per_batch=True, record_scale=self._record_scale()),
                 score=validation_loss(self.out_activation_) if self._judged_by_loss() else None,
                 on_divergence="continue" if self.early_stopping else "raise",  # scikit-learn's issue 29504
@@ -262,7 +275,7 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         if comm is None:
             tr, va = train_test_split(np.arange(X.shape[0]), random_state=rs, test_size=self.validation_fraction,
                                       stratify=stratify)
-            _check_validation_size(va.size)
+            check_validation_size(va.size)
             take = _dispatch.take_rows
             return take(X, tr), take(Y, tr), take(w, tr), (take(X, va), take(Y, va), take(w, va)), None
         everyone = comm.exchange((X.shape[0], None if stratify is None else stratify[:, 0]))
@@ -270,7 +283,7 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         offset, n = sum(counts[:comm.rank]), sum(counts)
         strata = None if stratify is None else np.concatenate([s for _, s in everyone])
         tr, va = train_test_split(np.arange(n), random_state=rs, test_size=self.validation_fraction, stratify=strata)
-        _check_validation_size(va.size)
+        check_validation_size(va.size)
         positions = np.flatnonzero((tr >= offset) & (tr < offset + X.shape[0]))
         rows, held = tr[positions] - offset, np.sort(va[(va >= offset) & (va < offset + X.shape[0])]) - offset
         validation = (X[held], Y[held], None if w is None else w[held])
@@ -374,12 +387,6 @@ class BaseMLP(SklearnPrivates, PersistMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.array_api_support = True  # scikit-learn's Array API dispatch (module _dispatch)
         return tags
-
-
-def _check_validation_size(n_validation: int) -> None:
-    if n_validation < 2:
-        raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
-                         "dataset.")
 
 
 def _rows_and_mean_weight(X: Any, w: Any, comm: Any) -> tuple[int, float]:

@@ -71,6 +71,7 @@ from ._base import BaseMLP
 from ._params import CLASSIFIER_CONSTRAINTS, store_params
 from ..training.class_weight import class_row_weights
 from ..training.comm import SingleProcess
+from ..training.sources import is_source_like
 from ._persist import PersistMixin
 
 __all__ = ["MLPClassifier", "MLPRegressor", "load_estimator"]
@@ -156,15 +157,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, array_namespace(Y).astype(Y, array_namespace(Y).bool)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "MLPClassifier":
         """Train on ``X`` ``(n, n_features)`` (dense or CSR/CSC) and labels ``y`` ``(n,)`` or an
-        indicator matrix ``(n, n_labels)``; ``sample_weight`` ``(n,)``."""
+        indicator matrix ``(n, n_labels)``; ``sample_weight`` ``(n,)``.  Or on data read as it trains
+        (a ``.npy`` or Parquet path, a Dask collection, batches ``(X, y[, w])``: :mod:`._streamed`)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> "MLPClassifier":
         """One epoch over ``X, y``; the first call needs ``classes`` (every label of all calls)."""
+        if is_source_like(X):
+            return self._fit(X, y, sample_weight, incremental=True)  # refused: a source trains through fit
         # scikit-learn's check of classes against classes_ compares them with NumPy: it gets host copies
         probe = types.SimpleNamespace(classes_=_dispatch.move(getattr(self, "classes_", None), _dispatch.HOST))
         if _check_partial_fit_first_call(probe, _dispatch.move(classes, _dispatch.HOST)):
@@ -264,9 +268,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return X, xp.reshape(y, (-1, 1)) if y.ndim == 1 else y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "MLPRegressor":
         """Train on ``X`` ``(n, n_features)`` (dense or CSR/CSC) and targets ``y`` ``(n,)`` or
-        ``(n, n_outputs)``; ``sample_weight`` ``(n,)``."""
+        ``(n, n_outputs)``; ``sample_weight`` ``(n,)``.  Or on data read as it trains (a ``.npy`` or
+        Parquet path, a Dask collection, batches ``(X, y[, w])``: :mod:`._streamed`)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic)

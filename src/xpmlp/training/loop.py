@@ -62,6 +62,7 @@ from .state import Run
 from ..optim.schedules import Schedule, make_schedule
 from .stopping import EarlyStopping
 from .sources import is_source_like
+from .spill import SpilledRows
 from .streaming import prepare_for_fit
 
 __all__ = ["run_epochs", "fit", "train", "Run", "History", "DivergenceError"]
@@ -132,8 +133,9 @@ def _read_epoch(run: Run, callbacks: CallbackList, loss: Any, penalty: Any) -> E
     run.comm.allreduce_([summed])  # every process's share of the epoch's loss
     device = {"loss": summed[0], "penalty": penalty}
     if data.validation is not None:
-        Xv, Tv, wv = data.validation
-        out = forward(net.Ws, net.bs, net.activations, Xv, xp, **net.front_args).a[-1]
+        Xv, Tv, wv = data.validation  # inputs on the device, or a streamed fit's in a file (read a block at a time)
+        out = Xv.outputs(net) if isinstance(Xv, SpilledRows) else \
+            forward(net.Ws, net.bs, net.activations, Xv, xp, **net.front_args).a[-1]
         device["validation"] = xp.astype(run.score(xp, out, Tv, wv), net.backend.dtype)
     device.update(callbacks.epoch_values(run))
     host = dict(zip(device, (float(v) for v in net.backend.to_numpy(xp.stack(list(device.values()))))))

@@ -50,6 +50,11 @@ class Source:
     chunk_rows: list[int] | None = None  #: rows of each chunk, where known
     random_access = True  #: chunks can be read in any order
     repeatable = True  #: more than one pass
+    weighted: bool | None = None  #: whether its chunks carry sample weights (None: not known before a pass)
+    weight_sum: float | None = None  #: the sample weights' sum over every row, where known without a pass
+    #: a validation fraction's rows: True kept on the device, False in a temporary file read back a block at a
+    #: time each epoch (:mod:`~xpmlp.training.spill`), None: on the device up to ``spill.HOLD_BYTES`` of inputs
+    keep_validation: bool | None = None
     description = "rows"
 
     @property
@@ -92,7 +97,8 @@ class _Shard(Source):
         self.source, self.mine = source, mine
         self.n_chunks = len(mine)
         self.chunk_rows = None if source.chunk_rows is None else [source.chunk_rows[i] for i in mine]
-        self.description = source.description
+        self.description, self.weighted = source.description, source.weighted
+        self.keep_validation = source.keep_validation
 
     def _read(self, i: int) -> Chunk:
         return self.source._read(self.mine[i])
@@ -111,7 +117,7 @@ class ArraySource(Source):
         n, rows_T = int(X.shape[0]), int(T.shape[0] if hasattr(T, "shape") else len(T))
         if rows_T != n:
             raise ValueError(f"T has {rows_T} rows but X has {n}")
-        self.X, self.T, self.w = X, T, sample_weight
+        self.X, self.T, self.w, self.weighted = X, T, sample_weight, sample_weight is not None
         self.starts = list(range(0, n, chunk_rows))
         self.chunk_rows = [min(chunk_rows, n - s) for s in self.starts]
         self.n_chunks = len(self.starts)
@@ -195,6 +201,7 @@ class TableSource(Source):
             raise ValueError(f"{path}: name the target column(s) (T=...) or give convert=")
         self.path = Path(path)
         self.convert = convert or (lambda frame: _split_columns(frame, target, weight))
+        self.weighted = None if convert is not None else weight is not None
         self.columns = None if columns is None else list(columns)
         self.parquet = self.path.is_dir() or self.path.suffix.lower() in (".parquet", ".pq")
         self._files: dict = {}
@@ -247,13 +254,14 @@ class DaskSource(Source):
             self.parts = [X.get_partition(i) for i in range(X.npartitions)]
             self.convert = lambda frame: _split_columns(frame, T, weight)
             self.description = f"a Dask DataFrame of {X.npartitions} partitions"
+            self.weighted = weight is not None
         else:
             if T is None or getattr(T, "chunks", (None,))[0] != X.chunks[0]:
                 raise ValueError("a Dask array X needs a Dask array T with the same row chunks (T.chunks[0] == "
                                  "X.chunks[0]); rechunk one of them")
             w = sample_weight
             self.parts = [(X.blocks[i], T.blocks[i], None if w is None else w.blocks[i]) for i in range(len(X.chunks[0]))]
-            self.convert = None
+            self.convert, self.weighted = None, w is not None
             self.chunk_rows = [int(r) for r in X.chunks[0]]
             self.description = f"a Dask array of {sum(self.chunk_rows)} rows in {len(self.chunk_rows)} blocks"
         self.n_chunks = len(self.parts)

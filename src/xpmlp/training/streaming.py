@@ -32,6 +32,7 @@ from ..nn.targets import as_target_matrix
 from .data import _validation_arrays, resolve_batch_size, split_validation
 from .feeder import Feeder
 from .sources import DEFAULT_CHUNK_ROWS, Source
+from . import spill
 
 __all__ = ["StreamingData", "prepare_stream", "DEFAULT_WINDOW"]
 
@@ -106,22 +107,38 @@ class StreamingData:
 
     def _blocks(self, order: list[int] | None, plan: Any) -> Iterator[tuple]:
         """The epoch's rows as host blocks ``(X, T, w)`` in training order (run on the reader thread)."""
-        window: list[tuple] = []
-        for block in self._training_rows(order):
-            window.append(block)
+        window, rows = [], 0
+        for X, T, w in self._training_rows(order):
+            window.append((self._in_window(X, rows), T, w))
+            rows += X.shape[0]
             if len(window) == self.window:
-                yield self._shuffled(window, plan)
-                window = []
+                yield self._shuffled(window, plan, rows)
+                window, rows = [], 0
         if window:
-            yield self._shuffled(window, plan)
+            yield self._shuffled(window, plan, rows)
 
-    def _shuffled(self, window: list[tuple], plan: Any) -> tuple:
+    def _in_window(self, X: np.ndarray, offset: int) -> np.ndarray:
+        """A block's inputs in the window's buffer from row ``offset`` on (copied, unless read there): a window
+        takes the memory of its rows once, whatever its blocks' own arrays."""
+        if self._buffer is not None and X.base is self._buffer:
+            return X
+        if self._buffer is None or self._buffer.shape[0] < offset + X.shape[0]:
+            chunks = self.source.chunk_rows
+            need = sum(sorted(chunks)[-min(self.window, len(chunks)):]) if chunks else 0
+            held = 0 if self._buffer is None else self._buffer.shape[0]
+            grown = np.empty((max(need, offset + X.shape[0], 2 * held), X.shape[1]), dtype=X.dtype)
+            if offset:
+                grown[:offset] = self._buffer[:offset]
+            self._buffer = grown
+        self._buffer[offset:offset + X.shape[0]] = X
+        return self._buffer[offset:offset + X.shape[0]]
+
+    def _shuffled(self, window: list[tuple], plan: Any, rows: int) -> tuple:
         """A window's rows ``(X, T, w, order)``: the reader gathers them in ``order`` (None: as they are)
-        straight into its host buffers.  Chunks read into the window's buffer are not copied again."""
+        straight into its host buffers."""
         T = np.concatenate([blk[1] for blk in window])
         w = None if window[0][2] is None else np.concatenate([blk[2] for blk in window])
-        in_place = self._buffer is not None and window[0][0].base is self._buffer
-        X = self._buffer[:T.shape[0]] if in_place else np.concatenate([blk[0] for blk in window])
+        X = self._buffer[:rows]
         if plan is None:
             return X, T, w, None
         return X, T, w, plan if isinstance(plan, np.ndarray) else plan.permutation(X.shape[0])
@@ -200,11 +217,14 @@ def in_dtype(net: MLP, arrays: tuple) -> tuple:
     return tuple(None if a is None else a.astype(net.backend.dtype_name, copy=False) for a in arrays)
 
 
-def count_rows(source: Source) -> tuple[list[int], float, bool | None]:
+def count_rows(source: Source, look: Any = None) -> tuple[list[int], float, bool | None]:
     """One pass over ``source``: each chunk's rows, the checked sample weights' sum, and whether it
-    is weighted (None: it holds no rows).  Every chunk weighted, or none."""
+    is weighted (None: it holds no rows).  Every chunk weighted, or none.  ``look(X, T, w)``, if given,
+    sees each chunk on the way (what else the pass should learn: the classes, the columns)."""
     rows, total, weighted = [], 0.0, None
-    for X, _, w in source.chunks():
+    for X, T, w in source.chunks():
+        if look is not None:
+            look(X, T, w)
         rows.append(int(X.shape[0]))
         if weighted is not None and weighted != (w is not None):
             raise ValueError("some chunks have sample weights and others not")
@@ -224,19 +244,39 @@ def _scan(source: Source) -> tuple[list[int], float | None]:
     return rows, (total / sum(rows) if weighted else None)
 
 
-def _gather(net: MLP, source: Source, rows: np.ndarray, weight_mean: float | None) -> tuple:
-    """The source's rows numbered ``rows`` (in that order), as host arrays, in one pass."""
-    wanted = np.sort(rows)
-    parts, start = [], 0
+def _picked(net: MLP, source: Source, wanted: np.ndarray, weight_mean: float | None) -> Iterator[tuple]:
+    """The source's rows numbered ``wanted`` (sorted), checked and in the model's dtype: host parts
+    ``(X, T, w)`` in row order, in one pass."""
+    start = 0
     for X, T, w in source.chunks():
         lo, hi = np.searchsorted(wanted, [start, start + X.shape[0]])
         if hi > lo:
             pick = wanted[lo:hi] - start
-            parts.append(in_dtype(net, _checked_chunk(net, X[pick], np.asarray(T)[pick],
-                                                      None if w is None else np.asarray(w)[pick], weight_mean)))
+            yield in_dtype(net, _checked_chunk(net, X[pick], np.asarray(T)[pick],
+                                               None if w is None else np.asarray(w)[pick], weight_mean))
         start += X.shape[0]
+
+
+def _gather(net: MLP, source: Source, rows: np.ndarray, weight_mean: float | None) -> tuple:
+    """The source's rows numbered ``rows`` (in that order), as host arrays, in one pass."""
+    wanted = np.sort(rows)
+    parts = list(_picked(net, source, wanted, weight_mean))
     back = np.searchsorted(wanted, rows)
     return tuple(None if parts[0][j] is None else np.concatenate([p[j] for p in parts])[back] for j in range(3))
+
+
+def _validation(net: MLP, source: Source, rows: np.ndarray, weight_mean: float | None) -> tuple:
+    """The rows numbered ``rows`` for validation, ``(X, T, w)`` on the device: all of them, or (a source that
+    asks so, or inputs over :data:`~xpmlp.training.spill.HOLD_BYTES`) ``X`` in a temporary file, in row order."""
+    be = net.backend
+    keep = source.keep_validation
+    if keep is None:
+        keep = rows.size * net.sizes[0] * np.dtype(be.dtype_name).itemsize <= spill.HOLD_BYTES
+    if keep:
+        Xv, Tv, wv = _gather(net, source, rows, weight_mean)
+        return be.asarray(Xv), be.asarray(Tv), None if wv is None else be.asarray(wv)
+    Xv, Tv, wv = spill.spill(_picked(net, source, np.sort(rows), weight_mean), net.sizes[0], be.dtype_name)
+    return Xv, be.asarray(Tv), None if wv is None else be.asarray(wv)
 
 
 def prepare_stream(
@@ -261,14 +301,14 @@ def prepare_stream(
                              "iterator for validation_fraction or a full batch")
         weight_mean = None  # a weighted chunk is refused: weights a pass cannot normalise
     n = source.n_rows
+    if n == 0:
+        raise ValueError(f"{source.description} holds no rows")
     keep, validation = None, None
     if validation_fraction:
         tr, va = split_validation(n, validation_fraction, rng)
         keep = np.ones(n, dtype=bool)
         keep[va] = False
-        Xv, Tv, wv = _gather(net, source, va, weight_mean)
-        be = net.backend
-        validation = (be.asarray(Xv), be.asarray(Tv), None if wv is None else be.asarray(wv))
+        validation = _validation(net, source, va, weight_mean)
         n = int(tr.size)
     elif validation_data is not None:
         validation = _validation_arrays(net, _in_memory(net, validation_data))
@@ -300,12 +340,19 @@ def _known_weight_mean(source: Source) -> "float | None | bool":
         if source.w is None:
             return None
         w = check_sample_weight(_HOST, source.w, int(source.X.shape[0]))
-        if not w.sum() > 0:
-            raise ValueError("sample_weight sums to 0: no sample would be trained on")
-        return float(w.mean())
-    if isinstance(source, ArraySource):
-        return None if source.w is None else False
+        _mean_weight(float(w.sum()), w.size)
+        return float(w.mean())  # exactly the in-memory fit's
+    if source.weighted is False:
+        return None
+    if source.weighted and source.weight_sum is not None and source.chunk_rows is not None:
+        return _mean_weight(source.weight_sum, source.n_rows)
     return False
+
+
+def _mean_weight(total: float, n: int) -> float:
+    if not total > 0:
+        raise ValueError("sample_weight sums to 0: no sample would be trained on")
+    return total / n
 
 
 def _in_memory(net: MLP, validation_data: tuple) -> tuple:
