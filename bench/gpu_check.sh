@@ -4,7 +4,7 @@
 #   bash bench/gpu_check.sh OUTDIR              # on the GPU machine, from the repository root
 #   bash bench/gpu_check.sh OUTDIR --dry-run    # anywhere: every step against the stand-ins
 #
-# Steps, each with its own time limit (together 360 s; the check stops starting steps at 390 s):
+# Steps, each with its own time limit (together 385 s; the check stops starting steps at 400 s):
 #   install   a private venv over the machine's Python (--system-site-packages: its CuPy and torch,
 #             never a second CuPy) with what it lacks, from the carried wheels in .whl/
 #             (bench/gpu_wheels.sh, bench/gpu_venv.sh), so that mpiexec, libmpi and mpi4py work
@@ -16,6 +16,8 @@
 #   nccl      gpu_nccl.py: 1-rank all-reduces through cupy.cuda.nccl and torch.distributed (nccl)
 #   mpi       gpu_mpi.py under mpiexec -n 2 on the one GPU: the transport chosen, equal to one process
 #   speed     gpu_speed.py: CUDA-event timings of xpmlp-CuPy, xpmlp-torch, torch eager vs cuBLAS
+#   stream    gpu_stream.py: streamed training from a .npy file, its copies' timeline (CUDA events:
+#             how long the compute stream waited for the side stream's copies), stream-timeline.json
 # Everything goes under OUTDIR: one log per step (NAME.txt, written as it runs), the checks' results
 # as JSON lines (NAME.jsonl), and summary.txt, which gets each step's line (pass, fail or
 # could-not-run, and its time) as the step ends, and a final verdict. Without a GPU (and without
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.."
 py="${PYTHON:-python3}"
 py="$(command -v "$py")" || { echo "gpu_check.sh: no Python '${PYTHON:-python3}' here (set PYTHON)" >&2; exit 2; }
 venv="${XPMLP_GPU_VENV:-/tmp/xpmlp-gpu-venv}"
-budget=390
+budget=400
 summary="$out/summary.txt"
 : > "$summary"
 rm -f "$out"/*.jsonl "$out/STAND-IN-RESULTS.txt"  # the JSON lines are appended to: start afresh
@@ -131,6 +133,7 @@ else
     step mpi 5 sh -c 'echo "RESULT could-not-run no mpiexec (carry .whl/ from bash bench/gpu_wheels.sh)"; exit 3'
 fi
 step speed 55 "$py" bench/gpu_speed.py "${dryflag[@]}" --json "$out/speed.jsonl"
+step stream 25 "$py" bench/gpu_stream.py "${dryflag[@]}" --json "$out/stream.jsonl" --timeline "$out/stream-timeline.json"
 
 verdict="every step passed"
 [ "$failed" = 1 ] && verdict="SOME STEPS FAILED"

@@ -19,7 +19,7 @@ import xpmlp
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 7 * 60
-SECTIONS = ("machine", "tests", "selftest", "nosync", "nccl", "mpi", "speed")
+SECTIONS = ("machine", "tests", "selftest", "nosync", "nccl", "mpi", "speed", "stream")
 
 
 def _no_gpu_here() -> None:
@@ -72,7 +72,8 @@ def test_the_dry_run_gives_every_section_on_the_standins(tmp_path):
         line = next((ln for ln in lines if ln.startswith(f"[stand-in] {section:9s} ")), None)
         assert line is not None, f"no {section} section:\n{summary}"
         assert f"[stand-in] {section:9s} pass " in line, f"{line}\n{(out / (section + '.txt')).read_text()[-3000:]}"
-    results = [json.loads(ln) for name in ("nosync", "nccl", "mpi", "speed") for ln in open(out / f"{name}.jsonl")]
+    results = [json.loads(ln) for name in ("nosync", "nccl", "mpi", "speed", "stream")
+               for ln in open(out / f"{name}.jsonl")]
     assert results and all(r["standin"] for r in results)
     assert all("[stand-in]" in ln for ln in lines if ln.startswith("    pass ") or ln.startswith("    fail "))
     failed = {r["what"].split(": ")[0] for r in results if r["outcome"] == "fail"}
@@ -81,7 +82,9 @@ def test_the_dry_run_gives_every_section_on_the_standins(tmp_path):
     assert {"cupy dense float32", "torch:cuda sparse float32", "cupy.cuda.nccl 1-rank all-reduce",
             "torch.distributed nccl 1-rank all-reduce", "cupy float32 on 2 ranks vs 1 process",
             "torch:cuda float32 on 2 ranks vs 1 process", "NCCL communicator of 2 ranks on one GPU", "xpmlp-cupy",
-            "xpmlp-torch-cuda-bf16"} <= passed
+            "xpmlp-torch-cuda-bf16", "cupy streamed", "torch:cuda streamed"} <= passed
+    timelines = json.loads((out / "stream-timeline.json").read_text())
+    assert set(timelines) == {"cupy", "torch:cuda"} and all(t["chunks"] for t in timelines.values())
     assert "transport HostStaging" in (out / "mpi.txt").read_text()  # one GPU, two ranks: staged, and said
     assert json.loads((out / "selftest.json").read_text())["ok"]
     assert done.returncode == 0, summary

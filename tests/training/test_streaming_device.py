@@ -70,3 +70,50 @@ def test_torch_cuda_copies_pinned_chunks_on_a_side_stream():
         chunks = N_ROWS // CHUNK
         assert kinds.count("wait_event") == chunks and kinds.count("wait_stream") == 2 * chunks
         assert kinds.count("record_stream") == 2 * chunks  # X and T kept from reuse until the compute stream is past
+
+
+def _recorded(backend) -> dict:
+    from xpmlp.backends import staging
+
+    with staging.recording() as records:
+        streamed(backend)
+    assert staging._RECORD is None  # recording ends with its block
+    return records
+
+
+def _check_timeline(records, elapsed) -> None:
+    from xpmlp.backends import staging
+
+    t = staging.timeline(records, elapsed)
+    assert len(t["chunks"]) == N_ROWS // CHUNK  # one entry per chunk copied and used
+    for c in t["chunks"]:
+        assert 0.0 <= c["copy"][0] <= c["copy"][1] <= c["ready"] and c["asked"] <= c["ready"]
+    assert t["copy_ms"] == pytest.approx(sum(c["copy"][1] - c["copy"][0] for c in t["chunks"]))
+    assert t["wait_ms"] == pytest.approx(sum(c["ready"] - c["asked"] for c in t["chunks"]))
+    assert t["hidden_fraction"] is None or 0.0 <= t["hidden_fraction"] <= 1.0
+
+
+def test_a_timeline_of_the_copies_on_cupy():
+    """``staging.recording`` keeps each chunk's CUDA events; ``timeline`` reads them (host clocks here)."""
+    from standins import cupy_standin
+
+    with cupy_standin() as cupy:
+        records = _recorded(xpmlp.resolve("cupy:1", dtype="float32"))
+        used = [r for r in records if "ready" in r]  # a chunk's X and T copies: the compute stream waits for the last
+        assert len(records) == 2 * len(used) and all(set(r) == {"copy_start", "copy_end", "asked", "ready"} for r in used)
+        _check_timeline(records, cupy.cuda.get_elapsed_time)
+
+
+def test_a_timeline_of_the_copies_on_torch_cuda():
+    pytest.importorskip("torch")
+    from standins import torch_cuda
+
+    with torch_cuda.torch_cuda():
+        _check_timeline(_recorded(xpmlp.resolve("torch:cuda:1", dtype="float32")), lambda a, b: a.elapsed_time(b))
+
+
+def test_no_timeline_on_the_host_and_none_without_copying():
+    from xpmlp.backends import staging
+
+    assert _recorded(xpmlp.resolve("numpy", dtype="float32")) == []  # no side stream, no events
+    assert staging.timeline([], None)["hidden_fraction"] is None

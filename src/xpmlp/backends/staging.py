@@ -9,17 +9,63 @@ the device array with a ticket; :meth:`~Staging.ready` makes the compute stream 
 copy (on the device: no host wait), :meth:`~Staging.release` makes the host wait for it (the
 reader does this before it refills the buffer).  On the CPU (NumPy, torch on the CPU,
 array-api-strict) the copy is ``Backend.asarray`` and the waits are nothing.
+
+:func:`recording` keeps a timeline of CUDA events while it runs (``bench/bench_stream.py
+--timeline``, ``bench/gpu_stream.py``): per chunk, the copy's start and end on the side stream, and on
+the compute stream the moments it asks for the chunk (its earlier work done) and gets it;
+:func:`timeline` turns them into milliseconds and says how long the compute stream waited for
+copies against how long they took (the overlap the side stream is for).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import numpy as np
 
 from .backend import Backend
 
-__all__ = ["Staging"]
+__all__ = ["Staging", "recording", "timeline"]
+
+#: While :func:`recording` runs: one dict of CUDA events per chunk uploaded (``copy_start``, ``copy_end``,
+#: ``ready``), else None.
+_RECORD: "list[dict] | None" = None
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list]:
+    """Record the CUDA events of every chunk uploaded meanwhile (on the host: nothing); yields their list."""
+    global _RECORD
+    saved, _RECORD = _RECORD, []
+    try:
+        yield _RECORD
+    finally:
+        _RECORD = saved
+
+
+def timeline(records: list, elapsed: Any) -> dict:
+    """``records`` (from :func:`recording`) in milliseconds from the first copy's start, by
+    ``elapsed(start_event, end_event)`` (CuPy's ``get_elapsed_time``, torch's ``elapsed_time``):
+    ``{"chunks": [{"copy": [start, end], "asked": t, "ready": t}], "copy_ms", "wait_ms", "hidden_fraction"}``.
+    A chunk's copies (``X``, ``T``, ``w``) run from the first's start to the last's end; the compute stream
+    waited ``ready - asked`` for them; ``hidden_fraction`` is the share of the copying it did not wait for
+    (1: every copy overlapped earlier compute)."""
+    for r in records:
+        for event in r.values():
+            event.synchronize()
+    chunks, first = [], None
+    for r in records:
+        first = first or r
+        if "ready" in r:  # the chunk's last copy, the one the compute stream waits for
+            t0 = records[0]["copy_start"]
+            chunks.append({"copy": [elapsed(t0, first["copy_start"]), elapsed(t0, r["copy_end"])],
+                           "asked": elapsed(t0, r["asked"]), "ready": elapsed(t0, r["ready"])})
+            first = None
+    copy_ms = sum(c["copy"][1] - c["copy"][0] for c in chunks)
+    wait_ms = sum(max(0.0, c["ready"] - c["asked"]) for c in chunks)
+    hidden = min(1.0, max(0.0, 1.0 - wait_ms / copy_ms)) if copy_ms > 0 else None
+    return {"chunks": chunks, "copy_ms": copy_ms, "wait_ms": wait_ms, "hidden_fraction": hidden}
 
 
 class Staging:
@@ -61,10 +107,13 @@ class Staging:
                 after = cupy.cuda.Event()
                 after.record(cupy.cuda.get_current_stream())
                 stream.wait_event(after)  # an earlier chunk's memory is free once the compute stream is past it
+                start = cupy.cuda.Event()
+                start.record(stream)
                 with stream:
                     out = be.asarray(host, dtype)
                 done = cupy.cuda.Event()
                 done.record(stream)
+                self._note(start, done)
                 return out, done
             return self._torch_upload(host, dtype)
 
@@ -74,24 +123,45 @@ class Staging:
         compute = torch.cuda.current_stream(self.backend.device)
         stream = self._stream = self._stream or torch.cuda.Stream(self.backend.device)
         stream.wait_stream(compute)
+        timed = _RECORD is not None
         with torch.cuda.stream(stream):
+            start = torch.cuda.Event(enable_timing=timed)
+            start.record(stream)
             out = torch.from_numpy(host).to(device=self.backend.device, dtype=dtype or self.backend.dtype,
                                             non_blocking=True)
-            done = torch.cuda.Event()
+            done = torch.cuda.Event(enable_timing=timed)
             done.record(stream)
+        self._note(start, done)
         out.record_stream(compute)  # the caching allocator keeps it until the compute stream is past it
         return out, done
+
+    def _note(self, start: Any, done: Any) -> None:
+        if _RECORD is not None:
+            _RECORD.append({"copy_start": start, "copy_end": done})
 
     def ready(self, ticket: Any) -> None:
         """The compute stream waits (on the device) for the copy ``ticket`` stands for."""
         if self.kind == "cupy":
             import cupy
 
-            cupy.cuda.get_current_stream().wait_event(ticket)
+            compute, event = cupy.cuda.get_current_stream(), cupy.cuda.Event
         elif self.kind == "torch-cuda":
             import torch
 
-            torch.cuda.current_stream(self.backend.device).wait_event(ticket)
+            compute, event = torch.cuda.current_stream(self.backend.device), torch.cuda.Event
+        else:
+            return
+        entry = next((r for r in reversed(_RECORD) if r["copy_end"] is ticket), None) if _RECORD else None
+        if entry is not None:
+            entry["asked"] = self._mark(event, compute)  # the compute stream's earlier work is done
+        compute.wait_event(ticket)
+        if entry is not None:
+            entry["ready"] = self._mark(event, compute)  # ... and this chunk's copy too
+
+    def _mark(self, event: Any, stream: Any) -> Any:
+        mark = event() if self.kind == "cupy" else event(enable_timing=True)
+        mark.record(stream)
+        return mark
 
     def release(self, ticket: Any) -> None:
         """The host waits until the copy ``ticket`` stands for has read its buffer (the reader's wait)."""
