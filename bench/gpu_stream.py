@@ -28,7 +28,7 @@ import numpy as np
 from gpu_common import Results, dry_run, gpu_backends, label, usable
 
 
-def run(backend: str, rows: int, tmp: Path) -> dict:
+def run(backend: str, tmp: Path) -> dict:
     """The streamed fit's timeline (``staging.timeline``) and both fits' seconds on ``backend``."""
     import xpmlp
     from xpmlp.backends import staging
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
         del X
         for backend in gpu_backends():
             def check(backend=backend) -> str:
-                t = timelines[backend] = run(backend, args.rows, Path(tmp))
+                t = timelines[backend] = run(backend, Path(tmp))
                 hidden = "-" if t["hidden_fraction"] is None else f"{t['hidden_fraction']:.2f}"
                 s = t["seconds"]
                 return (f"{len(t['chunks'])} chunks, {t['copy_ms']:.1f} ms copying, {t['wait_ms']:.1f} ms waited for, "

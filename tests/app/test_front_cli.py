@@ -15,13 +15,9 @@ from xpmlp.app.workflows import load_model, predict_table, train_table
 from xpmlp.nn.scale import Scale
 from xpmlp.training.presets import TABULAR
 
+from test_export import run_onnx  # the export tests' onnxruntime helper (tests/app is on the path)
+
 TOL = {"float32": 1e-5, "float64": 1e-12}
-
-
-def run_onnx(model, feeds):
-    ort = pytest.importorskip("onnxruntime")
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds if isinstance(feeds, dict) else {"X": feeds})[0]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -54,11 +54,10 @@ def timeline(records: list, elapsed: Any) -> dict:
     for r in records:
         for event in r.values():
             event.synchronize()
-    chunks, first = [], None
+    chunks, first, t0 = [], None, records[0]["copy_start"] if records else None
     for r in records:
         first = first or r
         if "ready" in r:  # the chunk's last copy, the one the compute stream waits for
-            t0 = records[0]["copy_start"]
             chunks.append({"copy": [elapsed(t0, first["copy_start"]), elapsed(t0, r["copy_end"])],
                            "asked": elapsed(t0, r["asked"]), "ready": elapsed(t0, r["ready"])})
             first = None

@@ -220,8 +220,13 @@ class MLP:
     @_on_device
     def get_front(self) -> list[np.ndarray]:
         """Host NumPy copies of the input layers' parameters (one device-to-host copy)."""
+        return self._host_arrays()[2 * self.n_layers:]
+
+    def _host_arrays(self) -> list[np.ndarray]:
+        """Every parameter array in layout order (``W^1 .. W^L, b^1 .. b^L``, the input layers'), as host
+        NumPy arrays of their own, from one device-to-host copy of :attr:`flat`."""
         host = np.array(self.backend.to_numpy(self.flat))
-        return [np.array(t) for t in self.layout.views(np, host)[2 * self.n_layers:]]
+        return [np.array(a) for a in self.layout.views(np, host)]
 
     def _own(self, arr: Any) -> Any:
         be = self.backend
@@ -234,9 +239,8 @@ class MLP:
     @_on_device
     def get_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Host NumPy copies ``(Ws, bs)`` of the parameters (one device-to-host copy)."""
-        host = np.array(self.backend.to_numpy(self.flat))
-        Ws, bs = self.layout.split(np, host)
-        return [np.array(W) for W in Ws], [np.array(b) for b in bs]
+        arrays, L = self._host_arrays(), self.n_layers
+        return arrays[:L], arrays[L:2 * L]
 
     # -- public math (checks input, converts host data once) ------------------------------
     @_on_device
