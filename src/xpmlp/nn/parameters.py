@@ -58,11 +58,6 @@ class Layout:
         """The weights' count: ``flat[:n_weights]`` holds every ``W^l``."""
         return self._spans[self.n_layers - 1][1]
 
-    def split(self, xp: Any, flat: Any) -> tuple[list, list]:
-        """``(Ws, bs)``: views of the 1-D ``flat`` (any buffer of this layout)."""
-        views = self.views(xp, flat)
-        return views[:self.n_layers], views[self.n_layers:2 * self.n_layers]
-
     def views(self, xp: Any, flat: Any) -> list:
         """Every array's view in layout order: ``W^1 .. W^L, b^1 .. b^L``, then the input layers'."""
         return [xp.reshape(flat[a:b], shape, copy=False) for a, b, shape in self._spans]
